@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/admin"
+	"github.com/posthorn/posthorn/internal/config"
+	"github.com/posthorn/posthorn/internal/store"
+)
+
+// The localserve account and ports.
+const (
+	localAccount  = "you@localhost"
+	localPassword = "posthorn"
+)
+
+// localConfig is the configuration localserve runs with: everything on
+// loopback, data in dir.
+func localConfig(dir string) config.Config {
+	cfg := config.Default()
+	cfg.Hostname = "localhost"
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.User = ""
+	cfg.AllowRoot = true // loopback only, for development
+	cfg.Listen = config.Listen{
+		SMTP:        []string{"127.0.0.1:1025"},
+		Submission:  []string{"127.0.0.1:1587"},
+		Submissions: []string{"127.0.0.1:1465"},
+		IMAP:        []string{"127.0.0.1:1143"},
+		IMAPS:       []string{"127.0.0.1:1993"},
+		HTTP:        []string{"127.0.0.1:1080"},
+	}
+	cfg.Log = config.Log{Level: "info", Format: "text"}
+	return cfg
+}
+
+func cmdLocalserve(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "localserve", "[--dir DIR] [--password PASSWORD]", `
+Run posthorn on loopback for a newcomer or an application developer, with no
+configuration file: SMTP 127.0.0.1:1025, submission 1587 (STARTTLS) and 1465
+(TLS), IMAP 1143 (STARTTLS) and 1993 (TLS), HTTP 1080, a self-signed
+certificate for localhost and 127.0.0.1, and one account you@localhost.
+Every address at any domain is delivered to that account, and mail submitted
+to remote addresses is delivered to it as well instead of leaving the machine.
+Services join localserve as they are implemented; the start-up lines say
+which are running.`)
+	home, _ := os.UserHomeDir()
+	dir := fs.String("dir", filepath.Join(home, "posthorn-localserve"), "directory for data and the certificate")
+	password := fs.String("password", localPassword, "password of you@localhost")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{"unexpected arguments"}
+	}
+	cfg := localConfig(*dir)
+	certFile, keyFile, err := ensureSelfSigned(filepath.Join(*dir, "tls"), []string{"localhost", "127.0.0.1", "::1"}, 10*365*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	cfg.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
+	// The admin CLI finds the running server through this file.
+	if err := os.WriteFile(filepath.Join(*dir, "posthorn.toml"), cfg.TOML(), 0o600); err != nil {
+		return err
+	}
+	logger, err := newLogger(env.stderr, cfg.Log)
+	if err != nil {
+		return err
+	}
+	return runServer(ctx, serverParams{
+		cfg:    cfg,
+		logger: logger,
+		setup: func(ctx context.Context, st store.Store) error {
+			if err := setupLocalAccount(ctx, st, *password); err != nil {
+				return fmt.Errorf("localserve account: %w", err)
+			}
+			return nil
+		},
+		ready: func(listening map[string][]string) {
+			printLocalserve(env, cfg, listening, *password)
+		},
+	})
+}
+
+// setupLocalAccount makes sure the domain localhost, the account
+// you@localhost with the given password and the catch-all exist.
+func setupLocalAccount(ctx context.Context, st store.Store, password string) error {
+	adm := &admin.Admin{Store: st, Hostname: addr.MustParseDomain("localhost")}
+	_, err := adm.AddDomain(ctx, admin.DomainRequest{Domain: "localhost"})
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return err
+	}
+	_, err = adm.AddUser(ctx, admin.UserRequest{Address: localAccount, Password: password})
+	if errors.Is(err, store.ErrExists) {
+		_, err = adm.SetPassword(ctx, admin.UserRequest{Address: localAccount, Password: password})
+	}
+	if err != nil {
+		return err
+	}
+	_, err = adm.AddAlias(ctx, admin.AliasRequest{Address: "@localhost", Targets: []string{localAccount}})
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return err
+	}
+	return nil
+}
+
+func printLocalserve(env *cliEnv, cfg config.Config, listening map[string][]string, password string) {
+	w := env.stdout
+	fmt.Fprintln(w, "posthorn localserve: everything on loopback, for development")
+	fmt.Fprintf(w, "  account      %s  password %s\n", localAccount, password)
+	fmt.Fprintf(w, "  data         %s\n", cfg.DataDir)
+	fmt.Fprintf(w, "  certificate  %s (self-signed: localhost, 127.0.0.1)\n", cfg.TLS.CertFile)
+	for _, svc := range []struct{ name, key, what string }{
+		{"http", "http", "GET /healthz"},
+		{"control", "control", "admin CLI socket"},
+	} {
+		if a := listening[svc.key]; len(a) > 0 {
+			fmt.Fprintf(w, "  %-12s %s  (%s)\n", svc.name, strings.Join(a, ", "), svc.what)
+		}
+	}
+	fmt.Fprintln(w, "  not yet implemented: smtp 127.0.0.1:1025, submission 1587/1465, imap 1143/1993")
+	fmt.Fprintf(w, "Admin commands work on it too, e.g.: posthorn user list --config %s\n", filepath.Join(filepath.Dir(cfg.DataDir), "posthorn.toml"))
+	fmt.Fprintln(w, "Stop with Ctrl-C.")
+}

@@ -1,0 +1,161 @@
+// Command posthorn is a complete mail server in one binary. This package
+// parses the command line, loads the configuration and wires the services
+// together; it is the only importer of internal/config.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	args    string // synopsis of the arguments
+	summary string
+	run     func(ctx context.Context, env *cliEnv, args []string) error
+}
+
+// cliEnv is what a command may touch: its standard streams.
+type cliEnv struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// usageError makes main print the command's usage with the message.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func commands() []command {
+	return []command{
+		{"init", "--dir DIR --domain DOMAIN --hostname HOST [--admin ADDRESS]", "create a configuration, data directory, DKIM keys and admin account; print DNS records", cmdInit},
+		{"serve", "[--config FILE]", "run the mail server", cmdServe},
+		{"localserve", "[--dir DIR] [--password PASSWORD]", "run everything on loopback for development, with one account you@localhost", cmdLocalserve},
+		{"domain", "add|del|list|records [DOMAIN]", "manage local domains and print their DNS records", cmdDomain},
+		{"user", "add|del|passwd|list [ADDRESS]", "manage accounts and passwords", cmdUser},
+		{"alias", "add|del|list [ADDRESS [TARGET...]]", "manage aliases (\"@DOMAIN\" is the catch-all)", cmdAlias},
+		{"version", "", "print the version", cmdVersion},
+		{"help", "[COMMAND]", "explain a command", nil},
+	}
+}
+
+func main() {
+	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, env, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line and returns the exit code.
+func run(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) == 0 {
+		printHelp(env.stderr)
+		return 2
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
+		if len(args) > 1 {
+			if c, ok := findCommand(args[1]); ok && c.run != nil {
+				c.run(ctx, env, []string{"-h"})
+				return 0
+			}
+		}
+		printHelp(env.stdout)
+		return 0
+	}
+	c, ok := findCommand(name)
+	if !ok || c.run == nil {
+		fmt.Fprintf(env.stderr, "posthorn: unknown command %q\n\n", name)
+		printHelp(env.stderr)
+		return 2
+	}
+	err := c.run(ctx, env, args[1:])
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(env.stderr, "posthorn %s: %s\nusage: posthorn %s %s\n", c.name, ue.msg, c.name, c.args)
+		return 2
+	}
+	fmt.Fprintf(env.stderr, "posthorn %s: %v\n", c.name, err)
+	return 1
+}
+
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "posthorn: a complete mail server in one binary.")
+	fmt.Fprintln(w, "\nusage: posthorn COMMAND [ARGS]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun \"posthorn help COMMAND\" or \"posthorn COMMAND -h\" for details.")
+}
+
+// newFlags returns a flag set whose -h prints the command's usage and
+// explanation.
+func newFlags(env *cliEnv, name, args, explain string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stdout, "usage: posthorn %s %s\n\n%s\n", name, args, strings.TrimSpace(explain))
+		has := false
+		fs.VisitAll(func(*flag.Flag) { has = true })
+		if has {
+			fmt.Fprintln(env.stdout, "\nflags:")
+			fs.SetOutput(env.stdout)
+			fs.PrintDefaults()
+			fs.SetOutput(env.stderr)
+		}
+	}
+	return fs
+}
+
+// version is set at build time with -ldflags "-X main.version=…"; otherwise
+// it comes from the module build information.
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		return v + " " + bi.GoVersion
+	}
+	return "unknown"
+}
+
+func cmdVersion(_ context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "version", "", "Print the version of posthorn and of the Go toolchain that built it.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, "posthorn", versionString())
+	return nil
+}

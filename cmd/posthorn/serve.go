@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/admin"
+	"github.com/posthorn/posthorn/internal/admin/ctl"
+	"github.com/posthorn/posthorn/internal/config"
+	"github.com/posthorn/posthorn/internal/httpserver"
+	"github.com/posthorn/posthorn/internal/store"
+)
+
+func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "serve", "[--config FILE]", `
+Run the mail server with the configuration in FILE until SIGTERM or SIGINT.
+Listening ports are bound first; then, when started as root, posthorn
+switches to the unprivileged "user" of the configuration.`)
+	configPath := fs.String("config", "", "configuration file (default ./posthorn.toml, then /etc/posthorn/posthorn.toml)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{"unexpected arguments"}
+	}
+	path, err := findConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(env.stderr, cfg.Log)
+	if err != nil {
+		return err
+	}
+	return runServer(ctx, serverParams{cfg: cfg, logger: logger, dropPrivileges: true})
+}
+
+// newLogger builds the slog logger the configuration asks for.
+func newLogger(w io.Writer, c config.Log) (*slog.Logger, error) {
+	var level slog.Level
+	switch c.Level {
+	case "trace":
+		level = slog.LevelDebug - 4
+	case "", "info":
+		level = slog.LevelInfo
+	default:
+		if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+			return nil, fmt.Errorf("log level: %w", err)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// serverParams are the inputs of runServer.
+type serverParams struct {
+	cfg            config.Config
+	logger         *slog.Logger
+	dropPrivileges bool
+	// setup, if set, runs on the open store before any service starts.
+	setup func(ctx context.Context, st store.Store) error
+	// ready, if set, is called once everything listens, with the bound
+	// addresses by service name.
+	ready func(listening map[string][]string)
+}
+
+// runServer binds the listeners, drops privileges, opens the store and
+// serves until ctx is done, then shuts down cleanly.
+func runServer(ctx context.Context, p serverParams) error {
+	cfg, log := p.cfg, p.logger
+	host, err := addr.ParseDomain(cfg.Hostname)
+	if err != nil {
+		return fmt.Errorf("hostname: %w", err)
+	}
+	httpListeners, err := listenAll(cfg.Listen.HTTP)
+	if err != nil {
+		return err
+	}
+	defer closeAll(httpListeners)
+	if p.dropPrivileges {
+		if err := dropPrivileges(cfg, log); err != nil {
+			return err
+		}
+	}
+	paths := dataPaths(cfg.DataDir)
+	if err := os.MkdirAll(paths.dir, 0o750); err != nil {
+		return err
+	}
+	lock, err := lockDataDir(paths.lock)
+	if err != nil {
+		return fmt.Errorf("%w: is another posthorn running on %s?", err, paths.dir)
+	}
+	defer lock.Close()
+	st, err := openStore(ctx, paths, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if p.setup != nil {
+		if err := p.setup(ctx, st); err != nil {
+			return err
+		}
+	}
+
+	adm := &admin.Admin{Store: st, Hostname: host, Logger: log.With("svc", "admin")}
+	ctlListener, err := ctl.Listen(paths.socket)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	ctlServer := &ctl.Server{API: adm, Logger: log.With("svc", "ctl")}
+	errc := make(chan error, 8)
+	go func() { errc <- ctlServer.Serve(ctlListener) }()
+
+	web := &http.Server{
+		Handler:           httpserver.New(httpserver.Options{Store: st, Logger: log.With("svc", "http")}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	for _, l := range httpListeners {
+		go func() { errc <- web.Serve(l) }()
+	}
+	listening := map[string][]string{"http": addrs(httpListeners), "control": {paths.socket}}
+	log.Info("posthorn started", "version", versionString(), "hostname", host.ASCII,
+		"data_dir", paths.dir, "http", strings.Join(listening["http"], ","))
+	if p.ready != nil {
+		p.ready(listening)
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			log.Error("service failed; shutting down", "err", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	web.Shutdown(sctx)
+	ctlServer.Shutdown(sctx)
+	os.Remove(paths.socket)
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("closing store: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openStore opens the store in the data directory.
+func openStore(ctx context.Context, paths dataDirPaths, log *slog.Logger) (*store.SQLite, error) {
+	if err := os.MkdirAll(paths.store, 0o750); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return store.Open(ctx, paths.store, store.Options{Logger: log.With("svc", "store")})
+}
+
+// lockDataDir takes the exclusive lock that says "this data directory is
+// in use"; the server holds it while running, the CLI while it opens the
+// store directly.
+func lockDataDir(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory is locked (%s)", path)
+	}
+	return f, nil
+}
+
+// listenAll binds every host:port. IPv6 addresses are bound IPv6-only and
+// IPv4 ones IPv4-only, so "0.0.0.0:25" and "[::]:25" can both be listed.
+func listenAll(hostports []string) ([]net.Listener, error) {
+	var ls []net.Listener
+	for _, hp := range hostports {
+		network := "tcp"
+		if host, _, err := net.SplitHostPort(hp); err == nil {
+			if ip := net.ParseIP(host); ip != nil {
+				network = "tcp6"
+				if ip.To4() != nil {
+					network = "tcp4"
+				}
+			}
+		}
+		l, err := net.Listen(network, hp)
+		if err != nil {
+			closeAll(ls)
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+func addrs(ls []net.Listener) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.Addr().String())
+	}
+	return out
+}

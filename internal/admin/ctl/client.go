@@ -1,0 +1,120 @@
+package ctl
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/posthorn/posthorn/internal/admin"
+)
+
+// Client calls a running server's admin API over its control socket.
+type Client struct {
+	Path string
+}
+
+var _ admin.API = (*Client)(nil)
+
+// Dial checks that a server answers on the socket at path.
+func Dial(path string) (*Client, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.Close()
+	return &Client{Path: path}, nil
+}
+
+// call sends one request and decodes its result into Resp.
+func call[Resp any](ctx context.Context, c *Client, method string, params any) (Resp, error) {
+	var zero Resp
+	p, err := json.Marshal(params)
+	if err != nil {
+		return zero, err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Path)
+	if err != nil {
+		return zero, fmt.Errorf("control socket: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(ioTimeout))
+	b, _ := json.Marshal(request{Method: method, Params: p})
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return zero, fmt.Errorf("control socket: %w", err)
+	}
+	var resp response
+	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&resp); err != nil {
+		return zero, fmt.Errorf("control socket: reading answer: %w", err)
+	}
+	if resp.Error != "" {
+		if resp.UserError {
+			return zero, &admin.UserError{Msg: resp.Error}
+		}
+		return zero, errors.New(resp.Error)
+	}
+	var out Resp
+	if err := json.Unmarshal(resp.Result, &out); err != nil {
+		return zero, fmt.Errorf("control socket: decoding answer: %w", err)
+	}
+	return out, nil
+}
+
+// AddDomain implements admin.API.
+func (c *Client) AddDomain(ctx context.Context, r admin.DomainRequest) (admin.DomainInfo, error) {
+	return call[admin.DomainInfo](ctx, c, "AddDomain", r)
+}
+
+// DeleteDomain implements admin.API.
+func (c *Client) DeleteDomain(ctx context.Context, r admin.DomainRequest) (admin.Empty, error) {
+	return call[admin.Empty](ctx, c, "DeleteDomain", r)
+}
+
+// ListDomains implements admin.API.
+func (c *Client) ListDomains(ctx context.Context, r admin.Empty) ([]admin.DomainInfo, error) {
+	return call[[]admin.DomainInfo](ctx, c, "ListDomains", r)
+}
+
+// DomainRecords implements admin.API.
+func (c *Client) DomainRecords(ctx context.Context, r admin.DomainRequest) ([]admin.Record, error) {
+	return call[[]admin.Record](ctx, c, "DomainRecords", r)
+}
+
+// AddUser implements admin.API.
+func (c *Client) AddUser(ctx context.Context, r admin.UserRequest) (admin.UserInfo, error) {
+	return call[admin.UserInfo](ctx, c, "AddUser", r)
+}
+
+// DeleteUser implements admin.API.
+func (c *Client) DeleteUser(ctx context.Context, r admin.UserRequest) (admin.Empty, error) {
+	return call[admin.Empty](ctx, c, "DeleteUser", r)
+}
+
+// SetPassword implements admin.API.
+func (c *Client) SetPassword(ctx context.Context, r admin.UserRequest) (admin.UserInfo, error) {
+	return call[admin.UserInfo](ctx, c, "SetPassword", r)
+}
+
+// ListUsers implements admin.API.
+func (c *Client) ListUsers(ctx context.Context, r admin.DomainRequest) ([]admin.UserInfo, error) {
+	return call[[]admin.UserInfo](ctx, c, "ListUsers", r)
+}
+
+// AddAlias implements admin.API.
+func (c *Client) AddAlias(ctx context.Context, r admin.AliasRequest) (admin.AliasInfo, error) {
+	return call[admin.AliasInfo](ctx, c, "AddAlias", r)
+}
+
+// DeleteAlias implements admin.API.
+func (c *Client) DeleteAlias(ctx context.Context, r admin.AliasRequest) (admin.Empty, error) {
+	return call[admin.Empty](ctx, c, "DeleteAlias", r)
+}
+
+// ListAliases implements admin.API.
+func (c *Client) ListAliases(ctx context.Context, r admin.DomainRequest) ([]admin.AliasInfo, error) {
+	return call[[]admin.AliasInfo](ctx, c, "ListAliases", r)
+}

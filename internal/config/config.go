@@ -1,0 +1,79 @@
+// Package config is posthorn's configuration file: the schema of the one
+// TOML file as documented Go structs, and loading and validating it.
+//
+// Only cmd/posthorn imports this package; it copies the values into each
+// service. The schema is the structs below: each field's toml tag is its key
+// and its doc tag its documentation, from which both the commented file
+// written by "posthorn init" ([Config.TOML]) and the reference in
+// docs/config.md ([Markdown]) are generated. To add a section, add a struct
+// type and a field of that type to [Config] with toml and doc tags, give its
+// defaults in [Default], check its values in validate.go, and regenerate the
+// docs with "go generate ./internal/config".
+//
+// Field types supported by the decoder: string, bool, int, []string,
+// time.Duration (written as a string such as "90s") and structs (tables).
+// Optional tags: enum:"a,b,c" (the allowed values of a string) and
+// required:"true" (the key must be present and not empty).
+package config
+
+//go:generate go test -run TestConfigDocs -update
+
+// Config is the whole configuration file.
+type Config struct {
+	Hostname  string `toml:"hostname" required:"true" doc:"The host name of this mail server, as in its MX record: used in the SMTP greeting and HELO, and as the name in its TLS certificate."`
+	DataDir   string `toml:"data_dir" required:"true" doc:"Directory holding the message store, blobs and the control socket. A relative path is relative to the directory of this file."`
+	User      string `toml:"user" doc:"Unprivileged user to switch to after binding the listening ports. Empty means to keep running as the user that started posthorn, which is refused for root unless allow_root is true."`
+	AllowRoot bool   `toml:"allow_root" doc:"Allow running as root when user is empty. Not recommended: a bug in any protocol handler would then run with full privileges."`
+
+	Listen Listen `toml:"listen" doc:"Listening addresses. Each key is a list of host:port addresses, e.g. \"0.0.0.0:25\" or \"[::1]:143\"; an empty host means all addresses and port 0 picks a free port. An empty list disables the service."`
+	DNS    DNS    `toml:"dns" doc:"DNS resolution, used for MX, SPF, DKIM, DMARC, DANE and MTA-STS lookups."`
+	TLS    TLS    `toml:"tls" doc:"TLS certificate for all TLS listeners and STARTTLS. While implicit-TLS listeners (submissions, imaps, https) are enabled, cert_file and key_file are required; automatic certificates (ACME) will come later."`
+	Log    Log    `toml:"log" doc:"Logging, to standard error."`
+}
+
+// Listen holds the listening addresses of each service.
+type Listen struct {
+	SMTP        []string `toml:"smtp" doc:"SMTP for incoming mail from other servers (MX), with STARTTLS. Normally port 25."`
+	Submission  []string `toml:"submission" doc:"Message submission by mail clients, with STARTTLS and authentication (RFC 6409). Normally port 587."`
+	Submissions []string `toml:"submissions" doc:"Message submission over implicit TLS (RFC 8314). Normally port 465."`
+	IMAP        []string `toml:"imap" doc:"IMAP with STARTTLS. Normally port 143."`
+	IMAPS       []string `toml:"imaps" doc:"IMAP over implicit TLS (RFC 8314). Normally port 993."`
+	HTTP        []string `toml:"http" doc:"Plain HTTP: redirects to HTTPS and, later, ACME HTTP-01 challenges. Normally port 80."`
+	HTTPS       []string `toml:"https" doc:"HTTPS: MTA-STS policy, client autoconfiguration and the admin interface. Normally port 443."`
+}
+
+// DNS configures name resolution.
+type DNS struct {
+	Servers []string `toml:"servers" doc:"Recursive resolvers to query, each an IP address and port, e.g. [\"127.0.0.1:53\"]. They should validate DNSSEC, which DANE needs. Empty means the resolvers in /etc/resolv.conf."`
+}
+
+// TLS configures the certificate served by all TLS listeners.
+type TLS struct {
+	CertFile string `toml:"cert_file" doc:"PEM file with the certificate chain, leaf first. Set together with key_file."`
+	KeyFile  string `toml:"key_file" doc:"PEM file with the private key of the certificate in cert_file."`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level" enum:"debug,info,warn,error,trace" doc:"Least severe messages to log. trace adds protocol transcripts (with passwords redacted) to debug."`
+	Format string `toml:"format" enum:"text,json" doc:"Log line format: text (key=value pairs) or json (one object per line)."`
+}
+
+// Default returns a Config with every default value. Hostname has no default
+// and must be set.
+func Default() Config {
+	return Config{
+		DataDir: "/var/lib/posthorn",
+		User:    "posthorn",
+		Listen: Listen{
+			SMTP:        []string{"0.0.0.0:25", "[::]:25"},
+			Submission:  []string{"0.0.0.0:587", "[::]:587"},
+			Submissions: []string{"0.0.0.0:465", "[::]:465"},
+			IMAP:        []string{"0.0.0.0:143", "[::]:143"},
+			IMAPS:       []string{"0.0.0.0:993", "[::]:993"},
+			HTTP:        []string{"0.0.0.0:80", "[::]:80"},
+			HTTPS:       []string{"0.0.0.0:443", "[::]:443"},
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}

@@ -1,0 +1,133 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/posthorn/posthorn/internal/addr"
+)
+
+// reportFunc records a problem with the key at path.
+type reportFunc func(path []string, format string, args ...any)
+
+// check reports every invalid value of c.
+func check(c Config, o Options, report reportFunc) {
+	checkTags(nil, reflect.ValueOf(c), report)
+	if c.Hostname != "" {
+		if _, err := addr.ParseDomain(c.Hostname); err != nil {
+			report([]string{"hostname"}, "%q is not a valid domain name", c.Hostname)
+		}
+	}
+	checkListen(c.Listen, report)
+	for _, s := range c.DNS.Servers {
+		checkServer([]string{"dns", "servers"}, s, report)
+	}
+	checkTLS(c, o, report)
+}
+
+// checkTags checks the required and enum tags of the section v and the
+// sections in it.
+func checkTags(path []string, v reflect.Value, report reportFunc) {
+	for _, f := range fields(v.Type()) {
+		p := append(slices.Clip(path), f.name)
+		fv := v.Field(f.index)
+		switch {
+		case isSection(f.typ):
+			checkTags(p, fv, report)
+		case f.required && fv.IsZero():
+			report(p, "required")
+		case f.enum != nil && !slices.Contains(f.enum, fv.String()):
+			report(p, "%q is not one of %s", fv.String(), strings.Join(f.enum, ", "))
+		}
+	}
+}
+
+// checkListen checks that each listening address is host:port and is used
+// by one service only.
+func checkListen(l Listen, report reportFunc) {
+	v := reflect.ValueOf(l)
+	seen := map[string]string{} // address → key
+	for _, f := range fields(v.Type()) {
+		p := []string{"listen", f.name}
+		for _, a := range v.Field(f.index).Interface().([]string) {
+			host, port, err := net.SplitHostPort(a)
+			switch {
+			case err != nil:
+				report(p, "%q is not host:port", a)
+			case !validPort(port, 0):
+				report(p, "%q: port must be a number from 0 to 65535", a)
+			case strings.ContainsAny(host, " \t\r\n"):
+				report(p, "%q: host contains white space", a)
+			case seen[a] != "" && !strings.HasSuffix(a, ":0"):
+				report(p, "%q is also in %s", a, seen[a])
+			default:
+				seen[a] = "listen." + f.name
+			}
+		}
+	}
+}
+
+// checkServer checks the address of a DNS server: IP address and port.
+func checkServer(path []string, a string, report reportFunc) {
+	host, port, err := net.SplitHostPort(a)
+	switch {
+	case err != nil:
+		report(path, "%q is not host:port", a)
+	case !validPort(port, 1):
+		report(path, "%q: port must be a number from 1 to 65535", a)
+	default:
+		if _, err := netip.ParseAddr(host); err != nil {
+			report(path, "%q: host must be an IP address", a)
+		}
+	}
+}
+
+// validPort reports whether s is a decimal port number from min to 65535.
+func validPort(s string, min int) bool {
+	if s == "" || len(s) > 5 {
+		return false
+	}
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n >= min && n <= 65535
+}
+
+// checkTLS checks that cert_file and key_file are set together, and set at
+// all when an implicit-TLS listener needs them.
+func checkTLS(c Config, o Options, report reportFunc) {
+	switch {
+	case c.TLS.CertFile != "" && c.TLS.KeyFile == "":
+		report([]string{"tls", "key_file"}, "required when cert_file is set")
+	case c.TLS.CertFile == "" && c.TLS.KeyFile != "":
+		report([]string{"tls", "cert_file"}, "required when key_file is set")
+	case c.TLS.CertFile == "" && !o.ExternalCerts:
+		if tl := c.Listen.implicitTLS(); len(tl) > 0 {
+			report([]string{"tls", "cert_file"},
+				"required while %s %s enabled: set cert_file and key_file, or disable them with []",
+				strings.Join(tl, ", "), map[bool]string{true: "is", false: "are"}[len(tl) == 1])
+		}
+	}
+}
+
+// implicitTLS returns the keys of the enabled listeners that start with a
+// TLS handshake and so cannot run without a certificate.
+func (l Listen) implicitTLS() []string {
+	var keys []string
+	for _, k := range []struct {
+		name  string
+		addrs []string
+	}{{"listen.submissions", l.Submissions}, {"listen.imaps", l.IMAPS}, {"listen.https", l.HTTPS}} {
+		if len(k.addrs) > 0 {
+			keys = append(keys, k.name)
+		}
+	}
+	return keys
+}

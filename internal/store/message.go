@@ -1,0 +1,522 @@
+package store
+
+// Messages of the SQLite store: delivery, listing, flags, expunge, copy
+// and move. MODSEQs are per account (accounts.modseq): each operation bumps
+// the counter once per account it changes, inside its transaction, and
+// every message it touches gets that value (RFC 7162 §3.1).
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// normKeywords dedupes keywords case-insensitively, keeping the first
+// spelling, and sorts them. Keywords are IMAP atoms (RFC 9051 §9 flag-keyword):
+// no spaces or controls, which lets the index store them space-separated.
+func normKeywords(kws []string) ([]string, error) {
+	if len(kws) == 0 {
+		return nil, nil
+	}
+	out := make([]string, 0, len(kws))
+	for _, k := range kws {
+		if k == "" || strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return nil, fmt.Errorf("%w: keyword %q", ErrInvalid, k)
+		}
+		if !containsFold(out, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func containsFold(list []string, k string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func joinKeywords(kws []string) string { return strings.Join(kws, " ") }
+
+func splitKeywords(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+const messageCols = `id, account_id, mailbox_id, uid, modseq, flags, keywords, internaldate, savedate, size,
+	header_prefix, structure, blob_id`
+
+func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
+	var m Message
+	var uid, modseq int64
+	var flags int
+	var kw string
+	var idate, sdate int64
+	err := sc.Scan(&m.ID, &m.AccountID, &m.MailboxID, &uid, &modseq, &flags, &kw, &idate, &sdate, &m.Size,
+		&m.HeaderPrefix, &m.Structure, &m.BlobID)
+	m.UID, m.ModSeq, m.Flags = uint32(uid), uint64(modseq), Flags(flags)
+	m.Keywords = splitKeywords(kw)
+	m.InternalDate, m.SaveDate = fromNanos(idate), fromNanos(sdate)
+	return m, err
+}
+
+func insertMessage(w *wtx, m *Message) error {
+	res, err := w.exec(`INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords, internaldate,
+		savedate, size, header_prefix, structure, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.AccountID, m.MailboxID, int64(m.UID), int64(m.ModSeq), int(m.Flags), joinKeywords(m.Keywords),
+		toNanos(m.InternalDate), toNanos(m.SaveDate), m.Size, m.HeaderPrefix, m.Structure, m.BlobID)
+	if err != nil {
+		return fmt.Errorf("store: insert message: %w", err)
+	}
+	m.ID, err = res.LastInsertId()
+	return err
+}
+
+// ------------------------------------------------------------------ deliver
+
+// Deliver implements Mail.
+func (s *SQLite) Deliver(ctx context.Context, d Delivery) ([]Message, error) {
+	if len(d.Targets) == 0 {
+		return nil, fmt.Errorf("%w: delivery without targets", ErrInvalid)
+	}
+	targets := slices.Clone(d.Targets)
+	for i := range targets {
+		t := &targets[i]
+		name, err := canonicalMailbox(t.Mailbox, true)
+		if err != nil {
+			return nil, err
+		}
+		t.Mailbox = name
+		if t.Keywords, err = normKeywords(t.Keywords); err != nil {
+			return nil, err
+		}
+	}
+	blob, err := s.spool(d.Body)
+	if err != nil {
+		return nil, err
+	}
+	idate := s.stamp(d.InternalDate)
+	var out []Message
+	err = s.write(ctx, blob, func(w *wtx) ([]Change, error) {
+		var changes []Change
+		var err error
+		out, changes, err = s.deliverTx(w, blob, idate, targets)
+		return changes, err
+	})
+	if err != nil {
+		blob.discard()
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *SQLite) deliverTx(w *wtx, blob *newBlob, idate time.Time, targets []Target) ([]Message, []Change, error) {
+	blobID, err := insertBlob(w, blob, len(targets))
+	if err != nil {
+		return nil, nil, err
+	}
+	// One MODSEQ per account; quota checked on the account's new total.
+	modseqs := map[int64]uint64{}
+	for _, t := range targets {
+		if _, ok := modseqs[t.AccountID]; ok {
+			continue
+		}
+		var add int64
+		strict := false
+		for _, u := range targets {
+			if u.AccountID == t.AccountID {
+				add += int64(len(u.HeaderPrefix)) + blob.size
+				strict = strict || !u.IgnoreQuota
+			}
+		}
+		var modseq, quota, used int64
+		err := w.queryRow(`UPDATE accounts SET modseq = modseq + 1, used_bytes = used_bytes + ? WHERE id = ?
+			RETURNING modseq, quota_bytes, used_bytes`, add, t.AccountID).Scan(&modseq, &quota, &used)
+		if err != nil {
+			return nil, nil, notFound(err, fmt.Sprintf("account %d", t.AccountID))
+		}
+		if strict && quota > 0 && used > quota {
+			return nil, nil, fmt.Errorf("store: account %d: %d bytes over a quota of %d: %w",
+				t.AccountID, used-quota, quota, ErrOverQuota)
+		}
+		modseqs[t.AccountID] = uint64(modseq)
+	}
+	out := make([]Message, 0, len(targets))
+	changes := make([]Change, 0, len(targets))
+	for _, t := range targets {
+		m := Message{
+			AccountID: t.AccountID, ModSeq: modseqs[t.AccountID], Flags: t.Flags, Keywords: t.Keywords,
+			InternalDate: idate, SaveDate: w.now, Size: int64(len(t.HeaderPrefix)) + blob.size,
+			HeaderPrefix: t.HeaderPrefix, Structure: t.Structure, BlobID: blobID,
+		}
+		created, err := allocUID(w, &m, t.Mailbox)
+		if err != nil {
+			return nil, nil, err
+		}
+		if created {
+			changes = append(changes, Change{Kind: ChangeMailboxCreate, AccountID: m.AccountID, MailboxID: m.MailboxID, MailboxName: t.Mailbox})
+		}
+		if err := insertMessage(w, &m); err != nil {
+			return nil, nil, err
+		}
+		out = append(out, m)
+		changes = append(changes, Change{Kind: ChangeNew, AccountID: m.AccountID, MailboxID: m.MailboxID,
+			UIDs: []uint32{m.UID}, ModSeq: m.ModSeq})
+	}
+	return out, changes, nil
+}
+
+// allocUID takes the next UID of the named mailbox for m (creating the
+// mailbox if missing) and accounts for m in the mailbox's counters.
+func allocUID(w *wtx, m *Message, mailbox string) (created bool, err error) {
+	for try := 0; try < 2; try++ {
+		var uid int64
+		err := w.queryRow(`UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = ?, messages = messages + 1,
+			size = size + ? WHERE account_id = ? AND name = ? RETURNING id, uidnext - 1`,
+			int64(m.ModSeq), m.Size, m.AccountID, mailbox).Scan(&m.MailboxID, &uid)
+		if err == nil {
+			if uid > math.MaxUint32 {
+				return false, fmt.Errorf("store: mailbox %s: UIDs exhausted", mailbox)
+			}
+			m.UID = uint32(uid)
+			return created, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return false, err
+		}
+		if _, err := createMailbox(w, m.AccountID, mailbox, ""); err != nil {
+			return false, err
+		}
+		created = true
+	}
+	return false, fmt.Errorf("store: mailbox %s vanished", mailbox)
+}
+
+// -------------------------------------------------------------------- reads
+
+// Messages implements Mail.
+func (s *SQLite) Messages(ctx context.Context, accountID, mailboxID int64, first, last uint32) ([]Message, error) {
+	hi := int64(last)
+	if last == 0 {
+		hi = math.MaxUint32
+	}
+	msgs, err := queryList(s, ctx, scanMessage, `SELECT `+messageCols+` FROM messages
+		WHERE mailbox_id = ? AND account_id = ? AND uid >= ? AND uid <= ? ORDER BY uid`, mailboxID, accountID, int64(first), hi)
+	if err == nil && len(msgs) == 0 {
+		_, err = s.MailboxByID(ctx, accountID, mailboxID)
+	}
+	return msgs, err
+}
+
+// ChangedSince implements Mail.
+func (s *SQLite) ChangedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Message, error) {
+	msgs, err := queryList(s, ctx, scanMessage, `SELECT `+messageCols+` FROM messages
+		WHERE mailbox_id = ? AND account_id = ? AND modseq > ? ORDER BY uid`, mailboxID, accountID, int64(modseq))
+	if err == nil && len(msgs) == 0 {
+		_, err = s.MailboxByID(ctx, accountID, mailboxID)
+	}
+	return msgs, err
+}
+
+// Vanished implements Mail.
+func (s *SQLite) Vanished(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]uint32, error) {
+	if _, err := s.MailboxByID(ctx, accountID, mailboxID); err != nil {
+		return nil, err
+	}
+	return queryList(s, ctx, func(sc interface{ Scan(...any) error }) (uint32, error) {
+		var u int64
+		err := sc.Scan(&u)
+		return uint32(u), err
+	}, `SELECT uid FROM tombstones WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, mailboxID, int64(modseq))
+}
+
+// Open implements Mail.
+func (s *SQLite) Open(ctx context.Context, m Message) (Content, error) {
+	return s.openBlob(ctx, m.BlobID, m.HeaderPrefix)
+}
+
+// ------------------------------------------------------------------- writes
+
+// messagesByUID returns the mailbox's messages whose UIDs are in uids, by UID.
+func messagesByUID(w *wtx, mailboxID int64, uids []uint32) ([]Message, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	want := make(map[uint32]bool, len(uids))
+	lo, hi := uids[0], uids[0]
+	for _, u := range uids {
+		want[u] = true
+		lo, hi = min(lo, u), max(hi, u)
+	}
+	return messagesWhere(w, func(m Message) bool { return want[m.UID] },
+		`mailbox_id = ? AND uid >= ? AND uid <= ?`, mailboxID, int64(lo), int64(hi))
+}
+
+func messagesWhere(w *wtx, keep func(Message) bool, where string, args ...any) ([]Message, error) {
+	rows, err := w.query(`SELECT `+messageCols+` FROM messages WHERE `+where+` ORDER BY uid`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		if keep == nil || keep(m) {
+			out = append(out, m)
+		}
+	}
+	return out, rows.Err()
+}
+
+// applyFlags returns m's flags and keywords after c.
+func applyFlags(m Message, c FlagChange, kws []string) (Flags, []string) {
+	switch c.Op {
+	case FlagsAdd:
+		out := slices.Clone(m.Keywords)
+		for _, k := range kws {
+			if !containsFold(out, k) {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return m.Flags | c.Flags, out
+	case FlagsRemove:
+		var out []string
+		for _, k := range m.Keywords {
+			if !containsFold(kws, k) {
+				out = append(out, k)
+			}
+		}
+		return m.Flags &^ c.Flags, out
+	default:
+		return c.Flags, kws
+	}
+}
+
+// StoreFlags implements Mail. Messages whose flags would not change keep
+// their MODSEQ and are not reported in Changed; UIDs that do not exist are
+// ignored. A non-empty Failed is not an error.
+func (s *SQLite) StoreFlags(ctx context.Context, c FlagChange) (FlagResult, error) {
+	kws, err := normKeywords(c.Keywords)
+	if err != nil {
+		return FlagResult{}, err
+	}
+	if c.Op < FlagsReplace || c.Op > FlagsRemove {
+		return FlagResult{}, fmt.Errorf("%w: flag op %d", ErrInvalid, c.Op)
+	}
+	var res FlagResult
+	err = s.write(ctx, nil, func(w *wtx) ([]Change, error) {
+		res = FlagResult{}
+		mb, err := mailboxByIDTx(w, c.AccountID, c.MailboxID)
+		if err != nil {
+			return nil, err
+		}
+		msgs, err := messagesByUID(w, mb.ID, c.UIDs)
+		if err != nil {
+			return nil, err
+		}
+		var modseq uint64
+		var uids []uint32
+		for _, m := range msgs {
+			// RFC 7162 §3.1.3: skip messages modified since UNCHANGEDSINCE.
+			if c.UnchangedSince != 0 && m.ModSeq > c.UnchangedSince {
+				res.Failed = append(res.Failed, m.UID)
+				continue
+			}
+			flags, kw := applyFlags(m, c, kws)
+			if flags == m.Flags && slices.Equal(kw, m.Keywords) {
+				continue
+			}
+			if modseq == 0 {
+				if modseq, err = nextModSeq(w, c.AccountID); err != nil {
+					return nil, err
+				}
+			}
+			m.Flags, m.Keywords, m.ModSeq = flags, kw, modseq
+			if _, err := w.exec(`UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?`,
+				int(flags), joinKeywords(kw), int64(modseq), m.ID); err != nil {
+				return nil, err
+			}
+			res.Changed = append(res.Changed, m)
+			uids = append(uids, m.UID)
+		}
+		if modseq == 0 {
+			return nil, nil
+		}
+		if _, err := w.exec(`UPDATE mailboxes SET highestmodseq = ? WHERE id = ?`, int64(modseq), mb.ID); err != nil {
+			return nil, err
+		}
+		return []Change{{Kind: ChangeFlags, AccountID: c.AccountID, MailboxID: mb.ID, UIDs: uids, ModSeq: modseq}}, nil
+	})
+	if err != nil {
+		return FlagResult{}, err
+	}
+	return res, nil
+}
+
+// Expunge implements Mail.
+func (s *SQLite) Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	var removed []uint32
+	err := s.write(ctx, nil, func(w *wtx) ([]Change, error) {
+		mb, err := mailboxByIDTx(w, accountID, mailboxID)
+		if err != nil {
+			return nil, err
+		}
+		var msgs []Message
+		if uids == nil {
+			msgs, err = messagesWhere(w, nil, `mailbox_id = ? AND flags & ? <> 0`, mb.ID, int(FlagDeleted))
+		} else {
+			msgs, err = messagesByUID(w, mb.ID, uids)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var ch *Change
+		removed, ch, err = s.expungeTx(w, accountID, mb.ID, msgs)
+		if ch == nil || err != nil {
+			return nil, err
+		}
+		return []Change{*ch}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
+}
+
+// expungeTx removes msgs from a mailbox, leaving tombstones.
+func (s *SQLite) expungeTx(w *wtx, accountID, mailboxID int64, msgs []Message) ([]uint32, *Change, error) {
+	if len(msgs) == 0 {
+		return nil, nil, nil
+	}
+	modseq, err := nextModSeq(w, accountID)
+	if err != nil {
+		return nil, nil, err
+	}
+	uids := make([]uint32, 0, len(msgs))
+	blobs := map[int64]int{}
+	var size int64
+	for _, m := range msgs {
+		if _, err := w.exec(`DELETE FROM messages WHERE id = ?`, m.ID); err != nil {
+			return nil, nil, err
+		}
+		if _, err := w.exec(`INSERT OR REPLACE INTO tombstones (mailbox_id, uid, modseq) VALUES (?, ?, ?)`,
+			mailboxID, int64(m.UID), int64(modseq)); err != nil {
+			return nil, nil, err
+		}
+		uids = append(uids, m.UID)
+		blobs[m.BlobID]++
+		size += m.Size
+	}
+	if err := s.unrefBlobs(w, blobs); err != nil {
+		return nil, nil, err
+	}
+	if _, err := w.exec(`UPDATE mailboxes SET messages = messages - ?, size = size - ?, highestmodseq = ? WHERE id = ?`,
+		len(msgs), size, int64(modseq), mailboxID); err != nil {
+		return nil, nil, err
+	}
+	if _, err := w.exec(`UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?`, size, accountID); err != nil {
+		return nil, nil, err
+	}
+	return uids, &Change{Kind: ChangeExpunge, AccountID: accountID, MailboxID: mailboxID, UIDs: uids, ModSeq: modseq}, nil
+}
+
+// Copy implements Mail. It fails with ErrOverQuota if the copies would
+// exceed the account's quota.
+func (s *SQLite) Copy(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error) {
+	return s.copyOrMove(ctx, accountID, srcMailboxID, uids, dstMailboxID, false)
+}
+
+// Move implements Mail.
+func (s *SQLite) Move(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error) {
+	return s.copyOrMove(ctx, accountID, srcMailboxID, uids, dstMailboxID, true)
+}
+
+func (s *SQLite) copyOrMove(ctx context.Context, accountID, srcID int64, uids []uint32, dstID int64, move bool) (CopyResult, error) {
+	var res CopyResult
+	err := s.write(ctx, nil, func(w *wtx) ([]Change, error) {
+		src, err := mailboxByIDTx(w, accountID, srcID)
+		if err != nil {
+			return nil, err
+		}
+		dst, err := mailboxByIDTx(w, accountID, dstID)
+		if err != nil {
+			return nil, err
+		}
+		res = CopyResult{UIDValidity: dst.UIDValidity}
+		msgs, err := messagesByUID(w, src.ID, uids)
+		if err != nil || len(msgs) == 0 {
+			return nil, err
+		}
+		ch, err := s.copyTx(w, &res, dst, msgs, !move)
+		if err != nil {
+			return nil, err
+		}
+		changes := []Change{ch}
+		if move {
+			_, ech, err := s.expungeTx(w, accountID, src.ID, msgs)
+			if err != nil {
+				return nil, err
+			}
+			changes = append(changes, *ech)
+		}
+		return changes, nil
+	})
+	if err != nil {
+		return CopyResult{}, err
+	}
+	return res, nil
+}
+
+// copyTx adds copies of msgs to dst, sharing their blobs.
+func (s *SQLite) copyTx(w *wtx, res *CopyResult, dst Mailbox, msgs []Message, checkQuota bool) (Change, error) {
+	var size int64
+	for _, m := range msgs {
+		size += m.Size
+	}
+	var modseq, quota, used int64
+	err := w.queryRow(`UPDATE accounts SET modseq = modseq + 1, used_bytes = used_bytes + ? WHERE id = ?
+		RETURNING modseq, quota_bytes, used_bytes`, size, dst.AccountID).Scan(&modseq, &quota, &used)
+	if err != nil {
+		return Change{}, notFound(err, fmt.Sprintf("account %d", dst.AccountID))
+	}
+	if checkQuota && quota > 0 && used > quota {
+		return Change{}, fmt.Errorf("store: account %d: %d bytes over a quota of %d: %w",
+			dst.AccountID, used-quota, quota, ErrOverQuota)
+	}
+	if int64(dst.UIDNext)+int64(len(msgs)) > math.MaxUint32 {
+		return Change{}, fmt.Errorf("store: mailbox %s: UIDs exhausted", dst.Name)
+	}
+	uid := dst.UIDNext
+	ch := Change{Kind: ChangeNew, AccountID: dst.AccountID, MailboxID: dst.ID, ModSeq: uint64(modseq)}
+	for _, m := range msgs {
+		res.SrcUIDs = append(res.SrcUIDs, m.UID)
+		m.MailboxID, m.UID, m.ModSeq, m.SaveDate = dst.ID, uid, uint64(modseq), w.now
+		if err := insertMessage(w, &m); err != nil {
+			return Change{}, err
+		}
+		if err := refBlob(w, m.BlobID, 1); err != nil {
+			return Change{}, err
+		}
+		res.DstUIDs = append(res.DstUIDs, uid)
+		ch.UIDs = append(ch.UIDs, uid)
+		uid++
+	}
+	_, err = w.exec(`UPDATE mailboxes SET uidnext = ?, messages = messages + ?, size = size + ?, highestmodseq = ?
+		WHERE id = ?`, int64(uid), len(msgs), size, modseq, dst.ID)
+	return ch, err
+}

@@ -1,0 +1,252 @@
+package store
+
+// The embedded backend: an SQLite index (modernc.org/sqlite, pure Go, WAL,
+// synchronous=FULL) plus immutable, reference-counted blobs.
+//
+// On-disk layout of a store directory:
+//
+//	dir/LOCK                    flock'd while a process has the store open
+//	dir/index.db (-wal, -shm)   the SQLite index; schema in schema.go
+//	dir/index.db.before-vN      snapshot taken (VACUUM INTO) before migrating
+//	                            an existing database to schema version N
+//	dir/blobs/XX/NAME           message bodies larger than inlineMax, one
+//	                            immutable file each; XX is NAME's first two
+//	                            hex digits. Smaller bodies live in the blobs
+//	                            table of the index.
+//	dir/blobs/tmp/              files being written; emptied at Open
+//
+// Every write goes through one writer goroutine (writer.go) that runs
+// concurrent requests in one transaction and one fsync (group commit).
+// Readers use a separate connection pool; WAL lets them run concurrently
+// with the writer.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Options configure Open.
+type Options struct {
+	Logger   *slog.Logger     // nil: discard
+	Notifier Notifier         // nil: NewLocalNotifier()
+	Now      func() time.Time // nil: time.Now
+}
+
+// SQLite is the embedded Store: SQLite index plus filesystem blobs.
+type SQLite struct {
+	dir      string
+	log      *slog.Logger
+	notifier Notifier
+	now      func() time.Time
+
+	wdb  *sql.DB // one connection, used only by the writer goroutine
+	rdb  *sql.DB // readers
+	lock *os.File
+
+	mu     sync.RWMutex // guards closed against sends on reqs
+	closed atomic.Bool
+	reqs   chan *writeReq
+	done   chan struct{} // closed when the writer goroutine exits
+
+	inlineMax int // inlineMax, changed by benchmarks only
+
+	commits atomic.Int64 // committed batches, for tests and metrics
+	written atomic.Int64 // committed requests
+}
+
+var _ Store = (*SQLite)(nil)
+
+// Open opens (creating if needed) the store in dir: dir/index.db and dir/blobs/.
+func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
+	return openWith(ctx, dir, opts, migrations)
+}
+
+func openWith(ctx context.Context, dir string, opts Options, migs []migration) (_ *SQLite, err error) {
+	s := &SQLite{
+		dir:       dir,
+		log:       opts.Logger,
+		notifier:  opts.Notifier,
+		now:       opts.Now,
+		reqs:      make(chan *writeReq, maxBatch),
+		inlineMax: inlineMax,
+		done:      make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.notifier == nil {
+		s.notifier = NewLocalNotifier()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	defer func() {
+		if err != nil {
+			s.closeFiles()
+		}
+	}()
+	if err := s.prepareDir(); err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(dir, "index.db")
+	s.wdb, err = sql.Open("sqlite", "file:"+dbPath+"?_txlock=immediate"+
+		"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"+
+		"&_pragma=foreign_keys(1)")
+	if err != nil {
+		return nil, fmt.Errorf("store: open index: %w", err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	if err := migrate(ctx, s.wdb, dbPath, migs, s.log); err != nil {
+		return nil, err
+	}
+	if err := s.sweepBlobs(ctx); err != nil {
+		return nil, err
+	}
+	s.rdb, err = sql.Open("sqlite", "file:"+dbPath+
+		"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		return nil, fmt.Errorf("store: open index: %w", err)
+	}
+	s.rdb.SetMaxOpenConns(16)
+	s.rdb.SetMaxIdleConns(16)
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("store: open index: %w", err)
+	}
+	// index.db and its WAL may be new: make their directory entries durable.
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+// prepareDir creates the directory layout, takes the lock and empties
+// blobs/tmp.
+func (s *SQLite) prepareDir() error {
+	tmp := filepath.Join(s.dir, "blobs", "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	s.lock = f
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("store: %s is in use by another process: %w", s.dir, err)
+	}
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("store: clearing %s: %w", tmp, err)
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for i := 0; i < 256; i++ {
+		if err := os.MkdirAll(filepath.Join(s.dir, "blobs", fmt.Sprintf("%02x", i)), 0o700); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return syncDir(filepath.Join(s.dir, "blobs"))
+}
+
+// Notifier implements Store.
+func (s *SQLite) Notifier() Notifier { return s.notifier }
+
+// Close implements Store: it waits for pending writes, then releases the
+// store. Later calls return ErrClosed.
+func (s *SQLite) Close() error {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed.Store(true)
+	close(s.reqs)
+	s.mu.Unlock()
+	<-s.done
+	return s.closeFiles()
+}
+
+func (s *SQLite) closeFiles() error {
+	var errs []error
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// reader returns the reader pool, or ErrClosed.
+func (s *SQLite) reader() (*sql.DB, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	return s.rdb, nil
+}
+
+// readErr maps errors of read queries.
+func (s *SQLite) readErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.closed.Load() || errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("%w: %v", ErrClosed, err)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Times are stored as Unix nanoseconds; 0 is the zero time.
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

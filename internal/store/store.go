@@ -1,0 +1,399 @@
+// Package store is posthorn's persistent state: an SQL index (domains,
+// accounts and credentials, aliases, DKIM keys, mailboxes, messages with
+// UIDs/MODSEQs and flags, expunge tombstones, queue entries) plus immutable
+// message blobs. This file declares the interface every backend implements
+// (the embedded SQLite one in this package; PostgreSQL later) and the
+// values that cross it. storetest holds the conformance suite all backends
+// must pass.
+//
+// Durability rule: a method that stores a message returns only after the
+// message bytes and their index record are durable (fsync'd). A crash at any
+// instant leaves no partial message visible and loses nothing acknowledged.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/posthorn/posthorn/internal/addr"
+)
+
+// Sentinel errors. Backends wrap them with %w.
+var (
+	ErrNotFound  = errors.New("store: not found")
+	ErrExists    = errors.New("store: already exists")
+	ErrInUse     = errors.New("store: in use")     // e.g. deleting a domain that still has accounts
+	ErrInvalid   = errors.New("store: invalid")    // e.g. renaming INBOX, a mailbox name with an empty level
+	ErrOverQuota = errors.New("store: over quota") // a delivery would exceed the account's quota
+	ErrModified  = errors.New("store: modified")   // CONDSTORE UNCHANGEDSINCE failed for some messages
+	ErrClosed    = errors.New("store: closed")
+)
+
+// Store is the whole persistent state of a posthorn installation.
+type Store interface {
+	Directory
+	Mail
+	Queue
+	// Notifier carries every mailbox change after its transaction commits.
+	Notifier() Notifier
+	// Close waits for pending writes, then releases the store.
+	Close() error
+}
+
+// ---------------------------------------------------------------- directory
+
+// Domain is a local domain: mail to it is delivered here.
+type Domain struct {
+	Name addr.Domain
+	// SubaddressSep separates the base localpart from a tag (user+tag@);
+	// "" disables sub-addressing. Default "+".
+	SubaddressSep string
+	Created       time.Time
+}
+
+// Account is a mail user: one address, its mailboxes and credentials.
+type Account struct {
+	ID          int64
+	Address     addr.Address
+	DisplayName string
+	QuotaBytes  int64 // 0: unlimited
+	UsedBytes   int64 // sum of the sizes of all messages in the account; read-only
+	Disabled    bool
+	Created     time.Time
+}
+
+// SCRAMKeys are the salted SCRAM-SHA-256 credentials of RFC 5802 §3 /
+// RFC 7677; the password itself is never stored.
+type SCRAMKeys struct {
+	Salt       []byte
+	Iterations int
+	StoredKey  []byte
+	ServerKey  []byte
+}
+
+// Credentials are an account's password verifiers.
+type Credentials struct {
+	// PasswordHash is an argon2id hash in PHC string form, for web login.
+	PasswordHash string
+	// SCRAM verifies IMAP/SMTP logins (SCRAM-SHA-256 directly, PLAIN and
+	// LOGIN by recomputing the keys).
+	SCRAM SCRAMKeys
+}
+
+// AppPassword is an extra, separately revocable password for one client.
+type AppPassword struct {
+	ID        int64
+	AccountID int64
+	Name      string
+	Scope     []string // e.g. ["imap", "smtp"]; empty: every protocol
+	SCRAM     SCRAMKeys
+	Created   time.Time
+	LastUsed  time.Time // zero: never used
+}
+
+// Alias maps an address to one or more targets. An empty Localpart is the
+// catch-all of Domain.
+type Alias struct {
+	Localpart addr.Localpart
+	Domain    addr.Domain
+	Targets   []addr.Address // local or remote
+	Created   time.Time
+}
+
+// DKIMKey is a signing key of a local domain.
+type DKIMKey struct {
+	Domain     addr.Domain
+	Selector   string
+	Algorithm  string // "ed25519" or "rsa"
+	PrivateKey []byte // PKCS#8 PEM
+	State      string // "active", "pending" (published, not yet signing), "retired"
+	Created    time.Time
+}
+
+// Directory holds domains, accounts, credentials, aliases and DKIM keys.
+type Directory interface {
+	AddDomain(ctx context.Context, d Domain) error
+	Domain(ctx context.Context, name addr.Domain) (Domain, error)
+	Domains(ctx context.Context) ([]Domain, error)
+	// DeleteDomain fails with ErrInUse while accounts or aliases remain in it.
+	// It removes the domain's DKIM keys.
+	DeleteDomain(ctx context.Context, name addr.Domain) error
+
+	// AddAccount creates the account and its default mailboxes (INBOX,
+	// Sent, Drafts, Junk, Trash, Archive with their special-use flags). The
+	// domain must exist; the address must not be an account or alias.
+	AddAccount(ctx context.Context, a Account, c Credentials) (Account, error)
+	// Account looks an account up by address, case-insensitively (Address.Key).
+	Account(ctx context.Context, address addr.Address) (Account, error)
+	AccountByID(ctx context.Context, id int64) (Account, error)
+	Credentials(ctx context.Context, accountID int64) (Credentials, error)
+	// Accounts lists accounts ordered by address; a zero domain lists all.
+	Accounts(ctx context.Context, domain addr.Domain) ([]Account, error)
+	SetCredentials(ctx context.Context, accountID int64, c Credentials) error
+	SetQuota(ctx context.Context, accountID int64, quotaBytes int64) error
+	// DeleteAccount removes the account with its mailboxes, messages and app
+	// passwords, and frees blobs no longer referenced.
+	DeleteAccount(ctx context.Context, accountID int64) error
+
+	AddAppPassword(ctx context.Context, p AppPassword) (AppPassword, error)
+	AppPasswords(ctx context.Context, accountID int64) ([]AppPassword, error)
+	DeleteAppPassword(ctx context.Context, accountID, id int64) error
+	TouchAppPassword(ctx context.Context, id int64, used time.Time) error
+
+	// AddAlias fails with ErrExists if the address is an alias or account.
+	AddAlias(ctx context.Context, a Alias) error
+	// Alias looks up by (localpart key, domain); "" localpart: catch-all.
+	Alias(ctx context.Context, localpart addr.Localpart, domain addr.Domain) (Alias, error)
+	Aliases(ctx context.Context, domain addr.Domain) ([]Alias, error)
+	DeleteAlias(ctx context.Context, localpart addr.Localpart, domain addr.Domain) error
+
+	AddDKIMKey(ctx context.Context, k DKIMKey) error
+	DKIMKeys(ctx context.Context, domain addr.Domain) ([]DKIMKey, error)
+	SetDKIMKeyState(ctx context.Context, domain addr.Domain, selector, state string) error
+}
+
+// --------------------------------------------------------------------- mail
+
+// Flags is the set of IMAP system flags (RFC 9051 §2.3.2).
+type Flags uint8
+
+// System flags.
+const (
+	FlagSeen Flags = 1 << iota
+	FlagAnswered
+	FlagFlagged
+	FlagDeleted
+	FlagDraft
+)
+
+// Special-use attributes (RFC 6154) of the default mailboxes.
+const (
+	SpecialSent    = `\Sent`
+	SpecialDrafts  = `\Drafts`
+	SpecialJunk    = `\Junk`
+	SpecialTrash   = `\Trash`
+	SpecialArchive = `\Archive`
+)
+
+// Mailbox is one folder of an account. Names use "/" as the hierarchy
+// separator; "INBOX" is case-insensitive and always exists.
+type Mailbox struct {
+	ID            int64
+	AccountID     int64
+	Name          string
+	SpecialUse    string // "" or one of the Special* constants
+	Subscribed    bool
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	Messages      int   // number of messages
+	Size          int64 // sum of message sizes
+}
+
+// Message is the index record of one message in one mailbox.
+type Message struct {
+	ID           int64 // unique in the store; stable across flag changes
+	AccountID    int64
+	MailboxID    int64
+	UID          uint32
+	ModSeq       uint64
+	Flags        Flags
+	Keywords     []string // sorted, as given (IMAP keywords are case-insensitive; the store keeps the first spelling)
+	InternalDate time.Time
+	SaveDate     time.Time
+	// Size is the size of the message as served: len(HeaderPrefix) + blob size.
+	Size         int64
+	HeaderPrefix []byte // e.g. Received, Authentication-Results; served before the blob
+	// Structure is the encoded message.Part tree, computed by the caller over
+	// the message as served (prefix + blob), so its offsets are offsets into
+	// what Open returns.
+	Structure []byte
+	BlobID    int64
+}
+
+// Target is one place a delivered message goes.
+type Target struct {
+	AccountID int64
+	// Mailbox is the mailbox name; "" is INBOX. A missing mailbox is created.
+	Mailbox      string
+	Flags        Flags
+	Keywords     []string
+	HeaderPrefix []byte
+	Structure    []byte // of prefix + body; see Message.Structure
+	// IgnoreQuota delivers even over quota (e.g. bounces to the postmaster).
+	IgnoreQuota bool
+}
+
+// Delivery is a message to store once and index into one or more mailboxes.
+type Delivery struct {
+	Body         io.Reader // the raw message without any HeaderPrefix
+	InternalDate time.Time // zero: now
+	Targets      []Target
+}
+
+// FlagOp is how StoreFlags changes flags (IMAP STORE FLAGS, +FLAGS, -FLAGS).
+type FlagOp int
+
+// Flag operations.
+const (
+	FlagsReplace FlagOp = iota
+	FlagsAdd
+	FlagsRemove
+)
+
+// FlagChange is an IMAP STORE request on a set of UIDs.
+type FlagChange struct {
+	AccountID int64
+	MailboxID int64
+	UIDs      []uint32
+	Op        FlagOp
+	Flags     Flags
+	Keywords  []string
+	// UnchangedSince, if not zero, skips messages whose MODSEQ is greater
+	// (RFC 7162 §3.1.3); they are returned in FlagResult.Failed.
+	UnchangedSince uint64
+}
+
+// FlagResult reports a StoreFlags call.
+type FlagResult struct {
+	Changed []Message // the messages whose flags changed, with their new MODSEQ
+	Failed  []uint32  // UIDs skipped by UnchangedSince
+}
+
+// CopyResult maps source UIDs to new UIDs (for UIDPLUS COPYUID/MOVE).
+type CopyResult struct {
+	UIDValidity uint32
+	SrcUIDs     []uint32
+	DstUIDs     []uint32
+}
+
+// Mail holds mailboxes and messages.
+type Mail interface {
+	// Deliver stores d.Body once and indexes it into every target in one
+	// transaction. It returns after the data is durable. Concurrent calls share
+	// fsyncs (group commit). An over-quota target fails the whole call with
+	// ErrOverQuota unless it sets IgnoreQuota.
+	Deliver(ctx context.Context, d Delivery) ([]Message, error)
+
+	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
+	Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
+	// MailboxByName matches INBOX case-insensitively, other names exactly.
+	MailboxByName(ctx context.Context, accountID int64, name string) (Mailbox, error)
+	MailboxByID(ctx context.Context, accountID, id int64) (Mailbox, error)
+	// RenameMailbox renames the mailbox and its children. Renaming INBOX moves
+	// its messages to the new mailbox and leaves INBOX empty (RFC 9051 §6.3.6).
+	RenameMailbox(ctx context.Context, accountID int64, oldName, newName string) error
+	// DeleteMailbox deletes the mailbox and its messages, freeing their storage.
+	DeleteMailbox(ctx context.Context, accountID int64, name string) error
+	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+
+	// Messages returns the messages of a mailbox with first <= UID <= last,
+	// ordered by UID; last 0 means no upper bound.
+	Messages(ctx context.Context, accountID, mailboxID int64, first, last uint32) ([]Message, error)
+	// ChangedSince returns the messages whose MODSEQ > modseq, by UID.
+	ChangedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Message, error)
+	// Vanished returns the UIDs expunged with MODSEQ > modseq (RFC 7162 §3.2.5).
+	Vanished(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]uint32, error)
+	// Open returns the message as served: HeaderPrefix then the blob.
+	Open(ctx context.Context, m Message) (Content, error)
+
+	StoreFlags(ctx context.Context, c FlagChange) (FlagResult, error)
+	// Expunge removes the given UIDs (all \Deleted ones if uids is nil),
+	// leaving tombstones, and returns the UIDs removed.
+	Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error)
+	// Copy copies messages into another mailbox of the same account; the blob
+	// is shared, not copied.
+	Copy(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error)
+	// Move is Copy then Expunge of the source, atomically.
+	Move(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error)
+}
+
+// Content is a stored message's bytes.
+type Content interface {
+	io.ReaderAt
+	io.Closer
+	Size() int64
+}
+
+// -------------------------------------------------------------------- queue
+
+// QueueEntry is one outbound message to one destination domain.
+type QueueEntry struct {
+	ID          int64
+	Sender      string // envelope MAIL FROM, "" for the null sender
+	Recipients  []QueueRecipient
+	Domain      string // destination domain (ASCII)
+	EnvID       string // DSN ENVID
+	Ret         string // DSN RET: "FULL", "HDRS" or ""
+	SMTPUTF8    bool
+	RequireTLS  bool
+	Size        int64
+	BlobID      int64
+	Created     time.Time
+	NextAttempt time.Time
+	Attempts    int
+	LastError   string
+	Held        bool
+}
+
+// QueueRecipient is one recipient of a queue entry with its DSN parameters.
+type QueueRecipient struct {
+	Address string
+	Notify  string // DSN NOTIFY, e.g. "SUCCESS,FAILURE"
+	ORcpt   string // DSN ORCPT
+	Status  string // "" pending, "delivered", "failed"
+	Reply   string // last remote answer for this recipient
+}
+
+// Queue holds outbound messages until delivered or bounced.
+type Queue interface {
+	// Enqueue stores body once and adds entries referencing it, durably.
+	Enqueue(ctx context.Context, body io.Reader, entries []QueueEntry) ([]QueueEntry, error)
+	QueueEntries(ctx context.Context) ([]QueueEntry, error)
+	QueueEntry(ctx context.Context, id int64) (QueueEntry, error)
+	// UpdateQueueEntry saves attempts, next attempt, last error, held and
+	// recipient statuses.
+	UpdateQueueEntry(ctx context.Context, e QueueEntry) error
+	// DeleteQueueEntry removes the entry and frees its blob if unreferenced.
+	DeleteQueueEntry(ctx context.Context, id int64) error
+	// OpenQueued returns the entry's message bytes.
+	OpenQueued(ctx context.Context, e QueueEntry) (Content, error)
+}
+
+// ----------------------------------------------------------------- notifier
+
+// ChangeKind says what changed.
+type ChangeKind int
+
+// Kinds of change.
+const (
+	ChangeNew ChangeKind = iota + 1 // messages added (delivery, append, copy, move)
+	ChangeFlags
+	ChangeExpunge
+	ChangeMailboxCreate
+	ChangeMailboxRename
+	ChangeMailboxDelete
+	ChangeMailboxSubscribe
+)
+
+// Change is one committed change to an account's mailboxes.
+type Change struct {
+	Kind        ChangeKind
+	AccountID   int64
+	MailboxID   int64
+	MailboxName string // for mailbox changes; the new name for a rename
+	OldName     string // for a rename
+	UIDs        []uint32
+	ModSeq      uint64 // the MODSEQ the change was made with
+}
+
+// Notifier publishes committed changes to subscribers. It never drops a
+// change: a slow subscriber's queue grows.
+type Notifier interface {
+	// Subscribe returns a subscription to one account's changes.
+	Subscribe(accountID int64) *Subscription
+	// Publish is called by the store after commit.
+	Publish(changes ...Change)
+}
