@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posthorn/posthorn/internal/admin"
 	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/admin"
 	"github.com/posthorn/posthorn/internal/store"
 )
 
