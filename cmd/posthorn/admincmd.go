@@ -45,23 +45,18 @@ func openAdmin(ctx context.Context, path string) (api admin.API, close func(), e
 	if c, err := ctl.Dial(paths.socket); err == nil {
 		return c, func() {}, nil
 	}
-	lock, err := lockDataDir(paths.lock)
+	// No server answers: open the store directly. Its lock refuses this
+	// while a server runs without a reachable socket.
+	host, err := addr.ParseDomain(cfg.Hostname)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w; is the server running without its control socket %s?", err, paths.socket)
+		return nil, nil, err
 	}
 	st, err := openStore(ctx, paths, nil)
 	if err != nil {
-		lock.Close()
-		return nil, nil, err
-	}
-	host, err := addr.ParseDomain(cfg.Hostname)
-	if err != nil {
-		st.Close()
-		lock.Close()
 		return nil, nil, err
 	}
 	a := &admin.Admin{Store: st, Hostname: host}
-	return a, func() { st.Close(); lock.Close() }, nil
+	return a, func() { st.Close() }, nil
 }
 
 // adminCommand parses the common --config flag and runs f with the API.
@@ -311,7 +306,7 @@ the domain that is neither an account nor an alias.
 
 // paths of the things in the data directory.
 type dataDirPaths struct {
-	dir, store, socket, lock, tls string
+	dir, store, socket string
 }
 
 func dataPaths(dir string) dataDirPaths {
@@ -319,7 +314,5 @@ func dataPaths(dir string) dataDirPaths {
 		dir:    dir,
 		store:  filepath.Join(dir, "store"),
 		socket: filepath.Join(dir, "ctl.sock"),
-		lock:   filepath.Join(dir, "posthorn.lock"),
-		tls:    filepath.Join(dir, "tls"),
 	}
 }

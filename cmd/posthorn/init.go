@@ -72,11 +72,6 @@ and print every DNS record DOMAIN needs, in zone-file syntax.`)
 	if err := os.MkdirAll(paths.dir, 0o750); err != nil {
 		return err
 	}
-	lock, err := lockDataDir(paths.lock)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
 	st, err := openStore(ctx, paths, nil)
 	if err != nil {
 		return err

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/admin"
 	"github.com/posthorn/posthorn/internal/admin/ctl"
@@ -103,11 +101,6 @@ func runServer(ctx context.Context, p serverParams) error {
 	if err := os.MkdirAll(paths.dir, 0o750); err != nil {
 		return err
 	}
-	lock, err := lockDataDir(paths.lock)
-	if err != nil {
-		return fmt.Errorf("%w: is another posthorn running on %s?", err, paths.dir)
-	}
-	defer lock.Close()
 	st, err := openStore(ctx, paths, log)
 	if err != nil {
 		return err
@@ -173,21 +166,6 @@ func openStore(ctx context.Context, paths dataDirPaths, log *slog.Logger) (*stor
 		log = slog.New(slog.DiscardHandler)
 	}
 	return store.Open(ctx, paths.store, store.Options{Logger: log.With("svc", "store")})
-}
-
-// lockDataDir takes the exclusive lock that says "this data directory is
-// in use"; the server holds it while running, the CLI while it opens the
-// store directly.
-func lockDataDir(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data directory is locked (%s)", path)
-	}
-	return f, nil
 }
 
 // listenAll binds every host:port. IPv6 addresses are bound IPv6-only and
