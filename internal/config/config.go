@@ -16,6 +16,8 @@
 // required:"true" (the key must be present and not empty).
 package config
 
+import "time"
+
 //go:generate go test -run TestConfigDocs -update
 
 // Config is the whole configuration file.
@@ -29,6 +31,7 @@ type Config struct {
 	DNS    DNS    `toml:"dns" doc:"DNS resolution, used for MX, SPF, DKIM, DMARC, DANE and MTA-STS lookups."`
 	TLS    TLS    `toml:"tls" doc:"TLS certificate for all TLS listeners and STARTTLS. While implicit-TLS listeners (submissions, imaps, https) are enabled, cert_file and key_file are required; automatic certificates (ACME) will come later."`
 	Log    Log    `toml:"log" doc:"Logging, to standard error."`
+	SMTP   SMTP   `toml:"smtp" doc:"The SMTP server: inbound mail (MX), submission and LMTP. Limits apply per connection unless said otherwise."`
 }
 
 // Listen holds the listening addresses of each service.
@@ -40,6 +43,7 @@ type Listen struct {
 	IMAPS       []string `toml:"imaps" doc:"IMAP over implicit TLS (RFC 8314). Normally port 993."`
 	HTTP        []string `toml:"http" doc:"Plain HTTP: redirects to HTTPS and, later, ACME HTTP-01 challenges. Normally port 80."`
 	HTTPS       []string `toml:"https" doc:"HTTPS: MTA-STS policy, client autoconfiguration and the admin interface. Normally port 443."`
+	LMTP        []string `toml:"lmtp" doc:"LMTP (RFC 2033) for local delivery from another MTA kept in front of posthorn: a Unix socket path (starting with /) or a loopback host:port. No authentication; recipients must be local. Off by default."`
 }
 
 // DNS configures name resolution.
@@ -59,6 +63,23 @@ type Log struct {
 	Format string `toml:"format" enum:"text,json" doc:"Log line format: text (key=value pairs) or json (one object per line)."`
 }
 
+// SMTP configures the SMTP, submission and LMTP listeners.
+type SMTP struct {
+	MaxMessageSize        int           `toml:"max_message_size" doc:"Largest message accepted, in bytes. Advertised with the SIZE extension; a MAIL FROM with a larger SIZE= is refused before any data is sent."`
+	MaxLineLength         int           `toml:"max_line_length" doc:"Longest command or message line accepted, in bytes with the line ending. A longer line ends the connection with a 500 reply. RFC 5321 requires at least 1000."`
+	MaxRecipients         int           `toml:"max_recipients" doc:"Most recipients of one message; more get 452 4.5.3 and are sent in another transaction by the client (RFC 5321 requires at least 100)."`
+	MaxConnections        int           `toml:"max_connections" doc:"Most SMTP connections at once, over all SMTP listeners. Further connections get 421 and are closed."`
+	MaxConnectionsPerIP   int           `toml:"max_connections_per_ip" doc:"Most SMTP connections at once from one IP address (IPv6: one /64)."`
+	MaxCommandsBeforeMail int           `toml:"max_commands_before_mail" doc:"Most commands (NOOP, RSET, VRFY, HELO…) a client may send without starting a mail transaction before it is disconnected."`
+	MaxErrors             int           `toml:"max_errors" doc:"Most rejected commands (unknown commands, syntax errors, refused recipients) per connection before it is closed with 421; slows down directory harvesting."`
+	CommandTimeout        time.Duration `toml:"command_timeout" doc:"How long to wait for the next command (RFC 5321 §4.5.3.2.7 asks for at least 5 minutes)."`
+	DataTimeout           time.Duration `toml:"data_timeout" doc:"How long to wait for the next piece of message data (RFC 5321 §4.5.3.2.6 asks for at least 3 minutes)."`
+	GreetDelay            time.Duration `toml:"greet_delay" doc:"How long the MX listener waits before its greeting; a client that talks before the greeting (an early talker, typically spamware) is refused with 554. 0 only refuses data already received when the greeting is sent."`
+	TrustedProxies        []string      `toml:"trusted_proxies" doc:"Networks (CIDR, e.g. \"10.0.0.0/8\", or single addresses) of load balancers that must begin each connection with a PROXY protocol v1 or v2 header giving the real client address. Connections from elsewhere never have a PROXY header read. Default: none."`
+	XCLIENTNetworks       []string      `toml:"xclient_networks" doc:"Networks (CIDR or single addresses) of trusted front ends allowed to use the Postfix XCLIENT command to present the real client address, HELO name and login. Default: none."`
+	SubmissionPrivacy     bool          `toml:"submission_privacy" doc:"Leave the client's IP address out of the Received header of submitted mail and remove its User-Agent and X-Mailer header fields."`
+}
+
 // Default returns a Config with every default value. Hostname has no default
 // and must be set.
 func Default() Config {
@@ -75,5 +96,18 @@ func Default() Config {
 			HTTPS:       []string{"0.0.0.0:443", "[::]:443"},
 		},
 		Log: Log{Level: "info", Format: "text"},
+		SMTP: SMTP{
+			MaxMessageSize:        50 << 20,
+			MaxLineLength:         8192,
+			MaxRecipients:         100,
+			MaxConnections:        500,
+			MaxConnectionsPerIP:   20,
+			MaxCommandsBeforeMail: 50,
+			MaxErrors:             20,
+			CommandTimeout:        5 * time.Minute,
+			DataTimeout:           3 * time.Minute,
+			GreetDelay:            time.Second,
+			SubmissionPrivacy:     true,
+		},
 	}
 }

@@ -65,9 +65,10 @@ format = "json"
 					Submissions: []string{"localhost:0"}, IMAPS: []string{"[fe80::1%eth0]:993"},
 					HTTP: []string{"0.0.0.0:65535"}, HTTPS: []string{"0.0.0.0:0"},
 				},
-				DNS: DNS{Servers: []string{"127.0.0.1:5300", "[::1]:53"}},
-				TLS: valid().TLS,
-				Log: Log{Level: "trace", Format: "json"},
+				DNS:  DNS{Servers: []string{"127.0.0.1:5300", "[::1]:53"}},
+				TLS:  valid().TLS,
+				Log:  Log{Level: "trace", Format: "json"},
+				SMTP: Default().SMTP,
 			}
 		}},
 		{"dotted and inline", Options{}, `
@@ -106,8 +107,8 @@ func TestParseBad(t *testing.T) {
 	}{
 		{"unknown key", "# posthorn\n\nhostnme = \"x\"\nhostname = \"mail.example.com\"" + certs,
 			`posthorn.toml:3: hostnme: unknown key`},
-		{"unknown section", `hostname = "mail.example.com"` + certs + "\n[smtp]\nport = 25\n",
-			`posthorn.toml:6: smtp: unknown key`},
+		{"unknown section", `hostname = "mail.example.com"` + certs + "\n[smtpd]\nport = 25\n",
+			`posthorn.toml:6: smtpd: unknown key`},
 		{"unknown key in section", `hostname = "mail.example.com"` + certs + "[listen]\nsmtpp = []\n",
 			`posthorn.toml:6: listen.smtpp: unknown key`},
 		{"quoted unknown key", `hostname = "mail.example.com"` + certs + "\"a b\" = 1\n",
@@ -304,4 +305,25 @@ func TestSchema(t *testing.T) {
 		}
 	}
 	walk("", reflect.TypeFor[Config]())
+}
+
+func TestSMTPSection(t *testing.T) {
+	_, err := Parse("posthorn.toml", []byte(`hostname = "mail.example.com"`+certs+`
+[listen]
+lmtp = ["/run/posthorn/lmtp", "127.0.0.1:24", "0.0.0.0:24"]
+[smtp]
+max_line_length = 500
+trusted_proxies = ["10.0.0.0/8", "192.0.2.1", "bogus"]
+greet_delay = "2m"
+`))
+	for _, want := range []string{
+		`listen.lmtp: "0.0.0.0:24": LMTP listens only on a Unix socket`,
+		"smtp.max_line_length: must be at least 1000",
+		`smtp.trusted_proxies: "bogus" is not a network`,
+		"smtp.greet_delay: must be from 0s to 1m",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/posthorn/posthorn/internal/addr"
 )
@@ -26,6 +27,71 @@ func check(c Config, o Options, report reportFunc) {
 		checkServer([]string{"dns", "servers"}, s, report)
 	}
 	checkTLS(c, o, report)
+	checkSMTP(c.SMTP, report)
+}
+
+// isLoopback reports whether host is a loopback IP address or "localhost".
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// checkSMTP checks the SMTP limits and trusted networks.
+func checkSMTP(s SMTP, report reportFunc) {
+	for _, lim := range []struct {
+		key      string
+		val, min int
+	}{
+		{"max_message_size", s.MaxMessageSize, 1024},
+		{"max_line_length", s.MaxLineLength, 1000}, // RFC 5321 §4.5.3.1.6
+		{"max_recipients", s.MaxRecipients, 1},
+		{"max_connections", s.MaxConnections, 1},
+		{"max_connections_per_ip", s.MaxConnectionsPerIP, 1},
+		{"max_commands_before_mail", s.MaxCommandsBeforeMail, 1},
+		{"max_errors", s.MaxErrors, 1},
+	} {
+		if lim.val < lim.min {
+			report([]string{"smtp", lim.key}, "must be at least %d", lim.min)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{{"command_timeout", s.CommandTimeout}, {"data_timeout", s.DataTimeout}} {
+		if d.val < time.Second {
+			report([]string{"smtp", d.key}, "must be at least 1s")
+		}
+	}
+	if s.GreetDelay < 0 || s.GreetDelay > time.Minute {
+		report([]string{"smtp", "greet_delay"}, "must be from 0s to 1m")
+	}
+	for _, n := range []struct {
+		key  string
+		nets []string
+	}{{"trusted_proxies", s.TrustedProxies}, {"xclient_networks", s.XCLIENTNetworks}} {
+		for _, v := range n.nets {
+			if _, err := ParsePrefix(v); err != nil {
+				report([]string{"smtp", n.key}, "%q is not a network (CIDR) or IP address", v)
+			}
+		}
+	}
+}
+
+// ParsePrefix parses a network in CIDR form or a single IP address (a /32
+// or /128).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // checkTags checks the required and enum tags of the section v and the
@@ -53,6 +119,15 @@ func checkListen(l Listen, report reportFunc) {
 	for _, f := range fields(v.Type()) {
 		p := []string{"listen", f.name}
 		for _, a := range v.Field(f.index).Interface().([]string) {
+			if f.name == "lmtp" {
+				if strings.HasPrefix(a, "/") {
+					continue // a Unix socket
+				}
+				if host, _, err := net.SplitHostPort(a); err == nil && !isLoopback(host) {
+					report(p, "%q: LMTP listens only on a Unix socket (/path) or loopback", a)
+					continue
+				}
+			}
 			host, port, err := net.SplitHostPort(a)
 			switch {
 			case err != nil:

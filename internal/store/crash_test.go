@@ -385,67 +385,11 @@ func (p *crashParent) check(round int, all bool) {
 			t.Errorf("round %d: Close: %v", round, err)
 		}
 	}()
-	present := map[crashKey]bool{}
-	ids := map[string]int{} // id -> mask
-	fileBlobs := map[int64]bool{}
-	sample := 20
-	for ti, tg := range crashTargets {
-		acc := p.accounts[ti]
-		mb, err := s.MailboxByName(ctx, acc, tg.mailbox)
-		if err != nil {
-			if ti == 3 {
-				continue // not created yet
-			}
-			t.Fatalf("round %d: MailboxByName(%s): %v", round, tg.mailbox, err)
-		}
-		if mb.UIDNext < p.uidNext[mb.ID] || mb.HighestModSeq < p.modSeq[mb.ID] {
-			t.Errorf("round %d: %s %s went back: UIDNEXT %d (was %d), HIGHESTMODSEQ %d (was %d)", round, tg.address, tg.mailbox,
-				mb.UIDNext, p.uidNext[mb.ID], mb.HighestModSeq, p.modSeq[mb.ID])
-		}
-		p.uidNext[mb.ID], p.modSeq[mb.ID] = mb.UIDNext, mb.HighestModSeq
-		ms, err := s.Messages(ctx, acc, mb.ID, 1, 0)
-		if err != nil {
-			t.Fatalf("round %d: Messages: %v", round, err)
-		}
-		for _, m := range ms {
-			id, mask, target, ok := parseCrashPrefix(m.HeaderPrefix)
-			if !ok || target != ti || mask&(1<<ti) == 0 {
-				t.Errorf("round %d: %s %s UID %d: bad prefix %q", round, tg.address, tg.mailbox, m.UID, m.HeaderPrefix)
-				continue
-			}
-			k := crashKey{id, ti}
-			if present[k] {
-				t.Errorf("round %d: %s is in %s %s twice", round, id, tg.address, tg.mailbox)
-			}
-			present[k] = true
-			if prev, ok := ids[id]; ok && prev != mask {
-				t.Errorf("round %d: %s has masks %d and %d", round, id, prev, mask)
-			}
-			ids[id] = mask
-			if m.Size-int64(len(m.HeaderPrefix)) > 64<<10 {
-				fileBlobs[m.BlobID] = true
-			}
-			old, known := p.seen[k]
-			if known && (old.uid != m.UID || old.size != m.Size || old.mailbox != mb.ID) {
-				t.Errorf("round %d: %s in %s %s changed: UID %d size %d, was UID %d size %d", round, id, tg.address, tg.mailbox,
-					m.UID, m.Size, old.uid, old.size)
-			}
-			verify := !known || all
-			if known && sample > 0 && p.r.IntN(50) == 0 {
-				verify = true
-				sample--
-			}
-			if verify {
-				hash, err := p.verify(s, m, id, mask, ti)
-				if err != nil {
-					t.Errorf("round %d: %s in %s %s (UID %d): %v", round, id, tg.address, tg.mailbox, m.UID, err)
-				} else if a, ok := p.acked[id]; ok && (a.hash != hash || a.mask != mask) {
-					t.Errorf("round %d: %s: stored hash %s mask %d, acknowledged %s mask %d", round, id, hash[:12], mask, a.hash[:12], a.mask)
-				}
-			}
-			p.seen[k] = crashSeen{uid: m.UID, size: m.Size, mailbox: mb.ID, verified: true}
-		}
+	sc := &crashScan{present: map[crashKey]bool{}, ids: map[string]int{}, fileBlobs: map[int64]bool{}, sample: 20}
+	for ti := range crashTargets {
+		p.scanTarget(s, round, ti, all, sc)
 	}
+	present, ids, fileBlobs := sc.present, sc.ids, sc.fileBlobs
 	// Atomic multi-target delivery: a visible message is in all its targets.
 	for id, mask := range ids {
 		for ti := range crashTargets {
@@ -477,6 +421,79 @@ func (p *crashParent) check(round int, all bool) {
 	}
 	if tmp, _ := os.ReadDir(filepath.Join(p.dir, "blobs", "tmp")); len(tmp) != 0 {
 		t.Errorf("round %d: blobs/tmp holds %d files after Open", round, len(tmp))
+	}
+}
+
+// crashScan is what check collects from the index.
+type crashScan struct {
+	present   map[crashKey]bool
+	ids       map[string]int // id -> target mask
+	fileBlobs map[int64]bool // blobs large enough to be files
+	sample    int            // old copies still to re-verify this round
+}
+
+// scanTarget reads one target mailbox from the index, checks it against what
+// earlier rounds saw, and verifies the content of new copies (and of a
+// sample of old ones, or all with all).
+func (p *crashParent) scanTarget(s store.Store, round, ti int, all bool, sc *crashScan) {
+	t := p.t
+	ctx := context.Background()
+	tg := crashTargets[ti]
+	present, ids, fileBlobs := sc.present, sc.ids, sc.fileBlobs
+	acc := p.accounts[ti]
+	mb, err := s.MailboxByName(ctx, acc, tg.mailbox)
+	if err != nil {
+		if ti == 3 {
+			return // not created yet
+		}
+		t.Fatalf("round %d: MailboxByName(%s): %v", round, tg.mailbox, err)
+	}
+	if mb.UIDNext < p.uidNext[mb.ID] || mb.HighestModSeq < p.modSeq[mb.ID] {
+		t.Errorf("round %d: %s %s went back: UIDNEXT %d (was %d), HIGHESTMODSEQ %d (was %d)", round, tg.address, tg.mailbox,
+			mb.UIDNext, p.uidNext[mb.ID], mb.HighestModSeq, p.modSeq[mb.ID])
+	}
+	p.uidNext[mb.ID], p.modSeq[mb.ID] = mb.UIDNext, mb.HighestModSeq
+	ms, err := s.Messages(ctx, acc, mb.ID, 1, 0)
+	if err != nil {
+		t.Fatalf("round %d: Messages: %v", round, err)
+	}
+	for _, m := range ms {
+		id, mask, target, ok := parseCrashPrefix(m.HeaderPrefix)
+		if !ok || target != ti || mask&(1<<ti) == 0 {
+			t.Errorf("round %d: %s %s UID %d: bad prefix %q", round, tg.address, tg.mailbox, m.UID, m.HeaderPrefix)
+			continue
+		}
+		k := crashKey{id, ti}
+		if present[k] {
+			t.Errorf("round %d: %s is in %s %s twice", round, id, tg.address, tg.mailbox)
+		}
+		present[k] = true
+		if prev, ok := ids[id]; ok && prev != mask {
+			t.Errorf("round %d: %s has masks %d and %d", round, id, prev, mask)
+		}
+		ids[id] = mask
+		if m.Size-int64(len(m.HeaderPrefix)) > 64<<10 {
+			fileBlobs[m.BlobID] = true
+		}
+		old, known := p.seen[k]
+		if known && (old.uid != m.UID || old.size != m.Size || old.mailbox != mb.ID) {
+			t.Errorf("round %d: %s in %s %s changed: UID %d size %d, was UID %d size %d", round, id, tg.address, tg.mailbox,
+				m.UID, m.Size, old.uid, old.size)
+		}
+		verify := !known || all
+		if known && sc.sample > 0 && p.r.IntN(50) == 0 {
+			verify = true
+			sc.sample--
+		}
+		if verify {
+			hash, err := p.verify(s, m, id, mask, ti)
+			if err != nil {
+				t.Errorf("round %d: %s in %s %s (UID %d): %v", round, id, tg.address, tg.mailbox, m.UID, err)
+			} else if a, ok := p.acked[id]; ok && (a.hash != hash || a.mask != mask) {
+				t.Errorf("round %d: %s: stored hash %s mask %d, acknowledged %s mask %d", round, id, hash[:12], mask, a.hash[:12], a.mask)
+			}
+		}
+		p.seen[k] = crashSeen{uid: m.UID, size: m.Size, mailbox: mb.ID, verified: true}
 	}
 }
 

@@ -103,12 +103,14 @@ type Server struct {
 	closed   bool
 }
 
-// Serve accepts connections until Shutdown.
+// Serve accepts connections until Shutdown, then returns nil.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
+		// Shutdown came first: this listener is not served at all.
 		s.mu.Unlock()
-		return net.ErrClosed
+		l.Close()
+		return nil
 	}
 	s.listener = l
 	s.mu.Unlock()

@@ -18,160 +18,175 @@ import (
 // change exactly once, in MODSEQ order.
 func testConcurrentMailbox(t *testing.T, open Opener) {
 	f := newFixture(t, open)
-	ctx := f.ctx
 	a := f.account("a@example.org")
 	in := f.mailbox(a.ID, "INBOX")
 	w := f.watch(a.ID)
-
-	const deliverers, perDeliverer, flaggers, expungers = 8, 30, 3, 2
-	if testing.Short() {
-		t.Log("short mode: fewer messages")
-	}
-	var (
-		mu        sync.Mutex
-		delivered []store.Message // in INBOX, as returned by Deliver
-		live      []uint32        // delivered, not yet expunged by us
-		flagged   []event         // from FlagResult.Changed
-		flagState = map[event]store.Flags{}
-		expunged  []uint32
-		errs      = make(chan error, 100)
-		done      = make(chan struct{})
-	)
-	fail := func(err error) {
-		select {
-		case errs <- err:
-		default:
-		}
-	}
-	pick := func(r *rand.Rand, n int) []uint32 {
-		mu.Lock()
-		defer mu.Unlock()
-		var u []uint32
-		for range n {
-			if len(live) > 0 {
-				u = append(u, live[r.IntN(len(live))])
-			}
-		}
-		return u
-	}
-
-	var dwg, owg sync.WaitGroup
-	for g := range deliverers {
-		dwg.Go(func() {
-			for i := range perDeliverer {
-				tg := []store.Target{inbox(a.ID)}
-				if i%5 == 0 {
-					tg = append(tg, store.Target{AccountID: a.ID, Mailbox: "Archive"})
-				}
-				ms, err := f.s.Deliver(ctx, store.Delivery{Body: stringsReader(testBody(fmt.Sprintf("c%d-%d", g, i))), Targets: tg})
-				if err != nil {
-					fail(fmt.Errorf("deliver: %w", err))
-					return
-				}
-				mu.Lock()
-				delivered = append(delivered, ms[0])
-				live = append(live, ms[0].UID)
-				mu.Unlock()
-			}
-		})
-	}
-	for g := range flaggers {
-		owg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(g), 1))
-			for stop := false; !stop; {
-				select {
-				case <-done:
-					stop = true // one more round after the last delivery
-				default:
-				}
-				uids := pick(r, 1+r.IntN(4))
-				if len(uids) == 0 {
-					continue
-				}
-				fl := []store.Flags{store.FlagSeen, store.FlagFlagged, store.FlagAnswered}[r.IntN(3)]
-				op := []store.FlagOp{store.FlagsAdd, store.FlagsRemove, store.FlagsReplace}[r.IntN(3)]
-				res, err := f.s.StoreFlags(ctx, store.FlagChange{AccountID: a.ID, MailboxID: in.ID, UIDs: uids, Op: op, Flags: fl})
-				if err != nil {
-					fail(fmt.Errorf("store flags: %w", err))
-					return
-				}
-				mu.Lock()
-				for _, m := range res.Changed {
-					e := event{store.ChangeFlags, in.ID, m.UID, m.ModSeq}
-					flagged = append(flagged, e)
-					flagState[e] = m.Flags
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	for g := range expungers {
-		owg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(g), 2))
-			for stop := false; !stop; {
-				select {
-				case <-done:
-					stop = true
-				default:
-				}
-				uids := pick(r, 1+r.IntN(3))
-				if len(uids) == 0 {
-					continue
-				}
-				// Mark \Deleted directly (not recorded as a flag change we can
-				// predict the final state of: it is expunged right away, or by
-				// the other expunger).
-				res, err := f.s.StoreFlags(ctx, store.FlagChange{AccountID: a.ID, MailboxID: in.ID, UIDs: uids, Op: store.FlagsAdd, Flags: store.FlagDeleted})
-				if err != nil {
-					fail(fmt.Errorf("store flags: %w", err))
-					return
-				}
-				mu.Lock()
-				for _, m := range res.Changed {
-					e := event{store.ChangeFlags, in.ID, m.UID, m.ModSeq}
-					flagged = append(flagged, e)
-					flagState[e] = m.Flags
-				}
-				mu.Unlock()
-				var gone []uint32
-				if r.IntN(2) == 0 {
-					gone, err = f.s.Expunge(ctx, a.ID, in.ID, uids)
-				} else {
-					gone, err = f.s.Expunge(ctx, a.ID, in.ID, nil)
-				}
-				if err != nil {
-					fail(fmt.Errorf("expunge: %w", err))
-					return
-				}
-				mu.Lock()
-				expunged = append(expunged, gone...)
-				for _, u := range gone {
-					if i := slices.Index(live, u); i >= 0 {
-						live = slices.Delete(live, i, i+1)
-					}
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	dwg.Wait()
-	close(done)
-	owg.Wait()
-	close(errs)
-	for err := range errs {
+	const deliverers, perDeliverer = 8, 30
+	run := &concurrentRun{f: f, accountID: a.ID, mailboxID: in.ID, flagState: map[event]store.Flags{}, errs: make(chan error, 100)}
+	run.run(deliverers, perDeliverer, 3, 2)
+	for err := range run.errs {
 		t.Error(err)
 	}
 	if t.Failed() {
 		return
 	}
 	chs := w.sync()
-	t.Logf("%d deliveries, %d flag changes, %d expunged", len(delivered), len(flagged), len(expunged))
-
-	// Deliveries: unique UIDs, increasing with MODSEQ.
-	if len(delivered) != deliverers*perDeliverer {
-		t.Fatalf("delivered %d, want %d", len(delivered), deliverers*perDeliverer)
+	t.Logf("%d deliveries, %d flag changes, %d expunged", len(run.delivered), len(run.flagged), len(run.expunged))
+	if len(run.delivered) != deliverers*perDeliverer {
+		t.Fatalf("delivered %d, want %d", len(run.delivered), deliverers*perDeliverer)
 	}
-	byModSeq := slices.Clone(delivered)
+	run.checkOrder(t)
+	run.checkNotifications(t, chs)
+	run.checkFinal(t)
+	f.checkConsistent(a.ID)
+}
+
+// concurrentRun records what the goroutines of testConcurrentMailbox did.
+type concurrentRun struct {
+	f                    *fixture
+	accountID, mailboxID int64
+	errs                 chan error
+
+	mu        sync.Mutex
+	delivered []store.Message // in the mailbox, as returned by Deliver
+	live      []uint32        // delivered, not yet expunged
+	flagged   []event         // from FlagResult.Changed
+	flagState map[event]store.Flags
+	expunged  []uint32
+}
+
+func (c *concurrentRun) fail(err error) {
+	select {
+	case c.errs <- err:
+	default:
+	}
+}
+
+// pick returns up to n random live UIDs.
+func (c *concurrentRun) pick(r *rand.Rand, n int) []uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var u []uint32
+	for range n {
+		if len(c.live) > 0 {
+			u = append(u, c.live[r.IntN(len(c.live))])
+		}
+	}
+	return u
+}
+
+// run starts the goroutines, waits for them and closes c.errs.
+func (c *concurrentRun) run(deliverers, perDeliverer, flaggers, expungers int) {
+	done := make(chan struct{})
+	var dwg, owg sync.WaitGroup
+	for g := range deliverers {
+		dwg.Go(func() { c.deliver(g, perDeliverer) })
+	}
+	for g := range flaggers {
+		owg.Go(func() { c.loop(done, rand.New(rand.NewPCG(uint64(g), 1)), c.changeFlags) })
+	}
+	for g := range expungers {
+		owg.Go(func() { c.loop(done, rand.New(rand.NewPCG(uint64(g), 2)), c.expunge) })
+	}
+	dwg.Wait()
+	close(done)
+	owg.Wait()
+	close(c.errs)
+}
+
+func (c *concurrentRun) deliver(g, n int) {
+	ctx := c.f.ctx
+	for i := range n {
+		tg := []store.Target{inbox(c.accountID)}
+		if i%5 == 0 {
+			tg = append(tg, store.Target{AccountID: c.accountID, Mailbox: "Archive"})
+		}
+		ms, err := c.f.s.Deliver(ctx, store.Delivery{Body: stringsReader(testBody(fmt.Sprintf("c%d-%d", g, i))), Targets: tg})
+		if err != nil {
+			c.fail(fmt.Errorf("deliver: %w", err))
+			return
+		}
+		c.mu.Lock()
+		c.delivered = append(c.delivered, ms[0])
+		c.live = append(c.live, ms[0].UID)
+		c.mu.Unlock()
+	}
+}
+
+// loop runs op until done is closed, then once more.
+func (c *concurrentRun) loop(done <-chan struct{}, r *rand.Rand, op func(*rand.Rand) error) {
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true
+		default:
+		}
+		if err := op(r); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+func (c *concurrentRun) storeFlags(uids []uint32, op store.FlagOp, fl store.Flags) error {
+	res, err := c.f.s.StoreFlags(c.f.ctx, store.FlagChange{AccountID: c.accountID, MailboxID: c.mailboxID, UIDs: uids, Op: op, Flags: fl})
+	if err != nil {
+		return fmt.Errorf("store flags: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range res.Changed {
+		e := event{store.ChangeFlags, c.mailboxID, m.UID, m.ModSeq}
+		c.flagged = append(c.flagged, e)
+		c.flagState[e] = m.Flags
+	}
+	return nil
+}
+
+func (c *concurrentRun) changeFlags(r *rand.Rand) error {
+	uids := c.pick(r, 1+r.IntN(4))
+	if len(uids) == 0 {
+		return nil
+	}
+	fl := []store.Flags{store.FlagSeen, store.FlagFlagged, store.FlagAnswered}[r.IntN(3)]
+	op := []store.FlagOp{store.FlagsAdd, store.FlagsRemove, store.FlagsReplace}[r.IntN(3)]
+	return c.storeFlags(uids, op, fl)
+}
+
+// expunge marks some messages \Deleted and expunges them, by UID or all
+// \Deleted ones (which may include another expunger's).
+func (c *concurrentRun) expunge(r *rand.Rand) error {
+	uids := c.pick(r, 1+r.IntN(3))
+	if len(uids) == 0 {
+		return nil
+	}
+	if err := c.storeFlags(uids, store.FlagsAdd, store.FlagDeleted); err != nil {
+		return err
+	}
+	var gone []uint32
+	var err error
+	if r.IntN(2) == 0 {
+		gone, err = c.f.s.Expunge(c.f.ctx, c.accountID, c.mailboxID, uids)
+	} else {
+		gone, err = c.f.s.Expunge(c.f.ctx, c.accountID, c.mailboxID, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("expunge: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expunged = append(c.expunged, gone...)
+	for _, u := range gone {
+		if i := slices.Index(c.live, u); i >= 0 {
+			c.live = slices.Delete(c.live, i, i+1)
+		}
+	}
+	return nil
+}
+
+// checkOrder checks that UIDs follow MODSEQs and that nothing was expunged twice.
+func (c *concurrentRun) checkOrder(t *testing.T) {
+	byModSeq := slices.Clone(c.delivered)
 	slices.SortStableFunc(byModSeq, func(x, y store.Message) int { return int(int64(x.ModSeq) - int64(y.ModSeq)) })
 	for i := 1; i < len(byModSeq); i++ {
 		p, m := byModSeq[i-1], byModSeq[i]
@@ -179,26 +194,28 @@ func testConcurrentMailbox(t *testing.T, open Opener) {
 			t.Errorf("UID %d (MODSEQ %d) not above UID %d (MODSEQ %d)", m.UID, m.ModSeq, p.UID, p.ModSeq)
 		}
 	}
-	// Expunges: each UID at most once, each one a delivered UID.
 	seen := map[uint32]bool{}
-	for _, u := range expunged {
+	for _, u := range c.expunged {
 		if seen[u] {
 			t.Errorf("UID %d expunged twice", u)
 		}
 		seen[u] = true
 	}
+}
 
-	// Notifications for INBOX: every change exactly once, MODSEQ order.
-	var inboxChs []store.Change
+// checkNotifications checks that the mailbox's changes arrived in MODSEQ
+// order and carry every delivery, flag change and expunge exactly once.
+func (c *concurrentRun) checkNotifications(t *testing.T, chs []store.Change) {
+	var mine []store.Change
 	for _, ch := range chs {
-		if ch.MailboxID == in.ID {
-			inboxChs = append(inboxChs, ch)
+		if ch.MailboxID == c.mailboxID {
+			mine = append(mine, ch)
 		}
 	}
-	checkModSeqOrder(t, "concurrent INBOX", inboxChs)
+	checkModSeqOrder(t, "concurrent INBOX", mine)
 	var gotNew, gotFlags []event
 	var gotExp []uint32
-	for _, e := range events(inboxChs) {
+	for _, e := range events(mine) {
 		switch e.kind {
 		case store.ChangeNew:
 			gotNew = append(gotNew, e)
@@ -208,43 +225,48 @@ func testConcurrentMailbox(t *testing.T, open Opener) {
 			gotExp = append(gotExp, e.uid)
 		}
 	}
-	if want := newEvents(delivered...); !slices.Equal(sortEvents(gotNew), sortEvents(want)) {
+	if want := newEvents(c.delivered...); !slices.Equal(sortEvents(gotNew), sortEvents(want)) {
 		t.Errorf("ChangeNew events: got %d, want %d (or different UIDs/MODSEQs)", len(gotNew), len(want))
 	}
-	if !slices.Equal(sortEventsFull(gotFlags), sortEventsFull(flagged)) {
-		t.Errorf("ChangeFlags events: got %d, want %d (or different UIDs/MODSEQs)", len(gotFlags), len(flagged))
+	if !slices.Equal(sortEventsFull(gotFlags), sortEventsFull(c.flagged)) {
+		t.Errorf("ChangeFlags events: got %d, want %d (or different UIDs/MODSEQs)", len(gotFlags), len(c.flagged))
 	}
-	if !slices.Equal(sortedCopy(gotExp), sortedCopy(expunged)) {
-		t.Errorf("ChangeExpunge UIDs: got %d, want %d", len(gotExp), len(expunged))
+	if !slices.Equal(sortedCopy(gotExp), sortedCopy(c.expunged)) {
+		t.Errorf("ChangeExpunge UIDs: got %d, want %d", len(gotExp), len(c.expunged))
 	}
+}
 
-	// Final state: delivered minus expunged, each with the flags of its last
-	// change and its MODSEQ.
-	final := f.messages(a.ID, in.ID)
+// checkFinal checks the mailbox holds delivered minus expunged, each message
+// with the flags and MODSEQ of its last change, and the tombstones.
+func (c *concurrentRun) checkFinal(t *testing.T) {
+	f := c.f
+	gone := map[uint32]bool{}
+	for _, u := range c.expunged {
+		gone[u] = true
+	}
 	var wantUIDs []uint32
-	for _, m := range delivered {
-		if !seen[m.UID] {
+	delivModSeq := map[uint32]uint64{}
+	for _, m := range c.delivered {
+		delivModSeq[m.UID] = m.ModSeq
+		if !gone[m.UID] {
 			wantUIDs = append(wantUIDs, m.UID)
 		}
 	}
+	final := f.messages(c.accountID, c.mailboxID)
 	if got := uidsOf(final); !slices.Equal(got, sortedCopy(wantUIDs)) {
-		t.Errorf("final INBOX has %d messages, want %d", len(got), len(wantUIDs))
+		t.Errorf("final mailbox has %d messages, want %d", len(got), len(wantUIDs))
 	}
 	lastFlag := map[uint32]event{}
-	for _, e := range flagged {
+	for _, e := range c.flagged {
 		if e.modseq > lastFlag[e.uid].modseq {
 			lastFlag[e.uid] = e
 		}
-	}
-	delivModSeq := map[uint32]uint64{}
-	for _, m := range delivered {
-		delivModSeq[m.UID] = m.ModSeq
 	}
 	for _, m := range final {
 		want := delivModSeq[m.UID]
 		var wantFlags store.Flags
 		if e, ok := lastFlag[m.UID]; ok {
-			want, wantFlags = e.modseq, flagState[e]
+			want, wantFlags = e.modseq, c.flagState[e]
 			if e.modseq <= delivModSeq[m.UID] {
 				t.Errorf("UID %d: flag change MODSEQ %d not above its delivery MODSEQ %d", m.UID, e.modseq, delivModSeq[m.UID])
 			}
@@ -253,12 +275,11 @@ func testConcurrentMailbox(t *testing.T, open Opener) {
 			t.Errorf("UID %d: MODSEQ %d flags %v; want the last change's %d %v", m.UID, m.ModSeq, m.Flags, want, wantFlags)
 		}
 	}
-	v, err := f.s.Vanished(ctx, a.ID, in.ID, 0)
+	v, err := f.s.Vanished(f.ctx, c.accountID, c.mailboxID, 0)
 	f.must(err, "Vanished")
-	if !slices.Equal(sortedCopy(v), sortedCopy(expunged)) {
-		t.Errorf("Vanished(0): %d UIDs, want %d", len(v), len(expunged))
+	if !slices.Equal(sortedCopy(v), sortedCopy(c.expunged)) {
+		t.Errorf("Vanished(0): %d UIDs, want %d", len(v), len(c.expunged))
 	}
-	f.checkConsistent(a.ID)
 }
 
 func sortEventsFull(ev []event) []event {
