@@ -151,3 +151,20 @@ func TestBadRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestShutdownBeforeServe(t *testing.T) {
+	l, err := Listen(filepath.Join(t.TempDir(), "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(l); err != nil {
+		t.Fatalf("Serve after Shutdown = %v, want nil", err)
+	}
+	if _, err := net.Dial("unix", l.Addr().String()); err == nil {
+		t.Fatal("listener still accepts after Serve returned")
+	}
+}
