@@ -1,0 +1,63 @@
+package imapserver
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCopyMove(t *testing.T) {
+	e := newEnv(t)
+	for range 3 {
+		e.deliver("", simpleMsg, 0)
+	}
+	c := e.login()
+	c.ok("SELECT INBOX")
+	_, st := c.run("COPY 1:2 Archive")
+	if !strings.HasPrefix(st, "OK [COPYUID ") || !strings.Contains(st, " 1:2 1:2]") {
+		t.Fatal(st)
+	}
+	c.expect("COPY 1 Nope", "NO [TRYCREATE]")
+	u, st := c.run("UID MOVE 2 Trash")
+	has(t, u, "* OK [COPYUID ", " 2 1]", "* 2 EXPUNGE")
+	if !strings.HasPrefix(st, "OK") {
+		t.Fatal(st)
+	}
+	u = c.ok("MOVE 1:* Archive")
+	has(t, u, " 1,3 3:4]", "* 2 EXPUNGE", "* 1 EXPUNGE")
+	has(t, c.ok("STATUS Archive (MESSAGES)"), "MESSAGES 4")
+	has(t, c.ok("STATUS INBOX (MESSAGES)"), "MESSAGES 0")
+}
+
+func TestAppend(t *testing.T) {
+	e := newEnv(t)
+	c := e.login()
+	c.ok("SELECT INBOX")
+	msg := "Subject: appended\r\n\r\nbody\r\n"
+	u, st := c.run(`APPEND INBOX (\Seen $Label) "14-Jul-2023 02:44:25 +0200" {` + itoa(len(msg)) + "+}\r\n" + msg)
+	if !strings.HasPrefix(st, "OK [APPENDUID ") || !strings.HasSuffix(strings.Fields(st)[3], "1]") {
+		t.Fatalf("%s %q", st, u)
+	}
+	has(t, u, "* 1 EXISTS")
+	u = c.ok("FETCH 1 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+	has(t, u, `FLAGS (\Seen $Label) INTERNALDATE "14-Jul-2023 00:44:25 +0000"`, "Subject: appended")
+	// MULTIAPPEND, synchronizing literals.
+	c.send("m1 APPEND Drafts {" + itoa(len(msg)) + "}\r\n")
+	if l := c.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatal(l)
+	}
+	c.send(msg + " (\\Draft) {" + itoa(len(msg)) + "}\r\n")
+	if l := c.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatal(l)
+	}
+	c.send(msg + "\r\n")
+	if l := c.readLine(); !strings.Contains(l, " 1:2] ") {
+		t.Fatalf("multiappend: %q", l)
+	}
+	c.expect("APPEND Nope {1+}\r\nx", "NO [TRYCREATE]")
+	e.srv.AppendLimit = 10
+	c = e.login()
+	c.expect("APPEND INBOX {11}", "NO [TOOBIG]")
+	c.expect("NOOP", "OK") // still in sync
+}
+
+func itoa(n int) string { return u64(uint64(n)) }

@@ -1,0 +1,266 @@
+package imapserver
+
+import (
+	"slices"
+
+	"github.com/posthorn/posthorn/internal/imapwire"
+	"github.com/posthorn/posthorn/internal/message"
+	"github.com/posthorn/posthorn/internal/store"
+)
+
+// FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9; CONDSTORE/QRESYNC
+// RFC 7162 §3.1.4, §3.2.6; BINARY RFC 3516; SAVEDATE RFC 8514; PREVIEW
+// RFC 8970). Message bodies are streamed from the store's ReaderAt;
+// ENVELOPE and BODYSTRUCTURE come from the stored part tree.
+
+func (s *session) cmdFetch(tag string, p *imapwire.Parser) error    { return s.fetch(p, false) }
+func (s *session) cmdUIDFetch(tag string, p *imapwire.Parser) error { return s.fetch(p, true) }
+
+// fetchPlan is what a FETCH needs per message.
+type fetchPlan struct {
+	attrs     []imapwire.FetchAttr
+	uid       bool // UID command: UID is always returned
+	modseq    bool
+	structure bool // needs the part tree
+	content   bool // needs the bytes
+	setSeen   bool // some item sets \Seen
+	flags     bool
+}
+
+func planFetch(a imapwire.FetchArgs, uid bool) fetchPlan {
+	pl := fetchPlan{attrs: a.Attrs, uid: uid, modseq: a.ChangedSince > 0}
+	for _, at := range a.Attrs {
+		switch at.Name {
+		case imapwire.FetchModSeq:
+			pl.modseq = true
+		case imapwire.FetchUID:
+			pl.uid = true
+		case imapwire.FetchFlags:
+			pl.flags = true
+		case imapwire.FetchEnvelope, imapwire.FetchBodyStructure, imapwire.FetchBody:
+			pl.structure = true
+		case imapwire.FetchBodySection, imapwire.FetchBinary, imapwire.FetchBinarySize, imapwire.FetchPreview,
+			imapwire.FetchRFC822Header, imapwire.FetchRFC822Text:
+			pl.structure, pl.content = true, true
+			if !at.Peek && at.Name != imapwire.FetchBinarySize && at.Name != imapwire.FetchPreview && at.Name != imapwire.FetchRFC822Header {
+				pl.setSeen = true
+			}
+		case imapwire.FetchRFC822:
+			pl.content, pl.setSeen = true, true
+		}
+	}
+	return pl
+}
+
+func (s *session) fetch(p *imapwire.Parser, uid bool) error {
+	a := imapwire.ParseFetch(p)
+	if err := p.End(); err != nil {
+		return err
+	}
+	if a.Set.Saved {
+		return bad("$ is not supported yet")
+	}
+	if a.Vanished && (!uid || !s.qresync) {
+		return bad("VANISHED needs UID FETCH and ENABLE QRESYNC")
+	}
+	pl := planFetch(a, uid)
+	if pl.modseq {
+		s.condstore = true // RFC 7162 §3.1: using a CONDSTORE feature enables it
+	}
+	if pl.setSeen && s.sel.readOnly {
+		pl.setSeen = false
+	}
+	refs := s.sel.resolve(a.Set, uid)
+	if a.Vanished {
+		if err := s.fetchVanished(a, refs); err != nil {
+			return err
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	msgs, err := s.loadMessages(refs)
+	if err != nil {
+		return err
+	}
+	if a.ChangedSince > 0 {
+		for u, m := range msgs {
+			if m.ModSeq <= a.ChangedSince {
+				delete(msgs, u)
+			}
+		}
+	}
+	if pl.setSeen {
+		if err := s.markSeen(msgs); err != nil {
+			return err
+		}
+	}
+	missing := false
+	for _, r := range refs {
+		m, ok := msgs[r.uid]
+		if !ok {
+			missing = missing || a.ChangedSince == 0
+			continue
+		}
+		if err := s.fetchOne(r, m, &pl); err != nil {
+			return err
+		}
+	}
+	if missing {
+		// RFC 9051 §7.5.1 keeps the sequence numbers of messages another
+		// session expunged until we may announce it; their data is gone.
+		return no("EXPUNGEISSUED", "Some messages were expunged")
+	}
+	return nil
+}
+
+// fetchVanished sends VANISHED (EARLIER) for UIDs in the set expunged
+// since CHANGEDSINCE (RFC 7162 §3.2.6).
+func (s *session) fetchVanished(a imapwire.FetchArgs, refs []msgRef) error {
+	v, err := s.srv.Store.Vanished(s.ctx, s.acct.ID, s.sel.mb.ID, a.ChangedSince)
+	if err != nil {
+		return err
+	}
+	v = slices.DeleteFunc(v, func(u uint32) bool { return !a.Set.Contains(u, s.sel.maxUID) })
+	if len(v) > 0 {
+		s.w.Raw("* VANISHED (EARLIER) " + imapwire.FormatUIDs(v) + "\r\n")
+	}
+	return nil
+}
+
+// loadMessages reads the index records of refs (those still in the store).
+func (s *session) loadMessages(refs []msgRef) (map[uint32]store.Message, error) {
+	uids := uidsOf(refs)
+	slices.Sort(uids)
+	list, err := s.srv.Store.Messages(s.ctx, s.acct.ID, s.sel.mb.ID, uids[0], uids[len(uids)-1])
+	if err != nil {
+		return nil, err
+	}
+	msgs := make(map[uint32]store.Message, len(refs))
+	for _, m := range list {
+		if _, ok := slices.BinarySearch(uids, m.UID); ok {
+			msgs[m.UID] = m
+		}
+	}
+	return msgs, nil
+}
+
+// markSeen sets \Seen on the messages that lack it, before their data is
+// sent (RFC 9051 §6.4.5), and updates msgs.
+func (s *session) markSeen(msgs map[uint32]store.Message) error {
+	var uids []uint32
+	for u, m := range msgs {
+		if m.Flags&store.FlagSeen == 0 {
+			uids = append(uids, u)
+		}
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	slices.Sort(uids)
+	res, err := s.srv.Store.StoreFlags(s.ctx, store.FlagChange{
+		AccountID: s.acct.ID, MailboxID: s.sel.mb.ID, UIDs: uids, Op: store.FlagsAdd, Flags: store.FlagSeen,
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range res.Changed {
+		s.sel.ownMods[m.ModSeq] = true
+		m.Flags |= flagsChangedMark
+		msgs[m.UID] = m
+	}
+	return nil
+}
+
+// flagsChangedMark is set (in a copy of the message only) on messages
+// whose \Seen this FETCH set, so that FLAGS is returned even if not asked.
+const flagsChangedMark store.Flags = 1 << 7
+
+// fetchOne writes "* seq FETCH (...)" for one message.
+func (s *session) fetchOne(r msgRef, m store.Message, pl *fetchPlan) error {
+	f := &fetcher{s: s, m: m}
+	defer f.close()
+	if pl.structure {
+		if err := f.loadStructure(); err != nil {
+			return err
+		}
+	}
+	if err := f.prepare(pl.attrs); err != nil {
+		return err
+	}
+	w := s.w
+	w.Raw("* ")
+	w.Number(uint64(r.seq))
+	w.Raw(" FETCH (")
+	first := true
+	item := func(name string) {
+		if !first {
+			w.SP()
+		}
+		first = false
+		w.Raw(name)
+	}
+	if pl.uid {
+		item("UID ")
+		w.Number(uint64(m.UID))
+	}
+	if pl.flags || m.Flags&flagsChangedMark != 0 {
+		item("FLAGS ")
+		writeFlags(w, m.Flags&^flagsChangedMark, m.Keywords)
+	}
+	if pl.modseq {
+		item("MODSEQ (")
+		w.Number(m.ModSeq)
+		w.Byte(')')
+	}
+	for _, at := range pl.attrs {
+		switch at.Name {
+		case imapwire.FetchUID, imapwire.FetchFlags, imapwire.FetchModSeq:
+			continue
+		}
+		if !first {
+			w.SP()
+		}
+		first = false
+		if err := f.writeAttr(at); err != nil {
+			return err
+		}
+	}
+	w.Raw(")\r\n")
+	return nil
+}
+
+// fetcher serves the items of one message.
+type fetcher struct {
+	s       *session
+	m       store.Message
+	root    *message.Part
+	content store.Content
+	binary  map[string]binaryInfo // BINARY sections decoded by prepare
+}
+
+func (f *fetcher) loadStructure() error {
+	root, err := message.Unmarshal(f.m.Structure)
+	if err != nil {
+		return err
+	}
+	f.root = root
+	return nil
+}
+
+func (f *fetcher) open() (store.Content, error) {
+	if f.content == nil {
+		c, err := f.s.srv.Store.Open(f.s.ctx, f.m)
+		if err != nil {
+			return nil, err
+		}
+		f.content = c
+	}
+	return f.content, nil
+}
+
+func (f *fetcher) close() {
+	if f.content != nil {
+		f.content.Close()
+	}
+}

@@ -1,0 +1,129 @@
+package imapserver
+
+import (
+	"github.com/posthorn/posthorn/internal/imapwire"
+	"github.com/posthorn/posthorn/internal/store"
+)
+
+// STORE and UID STORE (RFC 9051 §6.4.6; UNCHANGEDSINCE RFC 7162 §3.1.3).
+
+func (s *session) cmdStore(tag string, p *imapwire.Parser) error    { return s.store(p, false) }
+func (s *session) cmdUIDStore(tag string, p *imapwire.Parser) error { return s.store(p, true) }
+
+func (s *session) store(p *imapwire.Parser, uid bool) error {
+	a := imapwire.ParseStore(p)
+	if err := p.End(); err != nil {
+		return err
+	}
+	if a.Set.Saved {
+		return bad("$ is not supported yet")
+	}
+	flags, kws, err := parseFlags(a.Flags)
+	if err != nil {
+		return err
+	}
+	if s.sel.readOnly {
+		return no("READ-ONLY", "Mailbox is read-only")
+	}
+	if a.HasUnchanged {
+		s.condstore = true
+	}
+	refs := s.sel.resolve(a.Set, uid)
+	if len(refs) == 0 {
+		return nil
+	}
+	op := store.FlagsReplace
+	switch a.Op {
+	case '+':
+		op = store.FlagsAdd
+	case '-':
+		op = store.FlagsRemove
+	}
+	var res store.FlagResult
+	if a.HasUnchanged && a.UnchangedSince == 0 {
+		// RFC 7162 §3.1.3: UNCHANGEDSINCE 0 fails for every message.
+		res.Failed = uidsOf(refs)
+	} else {
+		res, err = s.srv.Store.StoreFlags(s.ctx, store.FlagChange{
+			AccountID: s.acct.ID, MailboxID: s.sel.mb.ID, UIDs: uidsOf(refs),
+			Op: op, Flags: flags, Keywords: kws, UnchangedSince: a.UnchangedSince,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, m := range res.Changed {
+		s.sel.ownMods[m.ModSeq] = true
+	}
+	if err := s.storeReport(refs, res, a, uid); err != nil {
+		return err
+	}
+	if len(res.Failed) > 0 {
+		return okStatus("MODIFIED "+s.failedSet(res.Failed, uid), "Conditional STORE failed for some messages")
+	}
+	return nil
+}
+
+// storeReport sends the new flags of the messages of the set (all of
+// them, changed or not, unless .SILENT; with CONDSTORE, changed ones even
+// then, RFC 7162 §3.1.3 so that the client learns their MODSEQ).
+func (s *session) storeReport(refs []msgRef, res store.FlagResult, a imapwire.StoreArgs, uid bool) error {
+	changed := map[uint32]bool{}
+	for _, m := range res.Changed {
+		changed[m.UID] = true
+	}
+	failed := map[uint32]bool{}
+	for _, u := range res.Failed {
+		failed[u] = true
+	}
+	if a.Silent && !s.condstore {
+		return nil
+	}
+	msgs, err := s.loadMessages(refs)
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		m, ok := msgs[r.uid]
+		if !ok || failed[r.uid] || a.Silent && !changed[r.uid] {
+			continue
+		}
+		s.w.Raw("* ")
+		s.w.Number(uint64(r.seq))
+		s.w.Raw(" FETCH (")
+		if uid {
+			s.w.Raw("UID ")
+			s.w.Number(uint64(m.UID))
+			s.w.SP()
+		}
+		if !a.Silent {
+			s.w.Raw("FLAGS ")
+			writeFlags(s.w, m.Flags, m.Keywords)
+		}
+		if s.condstore {
+			if !a.Silent {
+				s.w.SP()
+			}
+			s.w.Raw("MODSEQ (")
+			s.w.Number(m.ModSeq)
+			s.w.Byte(')')
+		}
+		s.w.Raw(")\r\n")
+	}
+	return nil
+}
+
+// failedSet formats the MODIFIED set: UIDs for UID STORE, else sequence
+// numbers.
+func (s *session) failedSet(uids []uint32, uid bool) string {
+	if uid {
+		return imapwire.FormatUIDs(uids)
+	}
+	seqs := make([]uint32, 0, len(uids))
+	for _, u := range uids {
+		if q := s.sel.seqOf(u); q != 0 {
+			seqs = append(seqs, q)
+		}
+	}
+	return imapwire.FormatUIDs(seqs)
+}

@@ -1,0 +1,46 @@
+package imapserver
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIdleNewMessage(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("", simpleMsg, 0)
+	c := e.login()
+	c.ok("SELECT INBOX")
+	c.send("i1 IDLE\r\n")
+	if l := c.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatal(l)
+	}
+	start := time.Now()
+	go e.deliver("", simpleMsg, 0)
+	if l := c.readLine(); l != "* 2 EXISTS" {
+		t.Fatalf("got %q", l)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("IDLE reported a delivery after %v", d)
+	} else {
+		t.Logf("delivery reported after %v", d)
+	}
+	other := e.login()
+	other.ok("SELECT INBOX")
+	other.ok(`STORE 1 +FLAGS (\Flagged)`)
+	if l := c.readLine(); !strings.HasPrefix(l, `* 1 FETCH (UID 1 FLAGS (\Flagged)`) {
+		t.Fatalf("got %q", l)
+	}
+	other.ok(`STORE 2 +FLAGS.SILENT (\Deleted)`)
+	if l := c.readLine(); !strings.HasPrefix(l, `* 2 FETCH (UID 2 FLAGS (\Deleted)`) {
+		t.Fatalf("got %q", l)
+	}
+	other.ok("EXPUNGE")
+	if l := c.readLine(); l != "* 2 EXPUNGE" {
+		t.Fatalf("got %q", l)
+	}
+	c.send("DONE\r\n")
+	if l := c.readLine(); !strings.HasPrefix(l, "i1 OK") {
+		t.Fatalf("got %q", l)
+	}
+}

@@ -1,0 +1,252 @@
+package imapserver
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/posthorn/posthorn/internal/imapwire"
+	"github.com/posthorn/posthorn/internal/store"
+)
+
+// selected is a session's view of its selected mailbox: the message
+// sequence numbers the client knows (uids[seq-1]) and the changes
+// committed by others that it has not been told yet.
+//
+// Changes arrive through the account's store.Subscription and are folded
+// in by absorb at any time; they reach the client only through
+// flushUpdates, which the dispatcher calls before a tagged response, and
+// IDLE calls as they come. Expunges wait while a FETCH, STORE or SEARCH
+// with sequence numbers runs (RFC 9051 §7.5.1): until then the expunged
+// message keeps its sequence number, so numbers never go stale.
+type selected struct {
+	mb       store.Mailbox
+	readOnly bool
+
+	uids     []uint32        // the client's view, ascending
+	expunged map[uint32]bool // in uids, gone from the store, not yet announced
+	newUIDs  []uint32        // committed, not yet announced (EXISTS)
+	flagsChg map[uint32]bool // in uids, flags changed by someone else
+	ownMods  map[uint64]bool // MODSEQs of our own STOREs, already reported
+	maxUID   uint32          // highest UID in uids or newUIDs
+	deleted  bool            // the mailbox itself was deleted
+
+}
+
+func newSelected(mb store.Mailbox, readOnly bool, msgs []store.Message) *selected {
+	sel := &selected{
+		mb:       mb,
+		readOnly: readOnly,
+		uids:     make([]uint32, len(msgs)),
+		expunged: map[uint32]bool{},
+		flagsChg: map[uint32]bool{},
+		ownMods:  map[uint64]bool{},
+	}
+	for i, m := range msgs {
+		sel.uids[i] = m.UID
+	}
+	if n := len(sel.uids); n > 0 {
+		sel.maxUID = sel.uids[n-1]
+	}
+	return sel
+}
+
+// seqOf returns the sequence number of uid, or 0.
+func (sel *selected) seqOf(uid uint32) uint32 {
+	i, ok := slices.BinarySearch(sel.uids, uid)
+	if !ok {
+		return 0
+	}
+	return uint32(i + 1)
+}
+
+// absorb folds one committed change into the pending state.
+func (sel *selected) absorb(ch store.Change) {
+	if ch.MailboxID != sel.mb.ID {
+		return
+	}
+	switch ch.Kind {
+	case store.ChangeNew:
+		for _, u := range ch.UIDs {
+			if u > sel.maxUID {
+				sel.newUIDs = append(sel.newUIDs, u)
+				sel.maxUID = u
+			}
+		}
+	case store.ChangeExpunge:
+		for _, u := range ch.UIDs {
+			if sel.seqOf(u) != 0 {
+				sel.expunged[u] = true
+				delete(sel.flagsChg, u)
+			} else if i := slices.Index(sel.newUIDs, u); i >= 0 {
+				sel.newUIDs = slices.Delete(sel.newUIDs, i, i+1)
+			}
+		}
+	case store.ChangeFlags:
+		if sel.ownMods[ch.ModSeq] {
+			delete(sel.ownMods, ch.ModSeq)
+			return
+		}
+		for _, u := range ch.UIDs {
+			if sel.seqOf(u) != 0 && !sel.expunged[u] {
+				sel.flagsChg[u] = true
+			}
+		}
+	case store.ChangeMailboxRename:
+		sel.mb.Name = ch.MailboxName
+	case store.ChangeMailboxDelete:
+		sel.deleted = true
+		for _, u := range sel.uids {
+			sel.expunged[u] = true
+		}
+		sel.newUIDs = nil
+		clear(sel.flagsChg)
+	}
+}
+
+// removeExpunged drops the announced expunges from the view and returns
+// their sequence numbers, highest first (each stays valid as it is sent).
+func (sel *selected) removeExpunged() (seqs []uint32, uids []uint32) {
+	if len(sel.expunged) == 0 {
+		return nil, nil
+	}
+	kept := sel.uids[:0]
+	for i, u := range sel.uids {
+		if sel.expunged[u] {
+			seqs = append(seqs, uint32(i+1))
+			uids = append(uids, u)
+		} else {
+			kept = append(kept, u)
+		}
+	}
+	sel.uids = kept
+	clear(sel.expunged)
+	slices.Reverse(seqs)
+	return seqs, uids
+}
+
+// msgRef is one message of a command's set: its sequence number and UID.
+type msgRef struct {
+	seq uint32
+	uid uint32
+}
+
+// resolve turns a sequence set (uid false) or UID set into the messages
+// of the view it names, in sequence order. Numbers beyond the view are
+// ignored (RFC 9051 §6.4.8 for UIDs; sequence numbers the same, leniently).
+func (sel *selected) resolve(set imapwire.SeqSet, uid bool) []msgRef {
+	n := len(sel.uids)
+	if n == 0 {
+		return nil
+	}
+	var idx []int
+	for _, r := range set.Ranges {
+		var lo, hi int
+		if uid {
+			l, h := r.Resolve(sel.uids[n-1])
+			lo = sort.Search(n, func(i int) bool { return sel.uids[i] >= l })
+			hi = sort.Search(n, func(i int) bool { return sel.uids[i] > h })
+		} else {
+			l, h := r.Resolve(uint32(n))
+			lo, hi = int(l)-1, min(int(h), n)
+		}
+		for i := lo; i < hi; i++ {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	refs := make([]msgRef, len(idx))
+	for k, i := range idx {
+		refs[k] = msgRef{uint32(i + 1), sel.uids[i]}
+	}
+	return refs
+}
+
+// uidsOf lists the UIDs of refs.
+func uidsOf(refs []msgRef) []uint32 {
+	u := make([]uint32, len(refs))
+	for i, r := range refs {
+		u[i] = r.uid
+	}
+	return u
+}
+
+// flushUpdates tells the client what changed in the selected mailbox:
+// expunges (unless a sequence-number FETCH/STORE/SEARCH is running), new
+// messages, flag changes. It must only be called while a command is in
+// progress (RFC 9051 §7.4.1).
+func (s *session) flushUpdates(allowExpunge bool) {
+	if s.sub == nil || s.sel == nil {
+		return
+	}
+	sel := s.sel
+	for _, ch := range s.sub.Next() {
+		sel.absorb(ch)
+	}
+	if allowExpunge {
+		seqs, uids := sel.removeExpunged()
+		if len(uids) > 0 && s.qresync {
+			// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE once QRESYNC is on.
+			s.w.Raw("* VANISHED " + imapwire.FormatUIDs(uids) + "\r\n")
+		} else {
+			for _, q := range seqs {
+				s.w.Raw("* ")
+				s.w.Number(uint64(q))
+				s.w.Raw(" EXPUNGE\r\n")
+			}
+		}
+	}
+	if len(sel.newUIDs) > 0 {
+		sel.uids = append(sel.uids, sel.newUIDs...)
+		sel.newUIDs = sel.newUIDs[:0]
+		s.w.Raw("* ")
+		s.w.Number(uint64(len(sel.uids)))
+		s.w.Raw(" EXISTS\r\n")
+	}
+	if len(sel.flagsChg) > 0 {
+		s.flushFlags()
+	}
+}
+
+// flushFlags sends FETCH (UID FLAGS [MODSEQ]) for messages whose flags
+// others changed.
+func (s *session) flushFlags() {
+	sel := s.sel
+	uids := make([]uint32, 0, len(sel.flagsChg))
+	for u := range sel.flagsChg {
+		uids = append(uids, u)
+	}
+	clear(sel.flagsChg)
+	slices.Sort(uids)
+	msgs, err := s.srv.Store.Messages(s.ctx, s.acct.ID, sel.mb.ID, uids[0], uids[len(uids)-1])
+	if err != nil {
+		s.log.Warn("imap: reading changed flags", "err", err)
+		return
+	}
+	for _, m := range msgs {
+		if _, ok := slices.BinarySearch(uids, m.UID); !ok {
+			continue
+		}
+		seq := sel.seqOf(m.UID)
+		if seq == 0 {
+			continue
+		}
+		s.writeFlagsFetch(seq, m)
+	}
+}
+
+// writeFlagsFetch writes "* seq FETCH (UID u FLAGS (...) [MODSEQ (m)])".
+func (s *session) writeFlagsFetch(seq uint32, m store.Message) {
+	s.w.Raw("* ")
+	s.w.Number(uint64(seq))
+	s.w.Raw(" FETCH (UID ")
+	s.w.Number(uint64(m.UID))
+	s.w.Raw(" FLAGS ")
+	writeFlags(s.w, m.Flags, m.Keywords)
+	if s.condstore {
+		s.w.Raw(" MODSEQ (")
+		s.w.Number(m.ModSeq)
+		s.w.Byte(')')
+	}
+	s.w.Raw(")\r\n")
+}

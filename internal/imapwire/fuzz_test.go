@@ -1,0 +1,77 @@
+package imapwire
+
+import (
+	"bufio"
+	"bytes"
+	"testing"
+)
+
+// FuzzCommand frames and parses arbitrary input with every argument
+// parser: nothing may panic, and a parsed literal never reaches past the
+// arguments.
+func FuzzCommand(f *testing.F) {
+	for _, s := range []string{
+		"a1 FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (Subject)]<0.100>)\r\n",
+		"a2 UID STORE 1,3:5 (UNCHANGEDSINCE 5) +FLAGS.SILENT (\\Seen)\r\n",
+		"a3 SELECT INBOX (QRESYNC (1 2 1:10 (1:3 4:6)))\r\n",
+		"a4 LIST (SUBSCRIBED) \"\" (% \"*\") RETURN (STATUS (MESSAGES))\r\n",
+		"a5 APPEND INBOX (\\Seen) \" 1-Jan-2020 00:00:00 +0000\" {5+}\r\nhello\r\n",
+		"a6 LOGIN {3}\r\nbob \"pa\\\"ss\"\r\n",
+		"a7 CREATE &ZeVnLIqe- (USE (\\Drafts))\r\n",
+		"a8 STATUS INBOX (MESSAGES UIDNEXT)\r\n",
+		"a9 ID (\"name\" \"x\" \"version\" NIL)\r\n",
+		"b1 UID FETCH $ (BINARY[1] BINARY.SIZE[2]) (CHANGEDSINCE 1 VANISHED)\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewReader(bufio.NewReader(bytes.NewReader(in)), Limits{MaxLine: 512, MaxCommand: 4096, MaxAppend: 4096})
+		for range 4 {
+			cmd, err := r.ReadCommand(func() error { return nil })
+			if err != nil {
+				if _, ok := err.(*Error); ok {
+					continue
+				}
+				return
+			}
+			for _, utf8 := range []bool{false, true} {
+				parseAll(cmd.Args, utf8)
+			}
+		}
+	})
+}
+
+func parseAll(args []byte, utf8 bool) {
+	run := func(fn func(p *Parser)) {
+		p := NewParser(args, utf8)
+		fn(p)
+		p.End()
+	}
+	run(func(p *Parser) { ParseFetch(p) })
+	run(func(p *Parser) { ParseStore(p) })
+	run(func(p *Parser) { ParseSelect(p) })
+	run(func(p *Parser) { ParseList(p) })
+	run(func(p *Parser) { ParseStatus(p) })
+	run(func(p *Parser) { ParseAppend(p) })
+	run(func(p *Parser) { ParseCreate(p) })
+	run(func(p *Parser) { ParseID(p) })
+	run(func(p *Parser) { ParseAtoms(p) })
+	run(func(p *Parser) { p.AString(); p.SP(); p.AString() })
+	run(func(p *Parser) { p.SeqSet() })
+}
+
+func FuzzUTF7(f *testing.F) {
+	for _, s := range []string{"&ZeVnLIqe-", "a&-b", "&2D3eAA-", "plain"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		dec, err := DecodeUTF7(s)
+		if err != nil {
+			return
+		}
+		if enc := EncodeUTF7(dec); enc != s {
+			// Decoding is strict, so the encoding is canonical.
+			t.Errorf("%q → %q → %q", s, dec, enc)
+		}
+	})
+}

@@ -1,0 +1,160 @@
+package imapwire
+
+import (
+	"bufio"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestReadCommand(t *testing.T) {
+	tests := []struct {
+		in      string
+		name    string
+		args    string
+		conts   int
+		errCode string
+		fatal   bool
+	}{
+		{in: "a1 NOOP\r\n", name: "NOOP"},
+		{in: "a1 noop\n", name: "NOOP"},
+		{in: "x.1 uid fetch 1:* FLAGS\r\n", name: "UID FETCH", args: "1:* FLAGS"},
+		{in: "a LOGIN {3}\r\nbob {2+}\r\npw\r\n", name: "LOGIN", args: "{3}\r\nbob {2+}\r\npw", conts: 1},
+		{in: "a APPEND INBOX ~{2}\r\n\x00\x01\r\n", name: "APPEND", args: "INBOX ~{2}\r\n\x00\x01", conts: 1},
+		{in: "a LOGIN {99999999}\r\n", errCode: "TOOBIG"},
+		{in: "a LOGIN {99999999+}\r\n", errCode: "TOOBIG", fatal: true},
+		{in: "a LOGIN {99999999999999999999}\r\n", errCode: "TOOBIG"},
+		{in: "a NOOP " + strings.Repeat("x", 200) + "\r\n", errCode: "TOOBIG"},
+		{in: "+ NOOP\r\n", errCode: "-"},
+		{in: "NOOP\r\n", errCode: "-"},
+	}
+	for _, tt := range tests {
+		r := NewReader(bufio.NewReader(strings.NewReader(tt.in)), Limits{MaxLine: 100, MaxCommand: 1000, MaxAppend: 1000})
+		conts := 0
+		cmd, err := r.ReadCommand(func() error { conts++; return nil })
+		var we *Error
+		if tt.errCode != "" {
+			if !errors.As(err, &we) || tt.errCode != "-" && we.Code != tt.errCode || we.Fatal != tt.fatal {
+				t.Errorf("%q: err %v (%+v), want code %s fatal %v", tt.in, err, we, tt.errCode, tt.fatal)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.in, err)
+			continue
+		}
+		if cmd.Name != tt.name || string(cmd.Args) != tt.args || conts != tt.conts {
+			t.Errorf("%q: got %q %q conts %d", tt.in, cmd.Name, cmd.Args, conts)
+		}
+	}
+}
+
+func TestParseFetch(t *testing.T) {
+	tests := []struct {
+		in   string
+		want FetchArgs
+		err  bool
+	}{
+		{in: "1:*,3 FLAGS", want: FetchArgs{Set: SeqSet{Ranges: []SeqRange{{1, 0}, {3, 3}}}, Attrs: []FetchAttr{{Name: FetchFlags}}}},
+		{in: "$ (UID)", want: FetchArgs{Set: SeqSet{Saved: true}, Attrs: []FetchAttr{{Name: FetchUID}}}},
+		{in: "1 FAST", want: FetchArgs{Set: SeqSet{Ranges: []SeqRange{{1, 1}}}, Attrs: []FetchAttr{{Name: FetchFlags}, {Name: FetchInternalDate}, {Name: FetchRFC822Size}}}},
+		{in: "1 (BODY.PEEK[1.2.HEADER.FIELDS (Subject from)]<10.20> BINARY[3] BINARY.SIZE[] body)", want: FetchArgs{
+			Set: SeqSet{Ranges: []SeqRange{{1, 1}}},
+			Attrs: []FetchAttr{
+				{Name: FetchBodySection, Peek: true, Section: Section{Part: []int{1, 2}, Specifier: "HEADER.FIELDS", Fields: []string{"SUBJECT", "FROM"}}, Partial: &Partial{10, 20}},
+				{Name: FetchBinary, Section: Section{Part: []int{3}}},
+				{Name: FetchBinarySize},
+				{Name: FetchBody},
+			}}},
+		{in: "1:5 (FLAGS) (CHANGEDSINCE 12345 VANISHED)", want: FetchArgs{Set: SeqSet{Ranges: []SeqRange{{1, 5}}}, Attrs: []FetchAttr{{Name: FetchFlags}}, ChangedSince: 12345, Vanished: true}},
+		{in: "1 PREVIEW", want: FetchArgs{Set: SeqSet{Ranges: []SeqRange{{1, 1}}}, Attrs: []FetchAttr{{Name: FetchPreview}}}},
+		{in: "0 FLAGS", err: true},
+		{in: "1 (FLAGS", err: true},
+		{in: "1 BODY[TEXT]<1.0>", err: true},
+		{in: "1 BINARY[TEXT]", err: true},
+		{in: "1 BODY[MIME]", err: true},
+		{in: "1 (FLAGS) (VANISHED)", err: true},
+		{in: "1 FLAGS extra", err: true},
+		{in: "4294967296 FLAGS", err: true},
+	}
+	for _, tt := range tests {
+		p := NewParser([]byte(tt.in), false)
+		got := ParseFetch(p)
+		err := p.End()
+		if tt.err {
+			if err == nil {
+				t.Errorf("%q: no error", tt.in)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.in, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%q:\n got %+v\nwant %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseStoreSelectList(t *testing.T) {
+	p := NewParser([]byte(`1:3 (UNCHANGEDSINCE 7) +FLAGS.SILENT (\Seen $Junk)`), false)
+	st := ParseStore(p)
+	if p.End() != nil || st.Op != '+' || !st.Silent || st.UnchangedSince != 7 || !reflect.DeepEqual(st.Flags, []string{`\Seen`, "$Junk"}) {
+		t.Errorf("store: %+v %v", st, p.Err())
+	}
+	p = NewParser([]byte(`inbox (QRESYNC (67890007 20050715194045000 41,43:211,214:541 (1,3:5 100,102:104)))`), false)
+	sa := ParseSelect(p)
+	if p.End() != nil || sa.Mailbox != "INBOX" || sa.QResync == nil || sa.QResync.UIDValidity != 67890007 || sa.QResync.SeqMatch == nil {
+		t.Errorf("select: %+v %v", sa, p.Err())
+	}
+	p = NewParser([]byte(`(SUBSCRIBED) "" ("INBOX" "Sent/%" &ZeVnLIqe-) RETURN (CHILDREN STATUS (MESSAGES UNSEEN))`), false)
+	la := ParseList(p)
+	if p.End() != nil || !reflect.DeepEqual(la.Patterns, []string{"INBOX", "Sent/%", "日本語"}) || !reflect.DeepEqual(la.Status, []string{"MESSAGES", "UNSEEN"}) {
+		t.Errorf("list: %+v %v", la, p.Err())
+	}
+	p = NewParser([]byte("Drafts (\\Draft) \" 5-Jul-2023 02:44:25 +0200\" {3+}\r\nabc {1}\r\nx"), false)
+	aa := ParseAppend(p)
+	if p.End() != nil || len(aa.Messages) != 2 || string(aa.Messages[0].Data) != "abc" || aa.Messages[0].Date.Day() != 5 {
+		t.Errorf("append: %+v %v", aa, p.Err())
+	}
+	for _, bad := range []string{`"unterminated`, `"8bit é"`, "{5}\r\nab", `"bad \q escape"`} {
+		p = NewParser([]byte(bad), false)
+		p.AString()
+		if p.End() == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	p = NewParser([]byte(`"é"`), true)
+	if s := p.AString(); p.End() != nil || s != "é" {
+		t.Errorf("utf8 quoted: %q %v", s, p.Err())
+	}
+}
+
+func TestUTF7(t *testing.T) {
+	for _, s := range []string{"INBOX", "日本語", "a&b", "Entwürfe", "😀 smile", "~peter/mail/台北/日本語"} {
+		enc := EncodeUTF7(s)
+		dec, err := DecodeUTF7(enc)
+		if err != nil || dec != s {
+			t.Errorf("%q → %q → %q %v", s, enc, dec, err)
+		}
+	}
+	if EncodeUTF7("~peter/mail/台北/日本語") != "~peter/mail/&U,BTFw-/&ZeVnLIqe-" {
+		t.Error(EncodeUTF7("~peter/mail/台北/日本語"))
+	}
+	for _, bad := range []string{"&Jjo!", "&AGE-", "é", "&ZeVnLIqe"} {
+		if _, err := DecodeUTF7(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestFormatUIDs(t *testing.T) {
+	if got := FormatUIDs([]uint32{5, 1, 2, 3, 9, 10}); got != "1:3,5,9:10" {
+		t.Error(got)
+	}
+	if got := FormatOrdered([]uint32{5, 6, 1}); got != "5:6,1" {
+		t.Error(got)
+	}
+}

@@ -1,0 +1,159 @@
+package imapwire
+
+import (
+	"bufio"
+	"io"
+	"strconv"
+	"time"
+)
+
+// Writer writes responses. Errors are sticky: check Flush's result.
+type Writer struct {
+	bw  *bufio.Writer
+	err error
+	// UTF8 allows UTF-8 in quoted strings and mailbox names (IMAP4rev2 or
+	// UTF8=ACCEPT enabled); otherwise 8-bit strings go as literals and
+	// mailbox names in modified UTF-7.
+	UTF8 bool
+}
+
+// NewWriter returns a Writer on bw.
+func NewWriter(bw *bufio.Writer) *Writer { return &Writer{bw: bw} }
+
+// Raw writes s as is.
+func (w *Writer) Raw(s string) {
+	if w.err == nil {
+		_, w.err = w.bw.WriteString(s)
+	}
+}
+
+// Byte writes one byte.
+func (w *Writer) Byte(c byte) {
+	if w.err == nil {
+		w.err = w.bw.WriteByte(c)
+	}
+}
+
+// SP writes a space.
+func (w *Writer) SP() { w.Byte(' ') }
+
+// CRLF ends a response line.
+func (w *Writer) CRLF() { w.Raw("\r\n") }
+
+// Number writes a decimal number.
+func (w *Writer) Number(n uint64) {
+	if w.err == nil {
+		var buf [20]byte
+		_, w.err = w.bw.Write(strconv.AppendUint(buf[:0], n, 10))
+	}
+}
+
+// String writes s as a quoted string when it can be, else as a literal.
+func (w *Writer) String(s string) {
+	if quotable(s, w.UTF8) && len(s) < 1024 {
+		w.Byte('"')
+		for i := 0; i < len(s); i++ {
+			if s[i] == '"' || s[i] == '\\' {
+				w.Byte('\\')
+			}
+			w.Byte(s[i])
+		}
+		w.Byte('"')
+		return
+	}
+	w.Raw("{")
+	w.Number(uint64(len(s)))
+	w.Raw("}\r\n")
+	w.Raw(s)
+}
+
+// NString writes s, or NIL when s is "" and nilIfEmpty.
+func (w *Writer) NString(s string, nilIfEmpty bool) {
+	if s == "" && nilIfEmpty {
+		w.Raw("NIL")
+		return
+	}
+	w.String(s)
+}
+
+// AString writes s as an atom when it is one, else as a string.
+func (w *Writer) AString(s string) {
+	if s != "" && isAStringAtom(s) {
+		w.Raw(s)
+		return
+	}
+	w.String(s)
+}
+
+func isAStringAtom(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isAStringChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Mailbox writes a mailbox name (modified UTF-7 unless UTF8).
+func (w *Writer) Mailbox(name string) {
+	if !w.UTF8 {
+		name = EncodeUTF7(name)
+	}
+	w.AString(name)
+}
+
+// quotable reports whether s fits a quoted string: no CR, LF or NUL, and
+// no 8-bit bytes unless utf8.
+func quotable(s string, utf8 bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\r' || c == '\n' || c == 0 || c >= 0x80 && !utf8 {
+			return false
+		}
+	}
+	return true
+}
+
+// Literal writes a literal of n bytes copied from r; binary writes a
+// literal8 (~{n}, RFC 3516). Short reads are padded with spaces so the
+// stream stays in sync (the error is still reported).
+func (w *Writer) Literal(r io.Reader, n int64, binary bool) error {
+	if binary {
+		w.Byte('~')
+	}
+	w.Byte('{')
+	w.Number(uint64(n))
+	w.Raw("}\r\n")
+	if w.err != nil {
+		return w.err
+	}
+	got, err := io.CopyN(w.bw, r, n)
+	if got < n {
+		for ; got < n && w.err == nil; got++ {
+			w.err = w.bw.WriteByte(' ')
+		}
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return nil
+}
+
+// Date writes a quoted date-time (RFC 9051 §9).
+func (w *Writer) Date(t time.Time) {
+	w.Byte('"')
+	w.Raw(t.Format("_2-Jan-2006 15:04:05 -0700"))
+	w.Byte('"')
+}
+
+// Flush writes buffered data to the connection.
+func (w *Writer) Flush() error {
+	if w.err == nil {
+		w.err = w.bw.Flush()
+	}
+	return w.err
+}
+
+// Err returns the first write error.
+func (w *Writer) Err() error { return w.err }
