@@ -19,7 +19,7 @@ const module = "github.com/posthorn/posthorn"
 // Package classes by their first path element under internal/.
 var (
 	foundations = set("addr", "dns", "message", "smtp", "sasl", "imapwire")
-	policy      = set("spf", "dkim", "dmarc", "arc", "mtasts", "dane", "tlsrpt", "srs", "junk")
+	policy      = set("spf", "dkim", "dmarc", "arc", "mtasts", "dane", "tlsrpt", "srs", "junk", "iprev")
 	services    = set("store", "accounts", "delivery", "queue", "smtpclient", "smtpserver",
 		"imapserver", "sieve", "tlsmgr", "httpserver", "guard", "admin", "config", "layout")
 	// Libraries policy packages may use (DESIGN.md, chosen dependencies).
