@@ -1,0 +1,177 @@
+package dkim
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+)
+
+// MaxHeaderBytes bounds the header section read by Verify and Sign.
+const MaxHeaderBytes = 1 << 20
+
+// ErrHeaderTooLong is returned when a header section exceeds MaxHeaderBytes.
+var ErrHeaderTooLong = errors.New("dkim: header section too long")
+
+// field is one header field with its continuation lines, exactly as read
+// (line ends included).
+type field struct {
+	Name string // as written, without surrounding whitespace
+	Raw  string
+}
+
+// header is the header section of a message as read by readHeader.
+type header struct {
+	Raw       []byte // every octet read, including the separator line
+	Fields    []field
+	Separated bool // whether an empty line ended the header section
+}
+
+// readHeader reads the header section from br, leaving br at the start of
+// the body. It splits fields the way go-msgauth does (a line starting
+// with SP or HTAB continues the previous field), so that signatures found
+// here line up with go-msgauth's verifications.
+func readHeader(br *bufio.Reader) (*header, error) {
+	h := &header{}
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A very long line: gather it whole.
+			buf := append([]byte(nil), line...)
+			for err == bufio.ErrBufferFull && len(h.Raw)+len(buf) <= MaxHeaderBytes {
+				line, err = br.ReadSlice('\n')
+				buf = append(buf, line...)
+			}
+			line = buf
+		}
+		if len(h.Raw)+len(line) > MaxHeaderBytes {
+			return nil, ErrHeaderTooLong
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		h.Raw = append(h.Raw, line...)
+		// The line without its end ("\r\n" or "\n"), as bufio.ReadLine
+		// gives it to go-msgauth.
+		content := strings.TrimSuffix(string(line), "\n")
+		if len(content) < len(line) {
+			content = strings.TrimSuffix(content, "\r")
+		}
+		switch {
+		case len(line) == 0 && err == io.EOF:
+			return h, nil
+		case content == "" && len(line) > 0 && line[len(line)-1] == '\n':
+			h.Separated = true
+			return h, nil
+		case len(h.Fields) > 0 && (content != "" && isWSP(content[0])):
+			h.Fields[len(h.Fields)-1].Raw += string(line)
+		default:
+			name, _, _ := strings.Cut(content, ":")
+			h.Fields = append(h.Fields, field{Name: strings.TrimSpace(name), Raw: string(line)})
+		}
+		if err == io.EOF {
+			return h, nil
+		}
+	}
+}
+
+// count returns how many fields are named name (case-insensitively).
+func (h *header) count(name string) int {
+	n := 0
+	for _, f := range h.Fields {
+		if strings.EqualFold(f.Name, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// relaxedHeader canonicalizes one header field the "relaxed" way
+// (RFC 6376 §3.4.2): lower-case name, unfolded value, runs of WSP reduced
+// to one SP, no WSP around the colon or at the end, terminated by CRLF.
+func relaxedHeader(raw string) string {
+	name, value, _ := strings.Cut(raw, ":")
+	name = strings.ToLower(strings.TrimRight(name, " \t"))
+	value = strings.ReplaceAll(value, "\r\n", "")
+	value = strings.ReplaceAll(value, "\n", "")
+	var b strings.Builder
+	b.Grow(len(name) + len(value) + 3)
+	b.WriteString(name)
+	b.WriteByte(':')
+	b.WriteString(collapseWSP(strings.Trim(value, " \t")))
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// collapseWSP reduces every run of SP/HTAB to a single SP.
+func collapseWSP(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	inWSP := false
+	for i := 0; i < len(s); i++ {
+		if isWSP(s[i]) {
+			inWSP = true
+			continue
+		}
+		if inWSP {
+			b.WriteByte(' ')
+			inWSP = false
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// relaxedBody is an io.WriteCloser that canonicalizes a body the "relaxed"
+// way (RFC 6376 §3.4.4) into w: WSP runs become one SP, WSP at line ends
+// and empty lines at the end are dropped, a missing final CRLF is added,
+// and an empty body stays empty. Lines end at LF; a CR before it is part
+// of the line end, so bare-LF input canonicalizes like CRLF input.
+type relaxedBody struct {
+	w       io.Writer
+	line    []byte // the current, unterminated line
+	pending int    // empty lines not yet written
+}
+
+func (c *relaxedBody) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			c.line = append(c.line, p...)
+			break
+		}
+		c.line = append(c.line, p[:i]...)
+		p = p[i+1:]
+		if err := c.endLine(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+func (c *relaxedBody) endLine() error {
+	l := bytes.TrimSuffix(c.line, []byte("\r"))
+	s := strings.TrimRight(collapseWSP(string(l)), " ")
+	c.line = c.line[:0]
+	if s == "" {
+		c.pending++
+		return nil
+	}
+	for ; c.pending > 0; c.pending-- {
+		if _, err := io.WriteString(c.w, "\r\n"); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(c.w, s+"\r\n")
+	return err
+}
+
+// Close flushes a final line that lacks its line end.
+func (c *relaxedBody) Close() error {
+	if len(c.line) > 0 {
+		return c.endLine()
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package dkim
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/dns"
+)
+
+// keyCache adapts a dns.Resolver to go-msgauth's LookupTXT for the
+// duration of one Verify: each key name is queried once even when several
+// signatures (verified concurrently by go-msgauth) share it, and the
+// answers stay available to report key sizes.
+type keyCache struct {
+	ctx context.Context
+	res dns.Resolver
+
+	mu      sync.Mutex
+	entries map[string]*keyEntry
+}
+
+type keyEntry struct {
+	done chan struct{}
+	txts []string
+	err  error
+}
+
+func newKeyCache(ctx context.Context, res dns.Resolver) *keyCache {
+	return &keyCache{ctx: ctx, res: res, entries: map[string]*keyEntry{}}
+}
+
+// keyName normalises a selector._domainkey.domain name for the cache and
+// the resolver: lower case, A-labels, no trailing dot.
+func keyName(name string) string {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if sel, dom, ok := strings.Cut(name, "._domainkey."); ok {
+		if d, err := addr.ParseDomain(dom); err == nil {
+			return sel + "._domainkey." + d.ASCII
+		}
+	}
+	return name
+}
+
+// lookup is go-msgauth's LookupTXT. go-msgauth treats an error that is a
+// net.Error with Temporary() as a temporary failure, anything else as
+// permanent ("no key for signature", RFC 6376 §6.1.2).
+func (c *keyCache) lookup(name string) ([]string, error) {
+	name = keyName(name)
+	c.mu.Lock()
+	e, ok := c.entries[name]
+	if !ok {
+		e = &keyEntry{done: make(chan struct{})}
+		c.entries[name] = e
+		c.mu.Unlock()
+		e.txts, _, e.err = c.res.LookupTXT(c.ctx, name)
+		close(e.done)
+	} else {
+		c.mu.Unlock()
+		<-e.done
+	}
+	switch {
+	case e.err == nil:
+		return e.txts, nil
+	case dns.IsNotFound(e.err), errors.Is(e.err, dns.ErrPermanent):
+		return nil, e.err
+	default:
+		return nil, tempError{e.err}
+	}
+}
+
+// tempError marks a DNS failure as temporary for go-msgauth (net.Error).
+type tempError struct{ error }
+
+func (tempError) Timeout() bool   { return false }
+func (tempError) Temporary() bool { return true }
+
+// bits returns the size of the RSA or Ed25519 key published at name, if it
+// was fetched and is a single parseable record.
+func (c *keyCache) bits(name string) (int, bool) {
+	c.mu.Lock()
+	e, ok := c.entries[keyName(name)]
+	c.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	<-e.done
+	if e.err != nil || len(e.txts) != 1 {
+		return 0, false
+	}
+	return keyBits(e.txts[0])
+}
+
+// keyBits parses a key record (RFC 6376 §3.6.1) far enough to size its key.
+func keyBits(rec string) (int, bool) {
+	tags, err := parseTags(rec)
+	if err != nil {
+		return 0, false
+	}
+	p, _ := tags.Get("p")
+	der, err := base64.StdEncoding.DecodeString(stripWSP(p))
+	if err != nil || len(der) == 0 {
+		return 0, false
+	}
+	if k, _ := tags.Get("k"); stripWSP(k) == "ed25519" {
+		return 256, true
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		// RFC 6376 erratum 3017: some publish a bare RSAPublicKey.
+		if pub, err = x509.ParsePKCS1PublicKey(der); err != nil {
+			return 0, false
+		}
+	}
+	if rk, ok := pub.(*rsa.PublicKey); ok {
+		return rk.N.BitLen(), true
+	}
+	return 0, false
+}

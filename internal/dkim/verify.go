@@ -1,0 +1,260 @@
+package dkim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	msgauth "github.com/emersion/go-msgauth/dkim"
+
+	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/dns"
+)
+
+// Status is the result of verifying one signature, with the meanings of
+// RFC 8601 §2.7.1.
+type Status string
+
+// Statuses.
+const (
+	StatusPass      Status = "pass"
+	StatusFail      Status = "fail"      // did not verify, or cryptography too weak (RFC 8301)
+	StatusNeutral   Status = "neutral"   // not evaluated
+	StatusPolicy    Status = "policy"    // verifiable, but not acceptable to posthorn (l=, limits)
+	StatusTempError Status = "temperror" // key lookup failed temporarily
+	StatusPermError Status = "permerror" // malformed signature or key, no key
+)
+
+// Result is the outcome of one DKIM-Signature field.
+type Result struct {
+	Status Status
+	// Domain is the SDID (d=); zero when d= is missing or not a domain.
+	Domain addr.Domain
+	// Selector (s=), Identifier (i=, the AUID) and Algorithm (a=) as written.
+	Selector, Identifier, Algorithm string
+	// HeaderB is the prefix of b= that identifies this signature among the
+	// message's signatures, for header.b in Authentication-Results (RFC 6008).
+	HeaderB string
+	// KeyBits is the size of the public key when it was fetched and parsed.
+	KeyBits int
+	// Explanation says why, in plain words.
+	Explanation string
+}
+
+// DefaultMaxSignatures bounds the signatures verified per message, and so
+// the DNS lookups (one per signature); RFC 6376 §6.1 lets verifiers limit
+// their work. Further signatures get StatusPolicy without a lookup.
+const DefaultMaxSignatures = 5
+
+// Verifier verifies DKIM signatures over a dns.Resolver. The zero value is
+// not usable: Resolver is required.
+type Verifier struct {
+	Resolver dns.Resolver
+	// MaxSignatures bounds the signatures verified; 0 means DefaultMaxSignatures.
+	MaxSignatures int
+	// Now is the clock for x= (signature expiry); nil means time.Now.
+	// go-msgauth checks x= against the real clock as well.
+	Now func() time.Time
+}
+
+// Verify checks every DKIM-Signature field of msg and returns one Result per
+// field, top to bottom; no signatures, no results. The error is for I/O
+// failures and unparseable messages only.
+//
+// Policy beyond go-msgauth's checks:
+//   - rsa-sha1 fails (RFC 8301 §3.1), as do RSA keys under 1024 bits
+//     (RFC 8301 §3.2); go-msgauth rejects both as permanent errors, we report
+//     them as fail: the signature exists but proves nothing.
+//   - A signature with l= gets StatusPolicy and never passes. RFC 6376 §8.2:
+//     content appended after the l= octets is unsigned, and can replace what
+//     the reader sees (a new MIME part, or HTML that hides the signed text).
+//     Rather than judging whether l= happens to cover today's whole body,
+//     posthorn does not accept l= at all (go-msgauth refuses it too); senders
+//     that use l= still pass DMARC with SPF or another signature.
+func (v *Verifier) Verify(ctx context.Context, msg io.Reader) ([]Result, error) {
+	br := bufio.NewReaderSize(msg, 64<<10)
+	h, err := readHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	var sigs []field
+	for _, f := range h.Fields {
+		if strings.EqualFold(f.Name, "DKIM-Signature") {
+			sigs = append(sigs, f)
+		}
+	}
+	if len(sigs) == 0 {
+		return nil, nil
+	}
+	max := v.MaxSignatures
+	if max <= 0 {
+		max = DefaultMaxSignatures
+	}
+
+	keys := newKeyCache(ctx, v.Resolver)
+	head := h.Raw
+	if !h.Separated {
+		// go-msgauth needs the empty line; the body is empty either way.
+		if len(head) > 0 && head[len(head)-1] != '\n' {
+			head = append(head, "\r\n"...)
+		}
+		head = append(head, "\r\n"...)
+	}
+	verifs, err := msgauth.VerifyWithOptions(io.MultiReader(bytes.NewReader(head), br), &msgauth.VerifyOptions{
+		LookupTXT:        keys.lookup,
+		MaxVerifications: max,
+	})
+	if err != nil && !errors.Is(err, msgauth.ErrTooManySignatures) {
+		return nil, fmt.Errorf("dkim: %w", err)
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	results := make([]Result, len(sigs))
+	for i, sig := range sigs {
+		if i >= len(verifs) {
+			results[i] = judge(sig, nil, keys, now)
+			continue
+		}
+		results[i] = judge(sig, verifs[i], keys, now)
+	}
+	setHeaderB(results, sigs)
+	return results, nil
+}
+
+// judge turns go-msgauth's verification of sig (nil when it was beyond
+// the limit) into a Result, applying posthorn's own checks first.
+func judge(sig field, vf *msgauth.Verification, keys *keyCache, now func() time.Time) Result {
+	_, value, _ := strings.Cut(sig.Raw, ":")
+	tags, err := parseTags(value)
+	if err != nil {
+		return Result{Status: StatusPermError, Explanation: "malformed signature: " + strings.TrimPrefix(err.Error(), "dkim: ")}
+	}
+	r := Result{}
+	r.Selector, _ = tags.Get("s")
+	r.Selector = stripWSP(r.Selector)
+	r.Identifier, _ = tags.Get("i")
+	r.Identifier = stripWSP(r.Identifier)
+	r.Algorithm, _ = tags.Get("a")
+	r.Algorithm = strings.ToLower(stripWSP(r.Algorithm))
+	d, _ := tags.Get("d")
+	if r.Domain, err = addr.ParseDomain(stripWSP(d)); err != nil {
+		r.Status, r.Explanation = StatusPermError, fmt.Sprintf("signing domain d=%q is not a domain name", d)
+		return r
+	}
+	if pre, ok := precheck(tags, r, now); ok {
+		return pre
+	}
+	if vf == nil {
+		r.Status = StatusPolicy
+		r.Explanation = "not evaluated: the message has more signatures than posthorn verifies"
+		return r
+	}
+	r.Status, r.Explanation = classify(vf.Err, r)
+	if bits, ok := keys.bits(r.Selector + "._domainkey." + r.Domain.ASCII); ok {
+		r.KeyBits = bits
+		if (r.Status == StatusPermError || r.Status == StatusPass) && bits < 1024 && strings.HasPrefix(r.Algorithm, "rsa-") {
+			r.Status = StatusFail
+			r.Explanation = fmt.Sprintf("RSA key of %d bits is too short; at least 1024 are required (RFC 8301 §3.2)", bits)
+		}
+	}
+	return r
+}
+
+// precheck applies the checks that need no key: algorithm, l= and x=.
+func precheck(tags tagList, r Result, now func() time.Time) (Result, bool) {
+	switch r.Algorithm {
+	case "rsa-sha256", "ed25519-sha256":
+	case "rsa-sha1":
+		r.Status, r.Explanation = StatusFail, "rsa-sha1 is too weak and not accepted (RFC 8301 §3.1)"
+		return r, true
+	default:
+		r.Status, r.Explanation = StatusPermError, fmt.Sprintf("unsupported algorithm %q", r.Algorithm)
+		return r, true
+	}
+	if l, ok := tags.Get("l"); ok {
+		r.Status = StatusPolicy
+		r.Explanation = fmt.Sprintf("signature covers only the first %s octets of the body (l=); content appended after them would pass unnoticed, so posthorn does not accept l= (RFC 6376 §8.2)", stripWSP(l))
+		return r, true
+	}
+	if x, ok := tags.Get("x"); ok {
+		exp, err := strconv.ParseInt(stripWSP(x), 10, 64)
+		if err != nil {
+			r.Status, r.Explanation = StatusPermError, "malformed expiry x="
+			return r, true
+		}
+		if now().Unix() > exp {
+			r.Status = StatusPermError
+			r.Explanation = "signature expired at " + time.Unix(exp, 0).UTC().Format(time.RFC3339) + " (x=)"
+			return r, true
+		}
+	}
+	return r, false
+}
+
+// classify maps go-msgauth's error for a signature to a status and a
+// plain-words explanation.
+func classify(err error, r Result) (Status, string) {
+	key := r.Selector + "._domainkey." + r.Domain.ASCII
+	switch {
+	case err == nil:
+		return StatusPass, "signature by " + r.Domain.ASCII + " verified"
+	case msgauth.IsTempFail(err):
+		return StatusTempError, "key " + key + " could not be fetched: " + msgText(err)
+	case msgauth.IsPermFail(err):
+		t := msgText(err)
+		switch {
+		case strings.HasPrefix(t, "no key for signature"):
+			return StatusPermError, "no key record at " + key
+		case t == "key revoked":
+			return StatusPermError, "key " + key + " is revoked (empty p=)"
+		}
+		return StatusPermError, t
+	}
+	switch t := msgText(err); {
+	case strings.HasPrefix(t, "body hash did not verify"):
+		return StatusFail, "the body was changed after signing (body hash mismatch)"
+	case strings.HasPrefix(t, "signature did not verify"):
+		return StatusFail, "the signed header fields were changed after signing, or the key does not match (signature mismatch)"
+	default:
+		return StatusFail, t
+	}
+}
+
+func msgText(err error) string { return strings.TrimPrefix(err.Error(), "dkim: ") }
+
+// setHeaderB fills HeaderB with the shortest prefix of each b= value, at
+// least 8 characters, that no other signature shares (RFC 6008 §4).
+func setHeaderB(results []Result, sigs []field) {
+	bs := make([]string, len(sigs))
+	for i, sig := range sigs {
+		_, value, _ := strings.Cut(sig.Raw, ":")
+		if tags, err := parseTags(value); err == nil {
+			b, _ := tags.Get("b")
+			bs[i] = stripWSP(b)
+		}
+	}
+	for i, b := range bs {
+		n := min(8, len(b))
+		for ; n < len(b); n++ {
+			unique := true
+			for j, o := range bs {
+				if j != i && strings.HasPrefix(o, b[:n]) {
+					unique = false
+					break
+				}
+			}
+			if unique {
+				break
+			}
+		}
+		results[i].HeaderB = b[:n]
+	}
+}
