@@ -38,6 +38,7 @@ func localConfig(dir string) config.Config {
 		HTTP:        []string{"127.0.0.1:1080"},
 	}
 	cfg.Log = config.Log{Level: "info", Format: "text"}
+	cfg.SMTP.GreetDelay = 0 // no early-talker wait for local tools
 	return cfg
 }
 
@@ -75,8 +76,9 @@ which are running.`)
 		return err
 	}
 	return runServer(ctx, serverParams{
-		cfg:    cfg,
-		logger: logger,
+		cfg:         cfg,
+		logger:      logger,
+		redirectAll: addr.MustParseAddress(localAccount),
 		setup: func(ctx context.Context, st store.Store) error {
 			if err := setupLocalAccount(ctx, st, *password); err != nil {
 				return fmt.Errorf("localserve account: %w", err)
@@ -118,6 +120,9 @@ func printLocalserve(env *cliEnv, cfg config.Config, listening map[string][]stri
 	fmt.Fprintf(w, "  data         %s\n", cfg.DataDir)
 	fmt.Fprintf(w, "  certificate  %s (self-signed: localhost, 127.0.0.1)\n", cfg.TLS.CertFile)
 	for _, svc := range []struct{ name, key, what string }{
+		{"smtp", "smtp", "MX, no auth; any recipient is delivered to " + localAccount},
+		{"submission", "submission", "STARTTLS; AUTH PLAIN/LOGIN/SCRAM; any recipient is delivered to " + localAccount},
+		{"submissions", "submissions", "implicit TLS; same as submission"},
 		{"http", "http", "GET /healthz"},
 		{"control", "control", "admin CLI socket"},
 	} {
@@ -125,7 +130,7 @@ func printLocalserve(env *cliEnv, cfg config.Config, listening map[string][]stri
 			fmt.Fprintf(w, "  %-12s %s  (%s)\n", svc.name, strings.Join(a, ", "), svc.what)
 		}
 	}
-	fmt.Fprintln(w, "  not yet implemented: smtp 127.0.0.1:1025, submission 1587/1465, imap 1143/1993")
+	fmt.Fprintln(w, "  not yet implemented: imap 1143/1993")
 	fmt.Fprintf(w, "Admin commands work on it too, e.g.: posthorn user list --config %s\n", filepath.Join(filepath.Dir(cfg.DataDir), "posthorn.toml"))
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
 }

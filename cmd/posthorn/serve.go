@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/posthorn/posthorn/internal/admin"
 	"github.com/posthorn/posthorn/internal/admin/ctl"
 	"github.com/posthorn/posthorn/internal/config"
+	"github.com/posthorn/posthorn/internal/guard"
 	"github.com/posthorn/posthorn/internal/httpserver"
 	"github.com/posthorn/posthorn/internal/store"
 )
@@ -77,6 +79,8 @@ type serverParams struct {
 	// ready, if set, is called once everything listens, with the bound
 	// addresses by service name.
 	ready func(listening map[string][]string)
+	// redirectAll, if set, receives all mail to any address (localserve).
+	redirectAll addr.Address
 }
 
 // runServer binds the listeners, drops privileges, opens the store and
@@ -92,6 +96,11 @@ func runServer(ctx context.Context, p serverParams) error {
 		return err
 	}
 	defer closeAll(httpListeners)
+	smtpListeners, err := listenSMTP(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer smtpListeners.close()
 	if p.dropPrivileges {
 		if err := dropPrivileges(cfg, log); err != nil {
 			return err
@@ -118,7 +127,7 @@ func runServer(ctx context.Context, p serverParams) error {
 		return fmt.Errorf("control socket: %w", err)
 	}
 	ctlServer := &ctl.Server{API: adm, Logger: log.With("svc", "ctl")}
-	errc := make(chan error, 8)
+	errc := make(chan error, 64)
 	go func() { errc <- ctlServer.Serve(ctlListener) }()
 
 	web := &http.Server{
@@ -131,8 +140,23 @@ func runServer(ctx context.Context, p serverParams) error {
 		go func() { errc <- web.Serve(l) }()
 	}
 	listening := map[string][]string{"http": addrs(httpListeners), "control": {paths.socket}}
+	authGuard := guard.New(guard.Options{
+		MaxConns:      cfg.SMTP.MaxConnections,
+		MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP,
+		Logger:        log.With("svc", "guard"),
+	})
+	smtpSrv, smtpListening, err := startSMTP(smtpParams{
+		cfg: cfg, host: host, st: st, log: log, guard: authGuard,
+		dataDir: paths.dir, redirect: p.redirectAll,
+	}, smtpListeners, errc)
+	if err != nil {
+		return err
+	}
+	maps.Copy(listening, smtpListening)
 	log.Info("posthorn started", "version", versionString(), "hostname", host.ASCII,
-		"data_dir", paths.dir, "http", strings.Join(listening["http"], ","))
+		"data_dir", paths.dir, "http", strings.Join(listening["http"], ","),
+		"smtp", strings.Join(listening["smtp"], ","), "submission", strings.Join(listening["submission"], ","),
+		"submissions", strings.Join(listening["submissions"], ","))
 	if p.ready != nil {
 		p.ready(listening)
 	}
@@ -141,13 +165,16 @@ func runServer(ctx context.Context, p serverParams) error {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err := <-errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && !isServerClosed(err) {
 			log.Error("service failed; shutting down", "err", err)
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	web.Shutdown(sctx)
+	if err := smtpSrv.Shutdown(sctx); err != nil {
+		log.Warn("SMTP shutdown", "err", err)
+	}
 	ctlServer.Shutdown(sctx)
 	os.Remove(paths.socket)
 	if err := st.Close(); err != nil {

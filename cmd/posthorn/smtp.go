@@ -1,0 +1,186 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/posthorn/posthorn/internal/accounts"
+	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/config"
+	"github.com/posthorn/posthorn/internal/delivery"
+	"github.com/posthorn/posthorn/internal/guard"
+	"github.com/posthorn/posthorn/internal/smtpserver"
+	"github.com/posthorn/posthorn/internal/store"
+)
+
+// smtpListeners are the bound SMTP sockets, by mode.
+type smtpListeners struct {
+	byMode map[smtpserver.Mode][]net.Listener
+}
+
+var smtpModes = []struct {
+	mode smtpserver.Mode
+	key  string
+}{
+	{smtpserver.ModeMX, "smtp"},
+	{smtpserver.ModeSubmission, "submission"},
+	{smtpserver.ModeSubmissions, "submissions"},
+	{smtpserver.ModeLMTP, "lmtp"},
+}
+
+// listenSMTP binds every SMTP, submission and LMTP address (before the
+// privilege drop: ports 25, 465 and 587 are privileged).
+func listenSMTP(l config.Listen) (*smtpListeners, error) {
+	ls := &smtpListeners{byMode: map[smtpserver.Mode][]net.Listener{}}
+	addrsOf := map[smtpserver.Mode][]string{
+		smtpserver.ModeMX: l.SMTP, smtpserver.ModeSubmission: l.Submission,
+		smtpserver.ModeSubmissions: l.Submissions, smtpserver.ModeLMTP: l.LMTP,
+	}
+	for _, m := range smtpModes {
+		var tcp []string
+		for _, a := range addrsOf[m.mode] {
+			if !strings.HasPrefix(a, "/") {
+				tcp = append(tcp, a)
+				continue
+			}
+			os.Remove(a) // a stale socket of a previous run
+			ul, err := net.Listen("unix", a)
+			if err != nil {
+				ls.close()
+				return nil, fmt.Errorf("listen.%s: %w", m.key, err)
+			}
+			os.Chmod(a, 0o660)
+			ls.byMode[m.mode] = append(ls.byMode[m.mode], ul)
+		}
+		bound, err := listenAll(tcp)
+		if err != nil {
+			ls.close()
+			return nil, fmt.Errorf("listen.%s: %w", m.key, err)
+		}
+		ls.byMode[m.mode] = append(ls.byMode[m.mode], bound...)
+	}
+	return ls, nil
+}
+
+func (ls *smtpListeners) close() {
+	for _, l := range ls.byMode {
+		closeAll(l)
+	}
+}
+
+// smtpParams are what startSMTP needs besides the configuration.
+type smtpParams struct {
+	cfg      config.Config
+	host     addr.Domain
+	st       store.Store
+	log      *slog.Logger
+	guard    *guard.Guard
+	dataDir  string
+	redirect addr.Address // localserve: every recipient goes here
+}
+
+// startSMTP builds the SMTP server and serves every listener; errors of
+// Serve go to errc. It returns the server and the bound addresses by
+// service name.
+func startSMTP(p smtpParams, ls *smtpListeners, errc chan<- error) (*smtpserver.Server, map[string][]string, error) {
+	c := p.cfg.SMTP
+	tlsConfig, err := loadTLS(p.cfg.TLS)
+	if err != nil {
+		return nil, nil, err
+	}
+	secret, err := saslSecret(filepath.Join(p.dataDir, "sasl-secret"))
+	if err != nil {
+		return nil, nil, err
+	}
+	svc := &accounts.Service{Store: p.st}
+	srv := smtpserver.New(smtpserver.Options{
+		Hostname:      p.host,
+		Store:         p.st,
+		Directory:     svc,
+		Authenticator: accounts.SASLAuthenticator{Service: svc, Protocol: "smtp"},
+		FakeSecret:    secret,
+		Deliverer:     &delivery.Deliverer{Store: p.st, Hostname: p.host},
+		Guard:         p.guard,
+		TLSConfig:     tlsConfig,
+		Limits: smtpserver.Limits{
+			MaxMessageSize:        int64(c.MaxMessageSize),
+			MaxLineLength:         c.MaxLineLength,
+			MaxRecipients:         c.MaxRecipients,
+			MaxCommandsBeforeMail: c.MaxCommandsBeforeMail,
+			MaxErrors:             c.MaxErrors,
+			CommandTimeout:        c.CommandTimeout,
+			DataTimeout:           c.DataTimeout,
+			GreetDelay:            c.GreetDelay,
+		},
+		TrustedProxies:    prefixes(c.TrustedProxies),
+		XCLIENTNetworks:   prefixes(c.XCLIENTNetworks),
+		SubmissionPrivacy: c.SubmissionPrivacy,
+		RedirectAll:       p.redirect,
+		Logger:            p.log.With("svc", "smtp"),
+	})
+	listening := map[string][]string{}
+	for _, m := range smtpModes {
+		for _, l := range ls.byMode[m.mode] {
+			if m.mode == smtpserver.ModeSubmissions && tlsConfig == nil {
+				return nil, nil, errors.New("listen.submissions needs tls.cert_file and tls.key_file")
+			}
+			listening[m.key] = append(listening[m.key], l.Addr().String())
+			go func() { errc <- srv.Serve(l, m.mode) }()
+		}
+	}
+	return srv, listening, nil
+}
+
+// loadTLS loads the configured certificate; nil when none is configured.
+func loadTLS(c config.TLS) (*tls.Config, error) {
+	if c.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// saslSecret returns the secret that keys SCRAM's fake salts for unknown
+// users; it is created once and kept in the data directory.
+func saslSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	rand.Read(b)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// prefixes converts validated config networks.
+func prefixes(ss []string) []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range ss {
+		if p, err := config.ParsePrefix(s); err == nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// isServerClosed reports errors that mean a service was shut down.
+func isServerClosed(err error) bool {
+	return errors.Is(err, smtpserver.ErrServerClosed)
+}
