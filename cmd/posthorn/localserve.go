@@ -123,6 +123,8 @@ func printLocalserve(env *cliEnv, cfg config.Config, listening map[string][]stri
 		{"smtp", "smtp", "MX, no auth; any recipient is delivered to " + localAccount},
 		{"submission", "submission", "STARTTLS; AUTH PLAIN/LOGIN/SCRAM; any recipient is delivered to " + localAccount},
 		{"submissions", "submissions", "implicit TLS; same as submission"},
+		{"imap", "imap", "STARTTLS; LOGIN/AUTHENTICATE (no SEARCH yet)"},
+		{"imaps", "imaps", "implicit TLS"},
 		{"http", "http", "GET /healthz"},
 		{"control", "control", "admin CLI socket"},
 	} {
@@ -130,7 +132,6 @@ func printLocalserve(env *cliEnv, cfg config.Config, listening map[string][]stri
 			fmt.Fprintf(w, "  %-12s %s  (%s)\n", svc.name, strings.Join(a, ", "), svc.what)
 		}
 	}
-	fmt.Fprintln(w, "  not yet implemented: imap 1143/1993")
 	fmt.Fprintf(w, "Admin commands work on it too, e.g.: posthorn user list --config %s\n", filepath.Join(filepath.Dir(cfg.DataDir), "posthorn.toml"))
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -101,6 +102,11 @@ func runServer(ctx context.Context, p serverParams) error {
 		return err
 	}
 	defer smtpListeners.close()
+	imapListeners, err := listenIMAP(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer imapListeners.close()
 	if p.dropPrivileges {
 		if err := dropPrivileges(cfg, log); err != nil {
 			return err
@@ -153,10 +159,20 @@ func runServer(ctx context.Context, p serverParams) error {
 		return err
 	}
 	maps.Copy(listening, smtpListening)
+	secret, err := saslSecret(filepath.Join(paths.dir, "sasl-secret"))
+	if err != nil {
+		return err
+	}
+	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret}, imapListeners, errc)
+	if err != nil {
+		return err
+	}
+	maps.Copy(listening, imapListening)
 	log.Info("posthorn started", "version", versionString(), "hostname", host.ASCII,
 		"data_dir", paths.dir, "http", strings.Join(listening["http"], ","),
 		"smtp", strings.Join(listening["smtp"], ","), "submission", strings.Join(listening["submission"], ","),
-		"submissions", strings.Join(listening["submissions"], ","))
+		"submissions", strings.Join(listening["submissions"], ","),
+		"imap", strings.Join(listening["imap"], ","), "imaps", strings.Join(listening["imaps"], ","))
 	if p.ready != nil {
 		p.ready(listening)
 	}
@@ -174,6 +190,9 @@ func runServer(ctx context.Context, p serverParams) error {
 	web.Shutdown(sctx)
 	if err := smtpSrv.Shutdown(sctx); err != nil {
 		log.Warn("SMTP shutdown", "err", err)
+	}
+	if err := imapSrv.Shutdown(sctx); err != nil {
+		log.Warn("IMAP shutdown", "err", err)
 	}
 	ctlServer.Shutdown(sctx)
 	os.Remove(paths.socket)

@@ -17,6 +17,7 @@ import (
 	"github.com/posthorn/posthorn/internal/config"
 	"github.com/posthorn/posthorn/internal/delivery"
 	"github.com/posthorn/posthorn/internal/guard"
+	"github.com/posthorn/posthorn/internal/imapserver"
 	"github.com/posthorn/posthorn/internal/smtpserver"
 	"github.com/posthorn/posthorn/internal/store"
 )
@@ -182,5 +183,5 @@ func prefixes(ss []string) []netip.Prefix {
 
 // isServerClosed reports errors that mean a service was shut down.
 func isServerClosed(err error) bool {
-	return errors.Is(err, smtpserver.ErrServerClosed)
+	return errors.Is(err, smtpserver.ErrServerClosed) || errors.Is(err, imapserver.ErrServerClosed)
 }

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/posthorn/posthorn/internal/accounts"
+	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/config"
+	"github.com/posthorn/posthorn/internal/imapserver"
+	"github.com/posthorn/posthorn/internal/sasl"
+	"github.com/posthorn/posthorn/internal/store"
+)
+
+// imapListeners are the bound IMAP sockets: STARTTLS (143) and implicit
+// TLS (993).
+type imapListeners struct {
+	plain, tls []net.Listener
+}
+
+// listenIMAP binds the IMAP addresses (before the privilege drop).
+func listenIMAP(l config.Listen) (*imapListeners, error) {
+	plain, err := listenAll(l.IMAP)
+	if err != nil {
+		return nil, fmt.Errorf("listen.imap: %w", err)
+	}
+	implicit, err := listenAll(l.IMAPS)
+	if err != nil {
+		closeAll(plain)
+		return nil, fmt.Errorf("listen.imaps: %w", err)
+	}
+	return &imapListeners{plain: plain, tls: implicit}, nil
+}
+
+func (ls *imapListeners) close() {
+	closeAll(ls.plain)
+	closeAll(ls.tls)
+}
+
+// imapAuth adapts the accounts service to the IMAP server's
+// SCRAMAuthenticator.
+type imapAuth struct {
+	svc  *accounts.Service
+	sasl accounts.SASLAuthenticator
+}
+
+var _ imapserver.SCRAMAuthenticator = imapAuth{}
+
+func (a imapAuth) Authenticate(ctx context.Context, username, password string) (store.Account, error) {
+	acc, err := a.svc.Authenticate(ctx, username, password, "imap")
+	if errors.Is(err, accounts.ErrAuthFailed) {
+		return store.Account{}, imapserver.ErrAuthFailed
+	}
+	return acc, err
+}
+
+func (a imapAuth) SCRAMCredentials(ctx context.Context, username string) (string, sasl.SCRAMCredentials, error) {
+	return a.sasl.SCRAMCredentials(ctx, username)
+}
+
+func (a imapAuth) Account(ctx context.Context, identity string) (store.Account, error) {
+	ad, err := addr.ParseAddress(identity)
+	if err != nil {
+		return store.Account{}, imapserver.ErrAuthFailed
+	}
+	acc, err := a.svc.Store.Account(ctx, ad)
+	if errors.Is(err, store.ErrNotFound) || err == nil && acc.Disabled {
+		return store.Account{}, imapserver.ErrAuthFailed
+	}
+	return acc, err
+}
+
+// imapParams are what startIMAP needs besides the listeners.
+type imapParams struct {
+	cfg    config.Config
+	st     store.Store
+	log    *slog.Logger
+	secret []byte // keys fake SCRAM salts of unknown users
+}
+
+// startIMAP builds the IMAP server and serves every listener; errors of
+// Serve go to errc. It returns the server and the bound addresses.
+func startIMAP(p imapParams, ls *imapListeners, errc chan<- error) (*imapserver.Server, map[string][]string, error) {
+	tlsConfig, err := loadTLS(p.cfg.TLS)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ls.tls) > 0 && tlsConfig == nil {
+		return nil, nil, errors.New("listen.imaps needs tls.cert_file and tls.key_file")
+	}
+	svc := &accounts.Service{Store: p.st}
+	srv := &imapserver.Server{
+		Store:       p.st,
+		Auth:        imapAuth{svc: svc, sasl: accounts.SASLAuthenticator{Service: svc, Protocol: "imap"}},
+		SCRAMSecret: p.secret,
+		TLSConfig:   tlsConfig,
+		AppendLimit: int64(p.cfg.SMTP.MaxMessageSize),
+		Logger:      p.log.With("svc", "imap"),
+	}
+	listening := map[string][]string{}
+	for _, l := range ls.plain {
+		listening["imap"] = append(listening["imap"], l.Addr().String())
+		go func() { errc <- srv.Serve(l) }()
+	}
+	for _, l := range ls.tls {
+		listening["imaps"] = append(listening["imaps"], l.Addr().String())
+		go func() { errc <- srv.ServeTLS(l) }()
+	}
+	return srv, listening, nil
+}
