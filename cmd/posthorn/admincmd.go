@@ -55,7 +55,12 @@ func openAdmin(ctx context.Context, path string) (api admin.API, close func(), e
 	if err != nil {
 		return nil, nil, err
 	}
-	a := &admin.Admin{Store: st, Hostname: host}
+	resolver, err := newResolver(cfg.DNS, nil)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	a := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired}
 	return a, func() { st.Close() }, nil
 }
 

@@ -39,6 +39,10 @@ func localConfig(dir string) config.Config {
 	}
 	cfg.Log = config.Log{Level: "info", Format: "text"}
 	cfg.SMTP.GreetDelay = 0 // no early-talker wait for local tools
+	// Mail is checked with the system resolver and the results recorded,
+	// but DMARC is not enforced (annotateOnly) and a slow or absent
+	// network costs at most a few seconds per message.
+	cfg.Auth.CheckTimeout = 5 * time.Second
 	return cfg
 }
 
@@ -76,9 +80,10 @@ which are running.`)
 		return err
 	}
 	return runServer(ctx, serverParams{
-		cfg:         cfg,
-		logger:      logger,
-		redirectAll: addr.MustParseAddress(localAccount),
+		cfg:          cfg,
+		logger:       logger,
+		redirectAll:  addr.MustParseAddress(localAccount),
+		annotateOnly: true,
 		setup: func(ctx context.Context, st store.Store) error {
 			if err := setupLocalAccount(ctx, st, *password); err != nil {
 				return fmt.Errorf("localserve account: %w", err)

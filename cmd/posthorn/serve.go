@@ -82,6 +82,9 @@ type serverParams struct {
 	ready func(listening map[string][]string)
 	// redirectAll, if set, receives all mail to any address (localserve).
 	redirectAll addr.Address
+	// annotateOnly records authentication results without enforcing
+	// DMARC policies (localserve).
+	annotateOnly bool
 }
 
 // runServer binds the listeners, drops privileges, opens the store and
@@ -127,7 +130,14 @@ func runServer(ctx context.Context, p serverParams) error {
 		}
 	}
 
-	adm := &admin.Admin{Store: st, Hostname: host, Logger: log.With("svc", "admin")}
+	resolver, err := newResolver(cfg.DNS, log.With("svc", "dns"))
+	if err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+	adm := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired, Logger: log.With("svc", "admin")}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go adm.WatchDKIMRotations(watchCtx, cfg.DKIM.RotationCheckInterval)
 	ctlListener, err := ctl.Listen(paths.socket)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -153,7 +163,7 @@ func runServer(ctx context.Context, p serverParams) error {
 	})
 	smtpSrv, smtpListening, err := startSMTP(smtpParams{
 		cfg: cfg, host: host, st: st, log: log, guard: authGuard,
-		dataDir: paths.dir, redirect: p.redirectAll,
+		dataDir: paths.dir, redirect: p.redirectAll, resolver: resolver, enforce: !p.annotateOnly,
 	}, smtpListeners, errc)
 	if err != nil {
 		return err

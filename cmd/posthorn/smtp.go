@@ -16,6 +16,7 @@ import (
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/config"
 	"github.com/posthorn/posthorn/internal/delivery"
+	"github.com/posthorn/posthorn/internal/dns"
 	"github.com/posthorn/posthorn/internal/guard"
 	"github.com/posthorn/posthorn/internal/imapserver"
 	"github.com/posthorn/posthorn/internal/smtpserver"
@@ -86,6 +87,9 @@ type smtpParams struct {
 	guard    *guard.Guard
 	dataDir  string
 	redirect addr.Address // localserve: every recipient goes here
+	resolver dns.Resolver
+	// enforce applies DMARC policies (not in localserve).
+	enforce bool
 }
 
 // startSMTP builds the SMTP server and serves every listener; errors of
@@ -102,13 +106,14 @@ func startSMTP(p smtpParams, ls *smtpListeners, errc chan<- error) (*smtpserver.
 		return nil, nil, err
 	}
 	svc := &accounts.Service{Store: p.st}
+	hook := newAuthHook(p.cfg, p.host, p.resolver, p.st, p.dataDir, p.enforce, p.log.With("svc", "msgauth"))
 	srv := smtpserver.New(smtpserver.Options{
 		Hostname:      p.host,
 		Store:         p.st,
 		Directory:     svc,
 		Authenticator: accounts.SASLAuthenticator{Service: svc, Protocol: "smtp"},
 		FakeSecret:    secret,
-		Deliverer:     &delivery.Deliverer{Store: p.st, Hostname: p.host},
+		Deliverer:     &delivery.Deliverer{Store: p.st, Hostname: p.host, Hooks: []delivery.Hook{hook}},
 		Guard:         p.guard,
 		TLSConfig:     tlsConfig,
 		Limits: smtpserver.Limits{

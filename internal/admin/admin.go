@@ -18,6 +18,7 @@ import (
 
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/dkim"
+	"github.com/posthorn/posthorn/internal/dns"
 	"github.com/posthorn/posthorn/internal/store"
 )
 
@@ -35,6 +36,8 @@ type API interface {
 	AddAlias(ctx context.Context, r AliasRequest) (AliasInfo, error)
 	DeleteAlias(ctx context.Context, r AliasRequest) (Empty, error)
 	ListAliases(ctx context.Context, r DomainRequest) ([]AliasInfo, error)
+	RotateDKIM(ctx context.Context, r DomainRequest) (DKIMRotation, error)
+	CheckDKIMRotation(ctx context.Context, r DomainRequest) (DKIMRotation, error)
 }
 
 var _ API = (*Admin)(nil)
@@ -94,8 +97,13 @@ type Admin struct {
 	// MTASTSMode is the MTA-STS policy mode published for local domains
 	// ("enforce" when empty).
 	MTASTSMode string
-	Logger     *slog.Logger     // nil: discard
-	Now        func() time.Time // nil: time.Now
+	// Resolver looks up the DNS records of DKIM keys being rotated.
+	Resolver dns.Resolver
+	// KeepRetired is how long DomainRecords lists a retired DKIM key after
+	// the rotation that retired it began; 0: not at all.
+	KeepRetired time.Duration
+	Logger      *slog.Logger     // nil: discard
+	Now         func() time.Time // nil: time.Now
 }
 
 // UserError is an error caused by the request (bad input, missing or

@@ -66,7 +66,7 @@ func txt(s string) string {
 }
 
 // DomainRecords returns every DNS record a local domain needs: MX, SPF,
-// DKIM (each active selector), DMARC with rua, MTA-STS, TLS-RPT, SRV records
+// DKIM (each active and pending selector, and retired ones for a while), DMARC with rua, MTA-STS, TLS-RPT, SRV records
 // for client autoconfiguration (RFC 6186, RFC 8314), autoconfig names and
 // CAA.
 func (a *Admin) DomainRecords(ctx context.Context, r DomainRequest) ([]Record, error) {
@@ -95,15 +95,20 @@ func (a *Admin) DomainRecords(ctx context.Context, r DomainRequest) ([]Record, e
 		Comment: "Address records of the mail host (fill in; add a matching PTR at your provider)"})
 	recs = append(recs, Record{Name: host, Type: "AAAA", Value: "<IPv6 address of " + a.Hostname.ASCII + ">"})
 	for _, k := range keys {
-		if k.State == "retired" {
-			continue
+		comment := fmt.Sprintf("DKIM key %s (%s, %s)", k.Selector, k.Algorithm, k.State)
+		if k.State == KeyRetired {
+			until := a.retiredUntil(k, keys)
+			if until.IsZero() {
+				continue
+			}
+			comment = fmt.Sprintf("DKIM key %s (%s, retired: keep it published until %s so mail it signed still verifies, then remove it)",
+				k.Selector, k.Algorithm, until.UTC().Format("2006-01-02"))
 		}
 		v, err := dkim.Record(k.PrivateKey)
 		if err != nil {
 			return nil, fmt.Errorf("DKIM key %s: %w", k.Selector, err)
 		}
-		recs = append(recs, Record{Name: k.Selector + "._domainkey." + d, Type: "TXT", Value: txt(v),
-			Comment: fmt.Sprintf("DKIM key %s (%s, %s)", k.Selector, k.Algorithm, k.State)})
+		recs = append(recs, Record{Name: k.Selector + "._domainkey." + d, Type: "TXT", Value: txt(v), Comment: comment})
 	}
 	policy := MTASTSPolicy(a.MTASTSMode, a.Hostname)
 	recs = append(recs,

@@ -32,6 +32,8 @@ type Config struct {
 	TLS    TLS    `toml:"tls" doc:"TLS certificate for all TLS listeners and STARTTLS. While implicit-TLS listeners (submissions, imaps, https) are enabled, cert_file and key_file are required; automatic certificates (ACME) will come later."`
 	Log    Log    `toml:"log" doc:"Logging, to standard error."`
 	SMTP   SMTP   `toml:"smtp" doc:"The SMTP server: inbound mail (MX), submission and LMTP. Limits apply per connection unless said otherwise."`
+	Auth   Auth   `toml:"auth" doc:"Message authentication of inbound mail (MX and LMTP): iprev, SPF, DKIM, ARC and DMARC are checked, their results recorded in one Authentication-Results header field, and the DMARC policy of the sender's domain applied. See docs/authentication.md."`
+	DKIM   DKIM   `toml:"dkim" doc:"DKIM signing of mail submitted by local users, with the keys of their domain (kept in the store; see \"posthorn dkim\"), and key rotation."`
 }
 
 // Listen holds the listening addresses of each service.
@@ -80,6 +82,22 @@ type SMTP struct {
 	SubmissionPrivacy     bool          `toml:"submission_privacy" doc:"Leave the client's IP address out of the Received header of submitted mail and remove its User-Agent and X-Mailer header fields."`
 }
 
+// Auth configures message authentication of inbound mail.
+type Auth struct {
+	AuthServID        string        `toml:"authserv_id" doc:"The authserv-id that names this server in Authentication-Results (RFC 8601 §2.5). Empty means the hostname. Incoming Authentication-Results fields that claim this id are removed, since only this server may write them."`
+	DMARCReject       string        `toml:"dmarc_reject" enum:"reject,junk" doc:"What a DMARC failure under p=reject does: reject refuses the message with 550 5.7.1 and the reason at the end of DATA (the sender gets a bounce); junk delivers it to the recipient's Junk mailbox instead. p=quarantine always means Junk."`
+	DMARCTempError    string        `toml:"dmarc_temperror" enum:"defer,accept" doc:"What a temporary DNS failure that keeps DMARC from being evaluated does: defer answers 451 4.4.3 so the sender retries later (unless the domain is known to publish only p=none); accept delivers the message with dmarc=temperror."`
+	TrustedARCSealers []string      `toml:"trusted_arc_sealers" doc:"Domains of forwarders (mailing lists, forwarding services) whose ARC seal is trusted: when the ARC chain is intact and its latest sealer is one of these and recorded dmarc=pass, a local DMARC failure is not enforced (RFC 8617 §7.2). Example: [\"google.com\"]."`
+	CheckTimeout      time.Duration `toml:"check_timeout" doc:"Longest time the DNS lookups of one message may take in total; lookups still unanswered then count as temporary failures."`
+}
+
+// DKIM configures DKIM signing and key rotation.
+type DKIM struct {
+	Sign                  bool          `toml:"sign" doc:"Sign mail submitted by authenticated users whose From domain is local with the domain's active DKIM keys (Ed25519 and RSA)."`
+	RotationCheckInterval time.Duration `toml:"rotation_check_interval" doc:"How often the server looks up the DNS records of DKIM keys waiting after \"posthorn dkim rotate\"; once a new key's record is visible, the new keys sign and the old ones are retired."`
+	KeepRetired           time.Duration `toml:"keep_retired" doc:"How long \"posthorn domain records\" keeps listing a retired DKIM key after the rotation that retired it began, so mail signed with it still verifies while in transit and in mailboxes that check later. Remove the record from DNS after that."`
+}
+
 // Default returns a Config with every default value. Hostname has no default
 // and must be set.
 func Default() Config {
@@ -108,6 +126,16 @@ func Default() Config {
 			DataTimeout:           3 * time.Minute,
 			GreetDelay:            time.Second,
 			SubmissionPrivacy:     true,
+		},
+		Auth: Auth{
+			DMARCReject:    "reject",
+			DMARCTempError: "defer",
+			CheckTimeout:   30 * time.Second,
+		},
+		DKIM: DKIM{
+			Sign:                  true,
+			RotationCheckInterval: time.Hour,
+			KeepRetired:           30 * 24 * time.Hour,
 		},
 	}
 }

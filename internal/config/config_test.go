@@ -69,6 +69,8 @@ format = "json"
 				TLS:  valid().TLS,
 				Log:  Log{Level: "trace", Format: "json"},
 				SMTP: Default().SMTP,
+				Auth: Default().Auth,
+				DKIM: Default().DKIM,
 			}
 		}},
 		{"dotted and inline", Options{}, `

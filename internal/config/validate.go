@@ -28,6 +28,28 @@ func check(c Config, o Options, report reportFunc) {
 	}
 	checkTLS(c, o, report)
 	checkSMTP(c.SMTP, report)
+	checkAuth(c.Auth, c.DKIM, report)
+}
+
+// checkAuth checks the message-authentication and DKIM settings.
+func checkAuth(a Auth, d DKIM, report reportFunc) {
+	if a.AuthServID != "" && strings.ContainsAny(a.AuthServID, " \t\r\n;()\"\\") {
+		report([]string{"auth", "authserv_id"}, "%q must not contain white space, quotes, parentheses or \";\"", a.AuthServID)
+	}
+	for _, s := range a.TrustedARCSealers {
+		if _, err := addr.ParseDomain(s); err != nil {
+			report([]string{"auth", "trusted_arc_sealers"}, "%q is not a valid domain name", s)
+		}
+	}
+	if a.CheckTimeout < time.Second || a.CheckTimeout > 5*time.Minute {
+		report([]string{"auth", "check_timeout"}, "must be from 1s to 5m")
+	}
+	if d.RotationCheckInterval < time.Minute {
+		report([]string{"dkim", "rotation_check_interval"}, "must be at least 1m")
+	}
+	if d.KeepRetired < 0 {
+		report([]string{"dkim", "keep_retired"}, "must not be negative")
+	}
 }
 
 // isLoopback reports whether host is a loopback IP address or "localhost".

@@ -52,12 +52,19 @@ type Verdict struct {
 	// Junk files the message in the Junk mailbox.
 	Junk   bool
 	Reason string // why, for the log
+	// Message, when set, replaces the message the hook was given: the
+	// same bytes with header fields removed (an Authentication-Results
+	// field forged with our authserv-id, RFC 8601 §5). Later hooks see
+	// it and it is what is stored.
+	Message Message
 }
 
-// Hook inspects a message before it is stored. The message
-// authentication issue adds SPF/DKIM/DMARC/ARC checks and a junk verdict
-// here. An error is a temporary failure of the whole message; a hook that
-// wants a permanent rejection returns an *smtp.Error with a 5xx code.
+// Hook inspects a message before it is stored: internal/msgauth adds
+// SPF/DKIM/DMARC/ARC results and the junk verdict here, and signs
+// submitted mail. msg is the message as it will be stored, including the
+// fields Deliver's caller adds (Message-ID, Date). An error is a failure of
+// the whole message: an *smtp.Error is the reply (5xx permanent, 4xx
+// temporary); any other error is a temporary local failure.
 type Hook interface {
 	Check(ctx context.Context, env *Envelope, msg Message) (Verdict, error)
 }
@@ -107,8 +114,15 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, msg Message, ext
 	}
 	prefix := Received(env.Client, d.Hostname, env.ID, rcptAddrs, now)
 	var verdict Verdict
+	// Hooks see the caller's extra fields as part of the message (a DKIM
+	// signature must cover the Message-ID added here); once a hook
+	// rewrites the message, extra lives in the rewritten bytes.
+	view := msg
+	if len(extra) > 0 {
+		view = Concat(Bytes(extra), msg)
+	}
 	for _, h := range d.Hooks {
-		v, err := h.Check(ctx, env, msg)
+		v, err := h.Check(ctx, env, view)
 		if err != nil {
 			return Result{}, err
 		}
@@ -116,6 +130,9 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, msg Message, ext
 		if v.Junk {
 			verdict.Junk = true
 			verdict.Reason = v.Reason
+		}
+		if v.Message != nil {
+			view, msg, extra = v.Message, v.Message, nil
 		}
 	}
 	prefix = append(prefix, extra...)

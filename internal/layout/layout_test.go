@@ -20,7 +20,7 @@ const module = "github.com/posthorn/posthorn"
 var (
 	foundations = set("addr", "dns", "message", "smtp", "sasl", "imapwire")
 	policy      = set("spf", "dkim", "dmarc", "arc", "mtasts", "dane", "tlsrpt", "srs", "junk", "iprev")
-	services    = set("store", "accounts", "delivery", "queue", "smtpclient", "smtpserver",
+	services    = set("store", "accounts", "delivery", "msgauth", "queue", "smtpclient", "smtpserver",
 		"imapserver", "sieve", "tlsmgr", "httpserver", "guard", "admin", "config", "layout")
 	// Libraries policy packages may use (DESIGN.md, chosen dependencies).
 	policyLibs = []string{"github.com/emersion/go-msgauth", "blitiri.com.ar/go/spf", "github.com/mjl-/adns", "github.com/miekg/dns"}

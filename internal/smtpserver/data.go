@@ -55,7 +55,14 @@ func (s *session) data(r io.Reader) ([]error, error) {
 	}
 	s.w.log.Info("message accepted", s.logAttrs(tx, msg.Size())...)
 	res, err := s.srv.opt.Deliverer.Deliver(s.ctx, env, msg, extra)
-	if err != nil {
+	var se *smtp.Error
+	switch {
+	case errors.As(err, &se):
+		// A hook's verdict (DMARC reject, temporary DNS failure): the
+		// reply says why, and so does the log line.
+		s.w.log.Info("message rejected", append(s.logAttrs(tx, msg.Size()), "code", se.Code, "reason", se.Msg)...)
+		return nil, err
+	case err != nil:
 		s.w.log.Error("delivery failed", append(s.logAttrs(tx, msg.Size()), "err", err)...)
 		return nil, err
 	}

@@ -118,3 +118,13 @@ func (c *Client) DeleteAlias(ctx context.Context, r admin.AliasRequest) (admin.E
 func (c *Client) ListAliases(ctx context.Context, r admin.DomainRequest) ([]admin.AliasInfo, error) {
 	return call[[]admin.AliasInfo](ctx, c, "ListAliases", r)
 }
+
+// RotateDKIM implements admin.API.
+func (c *Client) RotateDKIM(ctx context.Context, r admin.DomainRequest) (admin.DKIMRotation, error) {
+	return call[admin.DKIMRotation](ctx, c, "RotateDKIM", r)
+}
+
+// CheckDKIMRotation implements admin.API.
+func (c *Client) CheckDKIMRotation(ctx context.Context, r admin.DomainRequest) (admin.DKIMRotation, error) {
+	return call[admin.DKIMRotation](ctx, c, "CheckDKIMRotation", r)
+}

@@ -60,17 +60,19 @@ func handle[Req, Resp any](f func(admin.API, context.Context, Req) (Resp, error)
 // methods maps each admin.API method name to its handler. A test checks
 // that it covers the whole interface.
 var methods = map[string]handler{
-	"AddDomain":     handle(admin.API.AddDomain),
-	"DeleteDomain":  handle(admin.API.DeleteDomain),
-	"ListDomains":   handle(admin.API.ListDomains),
-	"DomainRecords": handle(admin.API.DomainRecords),
-	"AddUser":       handle(admin.API.AddUser),
-	"DeleteUser":    handle(admin.API.DeleteUser),
-	"SetPassword":   handle(admin.API.SetPassword),
-	"ListUsers":     handle(admin.API.ListUsers),
-	"AddAlias":      handle(admin.API.AddAlias),
-	"DeleteAlias":   handle(admin.API.DeleteAlias),
-	"ListAliases":   handle(admin.API.ListAliases),
+	"AddDomain":         handle(admin.API.AddDomain),
+	"DeleteDomain":      handle(admin.API.DeleteDomain),
+	"ListDomains":       handle(admin.API.ListDomains),
+	"DomainRecords":     handle(admin.API.DomainRecords),
+	"AddUser":           handle(admin.API.AddUser),
+	"DeleteUser":        handle(admin.API.DeleteUser),
+	"SetPassword":       handle(admin.API.SetPassword),
+	"ListUsers":         handle(admin.API.ListUsers),
+	"AddAlias":          handle(admin.API.AddAlias),
+	"DeleteAlias":       handle(admin.API.DeleteAlias),
+	"ListAliases":       handle(admin.API.ListAliases),
+	"RotateDKIM":        handle(admin.API.RotateDKIM),
+	"CheckDKIMRotation": handle(admin.API.CheckDKIMRotation),
 }
 
 // Listen creates the control socket at path with mode 0600, replacing a

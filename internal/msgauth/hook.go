@@ -1,0 +1,95 @@
+package msgauth
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/posthorn/posthorn/internal/delivery"
+	"github.com/posthorn/posthorn/internal/smtp"
+)
+
+// maxReply bounds the reason in an SMTP reply (RFC 5321 §4.5.3.1.5 allows
+// 512 octets per reply line).
+const maxReply = 400
+
+// Hook is the delivery.Hook of message authentication. For every message
+// it removes Authentication-Results fields forged with our authserv-id.
+// Mail from authenticated clients (submission) is DKIM-signed by Signer;
+// all other mail (MX, LMTP) is checked by Checker, gets the
+// Authentication-Results and Received-SPF fields, and the DMARC verdict is
+// applied: a *smtp.Error for reject (550 5.7.1) and defer (451 4.4.3),
+// the junk verdict for quarantine.
+type Hook struct {
+	// AuthServID is the authserv-id of our results; required.
+	AuthServID string
+	// Checker checks inbound mail; nil: inbound mail is not checked.
+	Checker *Checker
+	// Signer signs submitted mail; nil: it is not signed.
+	Signer *Signer
+	Logger *slog.Logger
+}
+
+var _ delivery.Hook = (*Hook)(nil)
+
+// Check implements delivery.Hook.
+func (h *Hook) Check(ctx context.Context, env *delivery.Envelope, msg delivery.Message) (delivery.Verdict, error) {
+	log := h.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var v delivery.Verdict
+	stripped, n, err := StripForged(msg, h.AuthServID)
+	if err != nil {
+		return v, smtp.Errorf(554, smtp.Enhanced{5, 6, 0}, "Message header is unreadable").Wrap(err)
+	}
+	if n > 0 {
+		log.Info("removed Authentication-Results claiming to be ours", "id", env.ID, "fields", n)
+		v.Message, msg = stripped, stripped
+	}
+	if env.Client.Login != "" {
+		if h.Signer != nil {
+			sig, err := h.Signer.Sign(ctx, msg)
+			if err != nil {
+				// Local delivery does not need the signature; the
+				// operator must hear about the broken key.
+				log.Error("DKIM signing failed; delivering unsigned", "id", env.ID, "err", err)
+			}
+			v.Header = append(v.Header, sig...)
+		}
+		return v, nil
+	}
+	if h.Checker == nil {
+		return v, nil
+	}
+	c := env.Client
+	res, err := h.Checker.Check(ctx, Input{
+		IP: c.Addr, HELO: c.HELO, MailFrom: env.Sender, Message: msg,
+		Local: !c.Addr.IsValid() || c.Addr.Unmap().IsLoopback(),
+	})
+	if err != nil {
+		return v, smtp.Errorf(554, smtp.Enhanced{5, 6, 0}, "Message header is unreadable").Wrap(err)
+	}
+	log.Info("message authentication", "id", env.ID, "results", res.Summary(), "action", string(res.Action), "reason", res.Reason)
+	v.Header = append(v.Header, h.Checker.Header(res)...)
+	switch res.Action {
+	case Reject:
+		return v, smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "Message rejected by the DMARC policy of the sender's domain: %s", clip(res.Reason, maxReply))
+	case Defer:
+		return v, smtp.Errorf(451, smtp.Enhanced{4, 4, 3}, "DMARC could not be checked because of a temporary DNS failure; try again later: %s", clip(res.Reason, maxReply))
+	case Junk:
+		v.Junk = true
+		v.Reason = "DMARC: " + res.Reason
+	}
+	return v, nil
+}
+
+// clip cuts s to at most n octets at a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xc0 == 0x80 {
+		n--
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,305 @@
+// Package msgauth is the message-authentication service: it runs the policy
+// packages (iprev, spf, dkim, arc, dmarc) on one message over one shared
+// dns.Resolver, decides what to do with it (deliver, file as junk, reject,
+// defer), composes the Authentication-Results (RFC 8601) and Received-SPF
+// (RFC 7208 §9.1) fields, removes Authentication-Results fields forged with
+// our authserv-id, signs submitted mail of local domains with their DKIM
+// keys, and records what DMARC aggregate reports need.
+//
+// Checker is the analysis, shared by the SMTP server (through Hook, a
+// delivery.Hook) and the "posthorn check" commands, so the commands give
+// the verdicts the server applies. docs/authentication.md explains the
+// policy.
+package msgauth
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/arc"
+	"github.com/posthorn/posthorn/internal/delivery"
+	"github.com/posthorn/posthorn/internal/dkim"
+	"github.com/posthorn/posthorn/internal/dmarc"
+	"github.com/posthorn/posthorn/internal/dns"
+	"github.com/posthorn/posthorn/internal/iprev"
+	"github.com/posthorn/posthorn/internal/message"
+	"github.com/posthorn/posthorn/internal/spf"
+)
+
+// Action is what is done with a checked message.
+type Action string
+
+// Actions.
+const (
+	Deliver Action = "deliver" // to the recipients' INBOX (or as Sieve says)
+	Junk    Action = "junk"    // to the Junk mailbox
+	Reject  Action = "reject"  // 550 5.7.1 at the end of DATA
+	Defer   Action = "defer"   // 451 4.4.3: try again later
+)
+
+// DefaultTimeout bounds all the DNS work of one Check.
+const DefaultTimeout = 30 * time.Second
+
+// Options configure a Checker.
+type Options struct {
+	// Resolver answers every lookup; required.
+	Resolver dns.Resolver
+	// Hostname is our host name: the receiver in Received-SPF.
+	Hostname addr.Domain
+	// AuthServID names us in Authentication-Results (RFC 8601 §2.5);
+	// Hostname's ASCII form when empty.
+	AuthServID string
+	// TrustedARCSealers are the ARC sealers (d= of the latest ARC-Seal)
+	// whose recorded dmarc=pass overrides a local DMARC failure (RFC 8617
+	// §7.2).
+	TrustedARCSealers []addr.Domain
+	// DMARCReject is what p=reject does: Reject (the default) or Junk.
+	DMARCReject Action
+	// DMARCTempError is what a DMARC temperror does when the policy that
+	// might apply is not p=none: Defer (the default) or Deliver.
+	DMARCTempError Action
+	// Enforce applies DMARC policies; when false, results are only
+	// recorded in the header (posthorn localserve).
+	Enforce bool
+	// Timeout bounds the DNS work of one message; DefaultTimeout when 0.
+	Timeout time.Duration
+	// Reports receives one DMARC aggregate-report record per message for
+	// which a DMARC policy was found; nil: none kept.
+	Reports ReportSink
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Checker runs the checks. It is safe for concurrent use.
+type Checker struct {
+	opt Options
+}
+
+// NewChecker returns a Checker; zero options take their defaults.
+func NewChecker(opt Options) *Checker {
+	if opt.AuthServID == "" {
+		opt.AuthServID = opt.Hostname.ASCII
+	}
+	if opt.DMARCReject == "" {
+		opt.DMARCReject = Reject
+	}
+	if opt.DMARCTempError == "" {
+		opt.DMARCTempError = Defer
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultTimeout
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Checker{opt: opt}
+}
+
+// AuthServID returns the authserv-id the Checker writes.
+func (c *Checker) AuthServID() string { return c.opt.AuthServID }
+
+// Input is one message and its SMTP context.
+type Input struct {
+	IP       netip.Addr
+	HELO     string
+	MailFrom addr.Address // zero: the null sender
+	// Local skips the checks of the client (iprev, SPF): it is on this
+	// machine (loopback, or LMTP from a local MTA without a real client
+	// address), so its address says nothing about the sender.
+	Local   bool
+	Message delivery.Message
+}
+
+// Result holds every check's outcome and the decision.
+type Result struct {
+	Local bool
+	IPRev *iprev.Verdict // nil when not checked
+	SPF   *spf.Verdict   // MAIL FROM (or HELO for the null sender); nil when not checked
+	HELO  *spf.Verdict   // the HELO identity, when MAIL FROM is not null
+	DKIM  []dkim.Result
+	ARC   arc.Result
+	DMARC dmarc.Verdict
+	// Override is set when a trusted ARC sealer's dmarc=pass overrode a
+	// local DMARC failure: why, in words.
+	Override string
+	Action   Action
+	// Reason says why Action, in plain words (for the reply and the log).
+	Reason string
+}
+
+// Check runs every check on in.Message and decides. The error is for an
+// unreadable message only; DNS trouble shows in the results.
+func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	defer cancel()
+	h, err := message.ReadHeader(bufio.NewReader(delivery.Reader(in.Message)))
+	if err != nil {
+		return nil, fmt.Errorf("msgauth: reading header: %w", err)
+	}
+	res := &Result{Local: in.Local}
+	r := c.opt.Resolver
+	var wg sync.WaitGroup
+	var dkimErr, arcErr error
+	if !in.Local && in.IP.IsValid() {
+		wg.Go(func() {
+			if v, err := iprev.Verify(ctx, r, in.IP); err == nil {
+				res.IPRev = &v
+			}
+		})
+		wg.Go(func() {
+			a := spf.Args{IP: in.IP, HELO: in.HELO, MailFrom: in.MailFrom, LocalHostname: c.opt.Hostname.ASCII, Now: c.opt.Now}
+			if v, err := spf.Verify(ctx, r, a); err == nil {
+				res.SPF = &v
+			}
+			if !in.MailFrom.IsZero() {
+				if v, err := spf.VerifyHELO(ctx, r, a); err == nil && v.Result != spf.None {
+					res.HELO = &v
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		v := &dkim.Verifier{Resolver: r, Now: c.opt.Now}
+		res.DKIM, dkimErr = v.Verify(ctx, delivery.Reader(in.Message))
+	})
+	wg.Go(func() {
+		v := &arc.Verifier{Resolver: r, Now: c.opt.Now}
+		res.ARC, arcErr = v.Verify(ctx, delivery.Reader(in.Message))
+	})
+	wg.Wait()
+	if dkimErr != nil {
+		return nil, fmt.Errorf("msgauth: DKIM: %w", dkimErr)
+	}
+	if arcErr != nil {
+		return nil, fmt.Errorf("msgauth: ARC: %w", arcErr)
+	}
+	res.DMARC = c.dmarc(ctx, in, h, res)
+	c.decide(res)
+	if c.opt.Reports != nil && res.DMARC.Policy != nil {
+		rec := ReportRecord{Time: c.opt.Now(), Record: res.DMARC.Record}
+		if res.Override != "" {
+			rec.Override, rec.Comment = "trusted_forwarder", res.Override
+		}
+		if err := c.opt.Reports.AddDMARCRecord(ctx, rec); err != nil {
+			c.opt.Logger.Warn("recording DMARC report data", "err", err)
+		}
+	}
+	return res, nil
+}
+
+// dmarc evaluates DMARC with the SPF and DKIM results.
+func (c *Checker) dmarc(ctx context.Context, in Input, h message.Header, res *Result) dmarc.Verdict {
+	din := dmarc.Input{From: FromDomains(h), DKIM: res.DKIM, SourceIP: in.IP, EnvelopeFrom: in.MailFrom.Domain, SPF: "none"}
+	if res.SPF != nil {
+		din.SPF = dmarc.SPFResult(res.SPF.Result)
+		// RFC 7489 §3.1.2: the MAIL FROM domain, or the HELO name for the
+		// null sender.
+		if d, err := addr.ParseDomain(res.SPF.Domain); err == nil {
+			din.SPFDomain = d
+		}
+	}
+	e := &dmarc.Evaluator{Resolver: c.opt.Resolver}
+	return e.Evaluate(ctx, din)
+}
+
+// FromDomains returns the domain of every address of the From fields.
+func FromDomains(h message.Header) []addr.Domain {
+	var out []addr.Domain
+	for _, f := range h.Values("From") {
+		for _, ea := range message.ParseAddressList(f) {
+			if ea.Host == "" || ea.Host == message.MissingDomain {
+				continue
+			}
+			d, err := addr.ParseDomain(ea.Host)
+			if err != nil {
+				// Still one From domain for DMARC's count, but unusable:
+				// an empty domain gives permerror.
+				d = addr.Domain{}
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// decide sets Action and Reason from the DMARC verdict (RFC 7489 §6.6.2,
+// §6.7; DMARCbis §5.3.2), after the ARC override (RFC 8617 §7.2).
+func (c *Checker) decide(res *Result) {
+	v := &res.DMARC
+	res.Action, res.Reason = Deliver, v.Reason
+	switch v.Result {
+	case dmarc.ResultFail:
+		if v.Disposition == dmarc.DispositionNone {
+			return
+		}
+		if id, r, ok := arc.TrustedOverride(res.ARC, c.opt.TrustedARCSealers); ok && r == "pass" {
+			sealer := res.ARC.Sets[res.ARC.Instances-1].SealDomain
+			res.Override = fmt.Sprintf("policy %s not applied: the ARC chain is intact and its latest sealer %s (%s), which this server trusts, recorded dmarc=pass before forwarding", v.Disposition, sealer, id)
+			res.Reason = v.Reason + "; " + res.Override
+			v.Record.Disposition = dmarc.DispositionNone
+			return
+		}
+		if !c.opt.Enforce {
+			res.Reason += "; not enforced here"
+			return
+		}
+		res.Action = Junk
+		if v.Disposition == dmarc.DispositionReject {
+			res.Action = c.opt.DMARCReject
+		}
+	case dmarc.ResultTempError:
+		// RFC 7489 §6.6.2 and DMARCbis §5.3.2 leave temporary failures to
+		// the receiver. Deferring lets the sender retry while its DNS
+		// recovers, rather than delivering mail the owner may have asked
+		// to reject; a known p=none cannot ask for anything, so such mail
+		// is delivered.
+		if !c.opt.Enforce || c.opt.DMARCTempError != Defer || (v.Policy != nil && policyIsNone(v.Policy)) {
+			return
+		}
+		res.Action = Defer
+	}
+}
+
+// policyIsNone reports whether no tag of p asks for more than none.
+func policyIsNone(p *dmarc.Policy) bool {
+	if p.Testing {
+		return true
+	}
+	for _, d := range []dmarc.Disposition{p.P, p.SP, p.NP} {
+		if d != "" && d != dmarc.DispositionNone {
+			return false
+		}
+	}
+	return true
+}
+
+// Summary is the one-line description of a result for the log.
+func (r *Result) Summary() string {
+	var parts []string
+	if r.IPRev != nil {
+		parts = append(parts, "iprev="+string(r.IPRev.Result))
+	}
+	if r.SPF != nil {
+		parts = append(parts, "spf="+string(r.SPF.Result))
+	}
+	dk := "none"
+	if len(r.DKIM) > 0 {
+		var ss []string
+		for _, d := range r.DKIM {
+			ss = append(ss, string(d.Status))
+		}
+		dk = strings.Join(ss, ",")
+	}
+	parts = append(parts, "dkim="+dk, "arc="+string(r.ARC.Chain), "dmarc="+string(r.DMARC.Result))
+	return strings.Join(parts, " ")
+}
