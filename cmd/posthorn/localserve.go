@@ -47,7 +47,7 @@ func localConfig(dir string) config.Config {
 }
 
 func cmdLocalserve(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "localserve", "[--dir DIR] [--password PASSWORD]", `
+	fs := newFlags(env, "localserve", "[--dir DIR] [--password PASSWORD] [--dns IP:PORT]", `
 Run posthorn on loopback for a newcomer or an application developer, with no
 configuration file: SMTP 127.0.0.1:1025, submission 1587 (STARTTLS) and 1465
 (TLS), IMAP 1143 (STARTTLS) and 1993 (TLS), HTTP 1080, a self-signed
@@ -59,6 +59,7 @@ which are running.`)
 	home, _ := os.UserHomeDir()
 	dir := fs.String("dir", filepath.Join(home, "posthorn-localserve"), "directory for data and the certificate")
 	password := fs.String("password", localPassword, "password of you@localhost")
+	dnsServer := fs.String("dns", "", "DNS server (ip:port) for the message checks; default: the system resolver")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,6 +67,9 @@ which are running.`)
 		return usageError{"unexpected arguments"}
 	}
 	cfg := localConfig(*dir)
+	if *dnsServer != "" {
+		cfg.DNS.Servers = []string{*dnsServer}
+	}
 	certFile, keyFile, err := ensureSelfSigned(filepath.Join(*dir, "tls"), []string{"localhost", "127.0.0.1", "::1"}, 10*365*24*time.Hour)
 	if err != nil {
 		return err

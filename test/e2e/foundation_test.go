@@ -187,7 +187,7 @@ func TestLocalserve(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pr, pw := io.Pipe()
-	s := startServer(t, pw, "localserve", "--dir", dir, "--password", "dev-pass")
+	s := startServer(t, pw, "localserve", "--dir", dir, "--password", "dev-pass", "--dns", localDNS(t))
 	lines := make(chan string, 100)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -229,7 +229,7 @@ collect:
 	s.stop(t)
 	pw.Close()
 	// A restart with the same directory keeps working (idempotent setup).
-	s = startServer(t, io.Discard, "localserve", "--dir", dir)
+	s = startServer(t, io.Discard, "localserve", "--dir", dir, "--dns", localDNS(t))
 	waitHealthy(t, s, "http://127.0.0.1:1080/healthz")
 	s.stop(t)
 }

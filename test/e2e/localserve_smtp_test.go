@@ -24,7 +24,7 @@ func TestLocalserveSMTP(t *testing.T) {
 		l.Close()
 	}
 	dir := t.TempDir()
-	s := startServer(t, io.Discard, "localserve", "--dir", dir, "--password", "dev-pass")
+	s := startServer(t, io.Discard, "localserve", "--dir", dir, "--password", "dev-pass", "--dns", localDNS(t))
 	waitHealthy(t, s, "http://127.0.0.1:1080/healthz")
 
 	msg, stored := writeMessage(t, "local.eml", "From: app@myapp.example\nTo: customer@gmail.example\nSubject: localserve MX\n\nHello from my application\n")

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/posthorn/posthorn/internal/dns/dnstest"
 	"io"
 	"net"
 	"os"
@@ -73,7 +74,11 @@ func newMailServer(t *testing.T, o mailOptions) *mailServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// DNS answers come from a test server on loopback: no query leaves
+	// the machine, and unknown names are NXDOMAIN at once.
+	dnsSrv := dnstest.Start(t, testZone(), dnstest.ServerOptions{})
 	cfg := setKeys(t, string(b), map[string]string{
+		"servers":          fmt.Sprintf("[%q]", dnsSrv.Addr),
 		"user":             `""`,
 		"allow_root":       "true",
 		"smtp":             fmt.Sprintf("[%q]", m.smtp),
@@ -90,6 +95,21 @@ func newMailServer(t *testing.T, o mailOptions) *mailServer {
 	})
 	writeFile(t, m.config, cfg)
 	return m
+}
+
+// testZone is the DNS the e2e servers see: example.com's MX and SPF;
+// every other name does not exist.
+func testZone() dnstest.Zone {
+	return dnstest.Zone{
+		"example.com":      {MX: []dnstest.MX{{Pref: 10, Host: mailHost + "."}}, TXT: []string{"v=spf1 ip4:127.0.0.0/8 -all"}},
+		"mail.example.com": {A: []string{"127.0.0.1"}},
+	}
+}
+
+// localDNS starts a test DNS server for localserve and returns its address.
+func localDNS(t *testing.T) string {
+	t.Helper()
+	return dnstest.Start(t, testZone(), dnstest.ServerOptions{}).Addr
 }
 
 // setKeys replaces the value of each "key = value" line of a generated
