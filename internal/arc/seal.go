@@ -151,7 +151,7 @@ func (s *Sealer) signAMS(h *dkim.Header, i int, t string, bh []byte) (string, er
 	// "i=N;" first, right after the colon: dkimpy finds the AMS that way.
 	fmt.Fprintf(&b, "%s: i=%d; a=%s; c=relaxed/relaxed;\r\n", fieldAMS, i, algorithm(s.Signer))
 	fmt.Fprintf(&b, "\td=%s; s=%s; t=%s;\r\n", s.Signer.Domain.ASCII, s.Signer.Selector, t)
-	writeFolded(&b, "\th=", names, ":")
+	dkim.WriteFolded(&b, "\th=", names, ":")
 	b.WriteString(";\r\n\tbh=" + base64.StdEncoding.EncodeToString(bh) + ";\r\n\tb=")
 	hh := sha256.New()
 	hashFields(hh, h.Fields, names, dkim.RelaxedHeader)
@@ -187,7 +187,7 @@ func (s *Sealer) finish(b *strings.Builder, digest []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("arc: sealing for %s: %w", s.Signer.Domain.ASCII, err)
 	}
-	writeFolded(b, "", chunks(base64.StdEncoding.EncodeToString(sig), 64), "")
+	dkim.WriteFolded(b, "", dkim.Chunks(base64.StdEncoding.EncodeToString(sig), 64), "")
 	b.WriteString("\r\n")
 	return b.String(), nil
 }
@@ -220,33 +220,4 @@ func algorithm(s dkim.Signer) string {
 		return algEd25519
 	}
 	return algRSA
-}
-
-// writeFolded writes prefix and items joined by sep, folding lines near
-// 76 columns with CRLF HTAB between items.
-func writeFolded(b *strings.Builder, prefix string, items []string, sep string) {
-	col := 8 + len(strings.TrimPrefix(prefix, "\t"))
-	b.WriteString(prefix)
-	for i, it := range items {
-		if i > 0 {
-			b.WriteString(sep)
-			col += len(sep)
-			if col+len(it) > 76 {
-				b.WriteString("\r\n\t")
-				col = 8
-			}
-		}
-		b.WriteString(it)
-		col += len(it)
-	}
-}
-
-// chunks splits s into pieces of at most n octets.
-func chunks(s string, n int) []string {
-	var out []string
-	for len(s) > n {
-		out = append(out, s[:n])
-		s = s[n:]
-	}
-	return append(out, s)
 }

@@ -123,18 +123,22 @@ func collapseWSP(s string) string {
 	return b.String()
 }
 
-// relaxedBody is an io.WriteCloser that canonicalizes a body the "relaxed"
-// way (RFC 6376 §3.4.4) into w: WSP runs become one SP, WSP at line ends
-// and empty lines at the end are dropped, a missing final CRLF is added,
-// and an empty body stays empty. Lines end at LF; a CR before it is part
-// of the line end, so bare-LF input canonicalizes like CRLF input.
-type relaxedBody struct {
+// bodyCanon is an io.WriteCloser that canonicalizes a body into w, line
+// by line: the "relaxed" way (RFC 6376 §3.4.4: WSP runs become one SP, WSP
+// at line ends is dropped, an empty body stays empty) or the "simple" way
+// (§3.4.3: lines unchanged, an empty body becomes one CRLF). Both drop
+// empty lines at the end and add a missing final CRLF. Lines end at LF; a
+// CR before it is part of the line end, so bare-LF input canonicalizes like
+// CRLF input.
+type bodyCanon struct {
 	w       io.Writer
+	relaxed bool
 	line    []byte // the current, unterminated line
 	pending int    // empty lines not yet written
+	wrote   bool   // whether any line was written
 }
 
-func (c *relaxedBody) Write(p []byte) (int, error) {
+func (c *bodyCanon) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -151,11 +155,13 @@ func (c *relaxedBody) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *relaxedBody) endLine() error {
-	l := bytes.TrimSuffix(c.line, []byte("\r"))
-	s := strings.TrimRight(collapseWSP(string(l)), " ")
+func (c *bodyCanon) endLine() error {
+	l := string(bytes.TrimSuffix(c.line, []byte("\r")))
 	c.line = c.line[:0]
-	if s == "" {
+	if c.relaxed {
+		l = strings.TrimRight(collapseWSP(l), " ")
+	}
+	if l == "" {
 		c.pending++
 		return nil
 	}
@@ -164,14 +170,22 @@ func (c *relaxedBody) endLine() error {
 			return err
 		}
 	}
-	_, err := io.WriteString(c.w, s+"\r\n")
+	c.wrote = true
+	_, err := io.WriteString(c.w, l+"\r\n")
 	return err
 }
 
-// Close flushes a final line that lacks its line end.
-func (c *relaxedBody) Close() error {
+// Close flushes a final line that lacks its line end, and writes the CRLF
+// of an empty body in simple canonicalization.
+func (c *bodyCanon) Close() error {
 	if len(c.line) > 0 {
-		return c.endLine()
+		if err := c.endLine(); err != nil {
+			return err
+		}
+	}
+	if !c.wrote && !c.relaxed {
+		_, err := io.WriteString(c.w, "\r\n")
+		return err
 	}
 	return nil
 }

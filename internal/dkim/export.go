@@ -77,7 +77,7 @@ func SimpleHeader(raw string) string {
 
 // NewRelaxedBody returns a writer that canonicalizes a body the "relaxed"
 // way (RFC 6376 §3.4.4) into w; Close flushes it.
-func NewRelaxedBody(w io.Writer) io.WriteCloser { return &relaxedBody{w: w} }
+func NewRelaxedBody(w io.Writer) io.WriteCloser { return &bodyCanon{w: w, relaxed: true} }
 
 // SignedNames returns the h= list Sign would use for h: each of
 // SignedHeaders as often as it occurs, From and Subject once more
@@ -123,3 +123,12 @@ func StripWSP(s string) string { return stripWSP(s) }
 
 // SplitColon splits a colon-separated list such as h= and strips each item.
 func SplitColon(s string) []string { return splitColon(s) }
+
+// WriteFolded writes prefix and items joined by sep, folding lines near 76
+// columns with CRLF HTAB between items, as Sign does for h= and b=.
+func WriteFolded(b *strings.Builder, prefix string, items []string, sep string) {
+	writeFolded(b, prefix, items, sep)
+}
+
+// Chunks splits s into pieces of at most n octets (for folding b= values).
+func Chunks(s string, n int) []string { return chunks(s, n) }

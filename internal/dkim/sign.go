@@ -113,7 +113,7 @@ func (s Signer) algorithm() string {
 // bodyHash returns the base64 sha256 of the relaxed canonical body.
 func bodyHash(r io.Reader) (string, error) {
 	hh := sha256.New()
-	c := &relaxedBody{w: hh}
+	c := &bodyCanon{w: hh, relaxed: true}
 	if _, err := io.Copy(c, r); err != nil {
 		return "", err
 	}

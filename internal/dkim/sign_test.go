@@ -136,7 +136,7 @@ func TestRelaxedBody(t *testing.T) {
 		"  \r\n\t\r\n":           "",
 	} {
 		var b strings.Builder
-		c := &relaxedBody{w: &b}
+		c := &bodyCanon{w: &b, relaxed: true}
 		// Write in single octets to exercise line splitting across writes.
 		for i := range len(in) {
 			c.Write([]byte{in[i]})
