@@ -23,7 +23,7 @@ func (s *session) cmdAppend(tag string, p *imapwire.Parser) error {
 	} else if err != nil {
 		return err
 	}
-	targets := make([]store.Target, len(a.Messages))
+	ds := make([]store.Delivery, len(a.Messages))
 	for i, m := range a.Messages {
 		if int64(len(m.Data)) > s.srv.appendLimit() {
 			return no("TOOBIG", "Message larger than APPENDLIMIT")
@@ -39,19 +39,20 @@ func (s *session) cmdAppend(tag string, p *imapwire.Parser) error {
 		if err != nil {
 			return err
 		}
-		targets[i] = store.Target{AccountID: s.acct.ID, Mailbox: mb.Name, Flags: flags, Keywords: kws, Structure: root.Marshal()}
+		// NoCreate: a mailbox deleted since the lookup is [TRYCREATE] too.
+		ds[i] = store.Delivery{Body: bytes.NewReader(m.Data), InternalDate: m.Date, Targets: []store.Target{{
+			AccountID: s.acct.ID, Mailbox: mb.Name, Flags: flags, Keywords: kws, Structure: root.Marshal(), NoCreate: true,
+		}}}
 	}
-	// The store has no multi-message delivery in one transaction, so a
-	// failure after the first message leaves the earlier ones appended
-	// (RFC 3502 asks for all or nothing).
+	// RFC 3502 §3: MULTIAPPEND stores all the messages or none.
+	out, err := s.srv.Store.DeliverAll(s.ctx, ds)
+	if errors.Is(err, store.ErrNotFound) {
+		return no("TRYCREATE", "No such mailbox")
+	} else if err != nil {
+		return err
+	}
 	var uids []uint32
-	for i, m := range a.Messages {
-		msgs, err := s.srv.Store.Deliver(s.ctx, store.Delivery{
-			Body: bytes.NewReader(m.Data), InternalDate: m.Date, Targets: []store.Target{targets[i]},
-		})
-		if err != nil {
-			return err
-		}
+	for _, msgs := range out {
 		for _, dm := range msgs {
 			uids = append(uids, dm.UID)
 		}

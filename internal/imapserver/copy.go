@@ -22,9 +22,6 @@ func (s *session) copyMove(p *imapwire.Parser, uid, move bool) error {
 	if err := p.End(); err != nil {
 		return err
 	}
-	if set.Saved {
-		return bad("$ is not supported yet")
-	}
 	if move && s.sel.readOnly {
 		return no("READ-ONLY", "Mailbox is read-only")
 	}

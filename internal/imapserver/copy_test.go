@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -39,7 +40,8 @@ func TestAppend(t *testing.T) {
 	}
 	has(t, u, "* 1 EXISTS")
 	u = c.ok("FETCH 1 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-	has(t, u, `FLAGS (\Seen $Label) INTERNALDATE "14-Jul-2023 00:44:25 +0000"`, "Subject: appended")
+	// RFC 9051 §2.3.3: the zone given is kept.
+	has(t, u, `FLAGS (\Seen $Label) INTERNALDATE "14-Jul-2023 02:44:25 +0200"`, "Subject: appended")
 	// MULTIAPPEND, synchronizing literals.
 	c.send("m1 APPEND Drafts {" + itoa(len(msg)) + "}\r\n")
 	if l := c.readLine(); !strings.HasPrefix(l, "+ ") {
@@ -61,3 +63,19 @@ func TestAppend(t *testing.T) {
 }
 
 func itoa(n int) string { return u64(uint64(n)) }
+
+// TestMultiAppendAtomic: RFC 3502 §3: a MULTIAPPEND that fails on its
+// second message stores neither.
+func TestMultiAppendAtomic(t *testing.T) {
+	e := newEnv(t)
+	c := e.login()
+	msg := "Subject: m\r\n\r\n" + strings.Repeat("x", 1000) + "\r\n"
+	if err := e.st.SetQuota(context.Background(), e.acct.ID, int64(len(msg)+10)); err != nil {
+		t.Fatal(err)
+	}
+	lit := "{" + itoa(len(msg)) + "+}\r\n" + msg
+	c.expect("APPEND INBOX "+lit+" "+lit, "NO [OVERQUOTA]")
+	has(t, c.ok("STATUS INBOX (MESSAGES UIDNEXT)"), "MESSAGES 0 UIDNEXT 1")
+	c.ok("APPEND INBOX " + lit)
+	has(t, c.ok("STATUS INBOX (MESSAGES UIDNEXT)"), "MESSAGES 1 UIDNEXT 2")
+}

@@ -57,9 +57,6 @@ func (s *session) fetch(p *imapwire.Parser, uid bool) error {
 	if err := p.End(); err != nil {
 		return err
 	}
-	if a.Set.Saved {
-		return bad("$ is not supported yet")
-	}
 	if a.Vanished && (!uid || !s.qresync) {
 		return bad("VANISHED needs UID FETCH and ENABLE QRESYNC")
 	}

@@ -15,9 +15,6 @@ func (s *session) store(p *imapwire.Parser, uid bool) error {
 	if err := p.End(); err != nil {
 		return err
 	}
-	if a.Set.Saved {
-		return bad("$ is not supported yet")
-	}
 	flags, kws, err := parseFlags(a.Flags)
 	if err != nil {
 		return err

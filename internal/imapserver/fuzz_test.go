@@ -17,6 +17,8 @@ func FuzzSession(f *testing.F) {
 		"a LIST \"\" *\r\nb CREATE x/y\r\nc RENAME x z\r\nd STATUS z/y (MESSAGES SIZE)\r\n",
 		"a APPEND INBOX {5+}\r\nhello\r\nb SELECT INBOX\r\nc MOVE 1 Trash\r\n",
 		"a ENABLE QRESYNC\r\nb SELECT INBOX (QRESYNC (1 1 1:5))\r\nc IDLE\r\nDONE\r\n",
+		"a SELECT INBOX\r\nb SEARCH RETURN (SAVE) OR BODY hello HEADER Subject x\r\nc FETCH $ FLAGS\r\nd UID SEARCH UID $ NOT FROM bob\r\n",
+		"a SELECT INBOX\r\nb SEARCH RETURN (MIN MAX COUNT) CHARSET UTF-8 TEXT {2}\r\nhi SENTSINCE 1-Jan-2000 MODSEQ 1\r\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -283,23 +283,16 @@ func (s *session) cmdStatus(tag string, p *imapwire.Parser) error {
 	return s.writeStatus(mb, a.Items)
 }
 
-// writeStatus writes "* STATUS name (items)". UNSEEN and DELETED need the
-// flags of every message (the store has no counters for them yet).
+// writeStatus writes "* STATUS name (items)". UNSEEN and DELETED come
+// from the store's indexed counters.
 func (s *session) writeStatus(mb store.Mailbox, items []string) error {
 	var unseen, deleted uint64
 	if slices.Contains(items, "UNSEEN") || slices.Contains(items, "DELETED") {
-		msgs, err := s.srv.Store.Messages(s.ctx, s.acct.ID, mb.ID, 1, 0)
+		c, err := s.srv.Store.MailboxCounts(s.ctx, s.acct.ID, mb.ID)
 		if err != nil {
 			return err
 		}
-		for _, m := range msgs {
-			if m.Flags&store.FlagSeen == 0 {
-				unseen++
-			}
-			if m.Flags&store.FlagDeleted != 0 {
-				deleted++
-			}
-		}
+		unseen, deleted = uint64(c.Unseen), uint64(c.Deleted)
 	}
 	s.w.Raw("* STATUS ")
 	s.w.Mailbox(mb.Name)

@@ -37,7 +37,7 @@ func (s *session) doSelect(tag string, p *imapwire.Parser, readOnly bool) error 
 	if err != nil {
 		return mailboxErr(err)
 	}
-	msgs, err := s.srv.Store.Messages(s.ctx, s.acct.ID, mb.ID, 1, 0)
+	msgs, err := s.srv.Store.MessageIndex(s.ctx, s.acct.ID, mb.ID)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (s *session) doSelect(tag string, p *imapwire.Parser, readOnly bool) error 
 // writeSelectData writes the untagged responses of SELECT. HIGHESTMODSEQ
 // is the one read before the messages, so nothing later is hidden behind
 // it; UIDNEXT is raised past any message the view already has.
-func (s *session) writeSelectData(sel *selected, msgs []store.Message) {
+func (s *session) writeSelectData(sel *selected, msgs []store.IndexEntry) {
 	w := s.w
 	w.Raw("* FLAGS (" + systemFlags + ")\r\n")
 	if sel.readOnly {
@@ -162,35 +162,24 @@ func (s *session) cmdUIDExpunge(tag string, p *imapwire.Parser) error {
 	if err := p.End(); err != nil {
 		return err
 	}
-	if set.Saved {
-		return bad("$ is not supported yet")
+	if s.sel.readOnly {
+		return no("READ-ONLY", "Mailbox is read-only")
 	}
 	refs := s.sel.resolve(set, true)
 	if len(refs) == 0 {
 		return s.expungeDone()
 	}
-	uids := uidsOf(refs)
-	msgs, err := s.srv.Store.Messages(s.ctx, s.acct.ID, s.sel.mb.ID, uids[0], uids[len(uids)-1])
-	if err != nil {
-		return err
-	}
-	var del []uint32
-	for _, m := range msgs {
-		if _, ok := slices.BinarySearch(uids, m.UID); ok && m.Flags&store.FlagDeleted != 0 {
-			del = append(del, m.UID)
-		}
-	}
-	if len(del) == 0 {
-		return s.expungeDone()
-	}
-	return s.expunge(del)
+	return s.expunge(uidsOf(refs))
 }
 
+// expunge removes the \Deleted messages among uids (all of them if nil);
+// the store checks \Deleted in the same transaction, so a flag another
+// session clears meanwhile is respected.
 func (s *session) expunge(uids []uint32) error {
 	if s.sel.readOnly {
 		return no("READ-ONLY", "Mailbox is read-only")
 	}
-	removed, err := s.srv.Store.Expunge(s.ctx, s.acct.ID, s.sel.mb.ID, uids)
+	removed, err := s.srv.Store.ExpungeDeleted(s.ctx, s.acct.ID, s.sel.mb.ID, uids)
 	if err != nil {
 		return err
 	}

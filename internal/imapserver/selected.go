@@ -29,10 +29,12 @@ type selected struct {
 	ownMods  map[uint64]bool // MODSEQs of our own STOREs, already reported
 	maxUID   uint32          // highest UID in uids or newUIDs
 	deleted  bool            // the mailbox itself was deleted
-
+	// saved is the SEARCHRES result "$" (RFC 5182): UIDs, ascending. An
+	// expunged UID needs no removal: resolve only returns UIDs in the view.
+	saved []uint32
 }
 
-func newSelected(mb store.Mailbox, readOnly bool, msgs []store.Message) *selected {
+func newSelected(mb store.Mailbox, readOnly bool, msgs []store.IndexEntry) *selected {
 	sel := &selected{
 		mb:       mb,
 		readOnly: readOnly,
@@ -137,6 +139,16 @@ func (sel *selected) resolve(set imapwire.SeqSet, uid bool) []msgRef {
 	n := len(sel.uids)
 	if n == 0 {
 		return nil
+	}
+	if set.Saved {
+		// RFC 5182 §2.1: "$" is the saved UIDs, whatever the command.
+		var refs []msgRef
+		for _, u := range sel.saved {
+			if q := sel.seqOf(u); q != 0 {
+				refs = append(refs, msgRef{q, u})
+			}
+		}
+		return refs
 	}
 	var idx []int
 	for _, r := range set.Ranges {

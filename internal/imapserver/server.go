@@ -2,8 +2,8 @@
 // IMAP4rev1 (RFC 3501) on one port, with CONDSTORE/QRESYNC (RFC 7162),
 // IDLE, UIDPLUS, MOVE, LIST-EXTENDED/LIST-STATUS/SPECIAL-USE, BINARY,
 // ENABLE, ID, NAMESPACE, LITERAL+, SASL-IR, UNSELECT, APPENDLIMIT,
-// MULTIAPPEND, STATUS=SIZE, SAVEDATE, PREVIEW and UTF8=ACCEPT, over a
-// store.Store.
+// MULTIAPPEND, STATUS=SIZE, SAVEDATE, PREVIEW, UTF8=ACCEPT, ESEARCH,
+// SEARCHRES and WITHIN, over a store.Store.
 //
 // It is shaped like net/http: fill in a Server and call Serve (STARTTLS
 // port, 143) or ServeTLS (implicit TLS, 993) with a listener, and Shutdown

@@ -308,6 +308,8 @@ func init() {
 		"UID FETCH":    {selectedState, false, (*session).cmdUIDFetch},
 		"STORE":        {selectedState, true, (*session).cmdStore},
 		"UID STORE":    {selectedState, false, (*session).cmdUIDStore},
+		"SEARCH":       {selectedState, true, (*session).cmdSearch},
+		"UID SEARCH":   {selectedState, false, (*session).cmdUIDSearch},
 		"COPY":         {selectedState, false, (*session).cmdCopy},
 		"UID COPY":     {selectedState, false, (*session).cmdUIDCopy},
 		"MOVE":         {selectedState, false, (*session).cmdMove},

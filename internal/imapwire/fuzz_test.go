@@ -21,6 +21,9 @@ func FuzzCommand(f *testing.F) {
 		"a8 STATUS INBOX (MESSAGES UIDNEXT)\r\n",
 		"a9 ID (\"name\" \"x\" \"version\" NIL)\r\n",
 		"b1 UID FETCH $ (BINARY[1] BINARY.SIZE[2]) (CHANGEDSINCE 1 VANISHED)\r\n",
+		"b2 SEARCH CHARSET UTF-8 OR (FROM \"bob\" SINCE 1-Feb-1994) NOT BODY {3}\r\nabc 1:*,$\r\n",
+		"b3 UID SEARCH RETURN (MIN MAX COUNT SAVE) HEADER X-A \"\" MODSEQ \"/flags/\\\\seen\" all 5 UID 1:4\r\n",
+		"b4 SEARCH OLDER 60 YOUNGER 5 SAVEDSINCE \"1-Jan-2000\" LARGER 10 KEYWORD $x UNKEYWORD y (((SEEN)))\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -55,6 +58,7 @@ func parseAll(args []byte, utf8 bool) {
 	run(func(p *Parser) { ParseAppend(p) })
 	run(func(p *Parser) { ParseCreate(p) })
 	run(func(p *Parser) { ParseID(p) })
+	run(func(p *Parser) { ParseSearch(p) })
 	run(func(p *Parser) { ParseAtoms(p) })
 	run(func(p *Parser) { p.AString(); p.SP(); p.AString() })
 	run(func(p *Parser) { p.SeqSet() })

@@ -30,10 +30,11 @@ const inlineMax = 64 << 10
 // newBlob is a body spooled by a caller before its write request.
 type newBlob struct {
 	size int64
-	data []byte // the bytes when inline
-	rel  string // file path relative to blobs/; "" when inline
-	path string // absolute file path
-	dir  string // the file's directory, fsync'd before commit
+	data []byte    // the bytes when inline
+	rel  string    // file path relative to blobs/; "" when inline
+	path string    // absolute file path
+	dir  string    // the file's directory, fsync'd before commit
+	text indexText // for the full-text index (text.go)
 }
 
 // spool reads body into an inline blob or a durable file.
@@ -137,6 +138,9 @@ func (s *SQLite) unrefBlob(w *wtx, id int64, n int) error {
 	}
 	if _, err := w.exec(`DELETE FROM blobs WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("store: delete blob: %w", err)
+	}
+	if err := deleteText(w, id); err != nil {
+		return err
 	}
 	if path.Valid {
 		w.removes = append(w.removes, filepath.Join(s.dir, "blobs", path.String))

@@ -196,7 +196,7 @@ func (s *SQLite) AddAccount(ctx context.Context, a Account, c Credentials) (Acco
 		}
 		var changes []Change
 		for _, m := range defaultMailboxes {
-			mb, err := createMailbox(w, a.ID, m.name, m.special)
+			mb, err := createMailbox(w, a.ID, m.name, m.special, true)
 			if err != nil {
 				return nil, err
 			}

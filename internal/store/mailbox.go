@@ -71,7 +71,9 @@ func nextModSeq(w *wtx, accountID int64) (uint64, error) {
 }
 
 // createMailbox inserts a mailbox with a canonical name; ErrExists if taken.
-func createMailbox(w *wtx, accountID int64, name, special string) (Mailbox, error) {
+// Its HIGHESTMODSEQ is a freshly bumped account MODSEQ: positive, and below
+// the MODSEQ of any later change (RFC 7162 §3.1.1).
+func createMailbox(w *wtx, accountID int64, name, special string, subscribed bool) (Mailbox, error) {
 	if ok, err := exists(w, `SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name); err != nil || ok {
 		return Mailbox{}, errors.Join(err, existsErr(ok, "mailbox "+name))
 	}
@@ -79,9 +81,14 @@ func createMailbox(w *wtx, accountID int64, name, special string) (Mailbox, erro
 	if err != nil {
 		return Mailbox{}, err
 	}
-	mb := Mailbox{AccountID: accountID, Name: name, SpecialUse: special, Subscribed: true, UIDValidity: uv, UIDNext: 1}
+	modseq, err := nextModSeq(w, accountID)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	mb := Mailbox{AccountID: accountID, Name: name, SpecialUse: special, Subscribed: subscribed, UIDValidity: uv,
+		UIDNext: 1, HighestModSeq: modseq}
 	res, err := w.exec(`INSERT INTO mailboxes (account_id, name, special_use, subscribed, uidvalidity, uidnext, highestmodseq)
-		VALUES (?, ?, ?, 1, ?, 1, 0)`, accountID, name, special, uv)
+		VALUES (?, ?, ?, ?, ?, 1, ?)`, accountID, name, special, boolInt(subscribed), uv, int64(modseq))
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: create mailbox: %w", err)
 	}
@@ -127,7 +134,7 @@ func (s *SQLite) CreateMailbox(ctx context.Context, accountID int64, name, speci
 			return nil, errors.Join(err, notFound(sql.ErrNoRows, fmt.Sprintf("account %d", accountID)))
 		}
 		var err error
-		mb, err = createMailbox(w, accountID, name, specialUse)
+		mb, err = createMailbox(w, accountID, name, specialUse, false)
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +253,7 @@ func (s *SQLite) renameInbox(w *wtx, accountID int64, newName string) ([]Change,
 	if err != nil {
 		return nil, err
 	}
-	mb, err := createMailbox(w, accountID, newName, "")
+	mb, err := createMailbox(w, accountID, newName, "", inbox.Subscribed)
 	if err != nil {
 		return nil, err
 	}

@@ -54,28 +54,42 @@ func splitKeywords(s string) []string {
 	return strings.Split(s, " ")
 }
 
-const messageCols = `id, account_id, mailbox_id, uid, modseq, flags, keywords, internaldate, savedate, size,
-	header_prefix, structure, blob_id`
+const messageCols = `id, account_id, mailbox_id, uid, modseq, flags, keywords, internaldate, internaldate_tz,
+	savedate, size, header_prefix, structure, blob_id`
 
 func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var uid, modseq int64
-	var flags int
+	var flags, tz int
 	var kw string
 	var idate, sdate int64
-	err := sc.Scan(&m.ID, &m.AccountID, &m.MailboxID, &uid, &modseq, &flags, &kw, &idate, &sdate, &m.Size,
+	err := sc.Scan(&m.ID, &m.AccountID, &m.MailboxID, &uid, &modseq, &flags, &kw, &idate, &tz, &sdate, &m.Size,
 		&m.HeaderPrefix, &m.Structure, &m.BlobID)
 	m.UID, m.ModSeq, m.Flags = uint32(uid), uint64(modseq), Flags(flags)
 	m.Keywords = splitKeywords(kw)
-	m.InternalDate, m.SaveDate = fromNanos(idate), fromNanos(sdate)
+	m.InternalDate, m.SaveDate = fromNanosZone(idate, tz), fromNanos(sdate)
 	return m, err
+}
+
+const indexCols = `uid, modseq, flags, keywords, internaldate, internaldate_tz, savedate, size`
+
+func scanIndexEntry(sc interface{ Scan(...any) error }) (IndexEntry, error) {
+	var e IndexEntry
+	var uid, modseq, idate, sdate int64
+	var flags, tz int
+	var kw string
+	err := sc.Scan(&uid, &modseq, &flags, &kw, &idate, &tz, &sdate, &e.Size)
+	e.UID, e.ModSeq, e.Flags = uint32(uid), uint64(modseq), Flags(flags)
+	e.Keywords = splitKeywords(kw)
+	e.InternalDate, e.SaveDate = fromNanosZone(idate, tz), fromNanos(sdate)
+	return e, err
 }
 
 func insertMessage(w *wtx, m *Message) error {
 	res, err := w.exec(`INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords, internaldate,
-		savedate, size, header_prefix, structure, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		internaldate_tz, savedate, size, header_prefix, structure, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.AccountID, m.MailboxID, int64(m.UID), int64(m.ModSeq), int(m.Flags), joinKeywords(m.Keywords),
-		toNanos(m.InternalDate), toNanos(m.SaveDate), m.Size, m.HeaderPrefix, m.Structure, m.BlobID)
+		toNanos(m.InternalDate), zoneOffset(m.InternalDate), toNanos(m.SaveDate), m.Size, m.HeaderPrefix, m.Structure, m.BlobID)
 	if err != nil {
 		return fmt.Errorf("store: insert message: %w", err)
 	}
@@ -87,10 +101,75 @@ func insertMessage(w *wtx, m *Message) error {
 
 // Deliver implements Mail.
 func (s *SQLite) Deliver(ctx context.Context, d Delivery) ([]Message, error) {
-	if len(d.Targets) == 0 {
+	out, err := s.DeliverAll(ctx, []Delivery{d})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// preparedDelivery is a Delivery checked and spooled, ready for its
+// transaction.
+type preparedDelivery struct {
+	blob    *newBlob
+	idate   time.Time
+	targets []Target
+}
+
+// DeliverAll implements Mail. The bodies are spooled and their text
+// extracted before the write request, outside the writer goroutine.
+func (s *SQLite) DeliverAll(ctx context.Context, ds []Delivery) (_ [][]Message, err error) {
+	if len(ds) == 0 {
+		return nil, fmt.Errorf("%w: no deliveries", ErrInvalid)
+	}
+	preps := make([]preparedDelivery, 0, len(ds))
+	blobs := make([]*newBlob, 0, len(ds))
+	defer func() {
+		if err != nil {
+			for _, b := range blobs {
+				b.discard()
+			}
+		}
+	}()
+	for _, d := range ds {
+		targets, err := checkTargets(d.Targets)
+		if err != nil {
+			return nil, err
+		}
+		blob, err := s.spool(d.Body)
+		if err != nil {
+			return nil, err
+		}
+		blobs = append(blobs, blob)
+		blob.text = s.blobText(blob, targets)
+		preps = append(preps, preparedDelivery{blob: blob, idate: s.stamp(d.InternalDate), targets: targets})
+	}
+	out := make([][]Message, len(preps))
+	err = s.writeBlobs(ctx, blobs, func(w *wtx) ([]Change, error) {
+		var all []Change
+		for i, p := range preps {
+			msgs, changes, err := s.deliverTx(w, p.blob, p.idate, p.targets)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = msgs
+			all = append(all, changes...)
+		}
+		return all, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkTargets validates targets and returns them with canonical mailbox
+// names and normalized keywords.
+func checkTargets(ts []Target) ([]Target, error) {
+	if len(ts) == 0 {
 		return nil, fmt.Errorf("%w: delivery without targets", ErrInvalid)
 	}
-	targets := slices.Clone(d.Targets)
+	targets := slices.Clone(ts)
 	for i := range targets {
 		t := &targets[i]
 		name, err := canonicalMailbox(t.Mailbox, true)
@@ -102,28 +181,15 @@ func (s *SQLite) Deliver(ctx context.Context, d Delivery) ([]Message, error) {
 			return nil, err
 		}
 	}
-	blob, err := s.spool(d.Body)
-	if err != nil {
-		return nil, err
-	}
-	idate := s.stamp(d.InternalDate)
-	var out []Message
-	err = s.write(ctx, blob, func(w *wtx) ([]Change, error) {
-		var changes []Change
-		var err error
-		out, changes, err = s.deliverTx(w, blob, idate, targets)
-		return changes, err
-	})
-	if err != nil {
-		blob.discard()
-		return nil, err
-	}
-	return out, nil
+	return targets, nil
 }
 
 func (s *SQLite) deliverTx(w *wtx, blob *newBlob, idate time.Time, targets []Target) ([]Message, []Change, error) {
 	blobID, err := insertBlob(w, blob, len(targets))
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := insertText(w, blobID, blob.text, false); err != nil {
 		return nil, nil, err
 	}
 	// One MODSEQ per account; quota checked on the account's new total.
@@ -160,7 +226,7 @@ func (s *SQLite) deliverTx(w *wtx, blob *newBlob, idate time.Time, targets []Tar
 			InternalDate: idate, SaveDate: w.now, Size: int64(len(t.HeaderPrefix)) + blob.size,
 			HeaderPrefix: t.HeaderPrefix, Structure: t.Structure, BlobID: blobID,
 		}
-		created, err := allocUID(w, &m, t.Mailbox)
+		created, err := allocUID(w, &m, t.Mailbox, !t.NoCreate)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -178,8 +244,9 @@ func (s *SQLite) deliverTx(w *wtx, blob *newBlob, idate time.Time, targets []Tar
 }
 
 // allocUID takes the next UID of the named mailbox for m (creating the
-// mailbox if missing) and accounts for m in the mailbox's counters.
-func allocUID(w *wtx, m *Message, mailbox string) (created bool, err error) {
+// mailbox, subscribed, if missing and create is set) and accounts for m in
+// the mailbox's counters.
+func allocUID(w *wtx, m *Message, mailbox string, create bool) (created bool, err error) {
 	for try := 0; try < 2; try++ {
 		var uid int64
 		err := w.queryRow(`UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = ?, messages = messages + 1,
@@ -195,7 +262,10 @@ func allocUID(w *wtx, m *Message, mailbox string) (created bool, err error) {
 		if !errors.Is(err, sql.ErrNoRows) {
 			return false, err
 		}
-		if _, err := createMailbox(w, m.AccountID, mailbox, ""); err != nil {
+		if !create {
+			return false, notFound(err, "mailbox "+mailbox)
+		}
+		if _, err := createMailbox(w, m.AccountID, mailbox, "", true); err != nil {
 			return false, err
 		}
 		created = true
@@ -227,6 +297,33 @@ func (s *SQLite) ChangedSince(ctx context.Context, accountID, mailboxID int64, m
 		_, err = s.MailboxByID(ctx, accountID, mailboxID)
 	}
 	return msgs, err
+}
+
+// MessageIndex implements Mail.
+func (s *SQLite) MessageIndex(ctx context.Context, accountID, mailboxID int64) ([]IndexEntry, error) {
+	if _, err := s.MailboxByID(ctx, accountID, mailboxID); err != nil {
+		return nil, err
+	}
+	return queryList(s, ctx, scanIndexEntry, `SELECT `+indexCols+` FROM messages
+		WHERE mailbox_id = ? AND account_id = ? ORDER BY uid`, mailboxID, accountID)
+}
+
+// MailboxCounts implements Mail. The conditions are spelled as the
+// partial indexes messages_unseen and messages_deleted are.
+func (s *SQLite) MailboxCounts(ctx context.Context, accountID, mailboxID int64) (MailboxCounts, error) {
+	mb, err := s.MailboxByID(ctx, accountID, mailboxID)
+	if err != nil {
+		return MailboxCounts{}, err
+	}
+	db, err := s.reader()
+	if err != nil {
+		return MailboxCounts{}, err
+	}
+	c := MailboxCounts{Messages: mb.Messages}
+	err = db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND flags & 1 = 0),
+		(SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND flags & 8 <> 0)`, mailboxID).Scan(&c.Unseen, &c.Deleted)
+	return c, s.readErr(err)
 }
 
 // Vanished implements Mail.
@@ -378,9 +475,46 @@ func (s *SQLite) Expunge(ctx context.Context, accountID, mailboxID int64, uids [
 		}
 		var msgs []Message
 		if uids == nil {
-			msgs, err = messagesWhere(w, nil, `mailbox_id = ? AND flags & ? <> 0`, mb.ID, int(FlagDeleted))
+			msgs, err = messagesWhere(w, nil, `mailbox_id = ? AND flags & 8 <> 0`, mb.ID)
 		} else {
 			msgs, err = messagesByUID(w, mb.ID, uids)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var ch *Change
+		removed, ch, err = s.expungeTx(w, accountID, mb.ID, msgs)
+		if ch == nil || err != nil {
+			return nil, err
+		}
+		return []Change{*ch}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
+}
+
+// ExpungeDeleted implements Mail.
+func (s *SQLite) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	var removed []uint32
+	err := s.write(ctx, nil, func(w *wtx) ([]Change, error) {
+		mb, err := mailboxByIDTx(w, accountID, mailboxID)
+		if err != nil {
+			return nil, err
+		}
+		// The condition is spelled as the partial index messages_deleted is.
+		var msgs []Message
+		if uids == nil {
+			msgs, err = messagesWhere(w, nil, `mailbox_id = ? AND flags & 8 <> 0`, mb.ID)
+		} else {
+			var all []Message
+			all, err = messagesByUID(w, mb.ID, uids)
+			for _, m := range all {
+				if m.Flags&FlagDeleted != 0 {
+					msgs = append(msgs, m)
+				}
+			}
 		}
 		if err != nil {
 			return nil, err

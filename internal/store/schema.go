@@ -20,7 +20,7 @@ import (
 
 type migration func(ctx context.Context, tx *sql.Tx) error
 
-var migrations = []migration{migrate1}
+var migrations = []migration{migrate1, migrate2}
 
 const schemaV1 = `
 CREATE TABLE meta (
@@ -160,6 +160,70 @@ func syncFile(path string) error {
 
 func migrate1(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, schemaV1)
+	return err
+}
+
+// schemaV2:
+//
+//   - messages gains internaldate_tz (the INTERNALDATE's zone offset in
+//     seconds east of UTC, RFC 9051 §2.3.3) and is rebuilt so that the
+//     small columns (blob_id included) come before the header prefix and
+//     the part tree: listing a mailbox (MessageIndex) then never reads
+//     overflow pages.
+//   - partial indexes messages_unseen and messages_deleted make the
+//     STATUS UNSEEN/DELETED counts and EXPUNGE index lookups; queries must
+//     spell their conditions exactly as the index does (flags & 1 = 0,
+//     flags & 8 <> 0) for SQLite to use them.
+//   - messages_blob finds the messages of a blob (full-text search maps
+//     index rows, which are per blob, back to messages).
+//   - msgtext is the full-text index: an FTS5 table with the trigram
+//     tokenizer (case-insensitive substring matching), one row per message
+//     blob (rowid = blobs.id), so copies share it. Columns: header (the
+//     decoded header fields of the blob, not the per-message header
+//     prefix) and body (decoded text parts). It is filled in the
+//     transaction that inserts the blob and emptied in the one that deletes
+//     it. Existing messages are indexed after the migration, at Open
+//     (meta fts_backfill holds the next blob id to index; see text.go).
+//   - every mailbox gets a positive HIGHESTMODSEQ (RFC 7162 §3.1.1):
+//     mailboxes never changed (0) get the account's MODSEQ after a bump,
+//     as new mailboxes now do.
+const schemaV2 = `
+CREATE TABLE messages_v2 (
+	id              INTEGER PRIMARY KEY,
+	account_id      INTEGER NOT NULL,
+	mailbox_id      INTEGER NOT NULL REFERENCES mailboxes(id),
+	uid             INTEGER NOT NULL,
+	modseq          INTEGER NOT NULL,
+	flags           INTEGER NOT NULL,
+	keywords        TEXT NOT NULL, -- space-separated
+	internaldate    INTEGER NOT NULL,
+	internaldate_tz INTEGER NOT NULL, -- seconds east of UTC
+	savedate        INTEGER NOT NULL,
+	size            INTEGER NOT NULL,
+	blob_id         INTEGER NOT NULL REFERENCES blobs(id),
+	header_prefix   BLOB,
+	structure       BLOB,
+	UNIQUE (mailbox_id, uid)
+);
+INSERT INTO messages_v2 (id, account_id, mailbox_id, uid, modseq, flags, keywords, internaldate, internaldate_tz,
+	savedate, size, blob_id, header_prefix, structure)
+	SELECT id, account_id, mailbox_id, uid, modseq, flags, keywords, internaldate, 0,
+	savedate, size, blob_id, header_prefix, structure FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_v2 RENAME TO messages;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+CREATE INDEX messages_unseen ON messages(mailbox_id, uid) WHERE flags & 1 = 0;
+CREATE INDEX messages_deleted ON messages(mailbox_id, uid) WHERE flags & 8 <> 0;
+CREATE INDEX messages_blob ON messages(blob_id);
+CREATE VIRTUAL TABLE msgtext USING fts5(header, body, tokenize = 'trigram');
+UPDATE accounts SET modseq = modseq + 1;
+UPDATE mailboxes SET highestmodseq = (SELECT modseq FROM accounts WHERE accounts.id = mailboxes.account_id)
+	WHERE highestmodseq = 0;
+INSERT OR REPLACE INTO meta (key, value) VALUES ('fts_backfill', 0);
+`
+
+func migrate2(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, schemaV2)
 	return err
 }
 

@@ -116,6 +116,9 @@ func openWith(ctx context.Context, dir string, opts Options, migs []migration) (
 	if err := s.sweepBlobs(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.backfillText(ctx); err != nil {
+		return nil, err
+	}
 	s.rdb, err = sql.Open("sqlite", "file:"+dbPath+
 		"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
@@ -242,6 +245,32 @@ func fromNanos(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
+}
+
+// fromNanosZone is fromNanos in the fixed zone offset seconds east of UTC.
+func fromNanosZone(n int64, offset int) time.Time {
+	t := fromNanos(n)
+	if t.IsZero() || offset == 0 {
+		return t
+	}
+	return t.In(fixedZone(offset))
+}
+
+// zoneOffset returns t's offset from UTC in seconds.
+func zoneOffset(t time.Time) int {
+	_, off := t.Zone()
+	return off
+}
+
+// zones caches the fixed zones of fromNanosZone: a mailbox has few.
+var zones sync.Map // int → *time.Location
+
+func fixedZone(offset int) *time.Location {
+	if z, ok := zones.Load(offset); ok {
+		return z.(*time.Location)
+	}
+	z, _ := zones.LoadOrStore(offset, time.FixedZone("", offset))
+	return z.(*time.Location)
 }
 
 func boolInt(b bool) int {

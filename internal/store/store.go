@@ -122,7 +122,8 @@ type Directory interface {
 	DeleteDomain(ctx context.Context, name addr.Domain) error
 
 	// AddAccount creates the account and its default mailboxes (INBOX,
-	// Sent, Drafts, Junk, Trash, Archive with their special-use flags). The
+	// Sent, Drafts, Junk, Trash, Archive with their special-use flags,
+	// subscribed). The
 	// domain must exist; the address must not be an account or alias.
 	AddAccount(ctx context.Context, a Account, c Credentials) (Account, error)
 	// Account looks an account up by address, case-insensitively (Address.Key).
@@ -194,13 +195,15 @@ type Mailbox struct {
 
 // Message is the index record of one message in one mailbox.
 type Message struct {
-	ID           int64 // unique in the store; stable across flag changes
-	AccountID    int64
-	MailboxID    int64
-	UID          uint32
-	ModSeq       uint64
-	Flags        Flags
-	Keywords     []string // sorted, as given (IMAP keywords are case-insensitive; the store keeps the first spelling)
+	ID        int64 // unique in the store; stable across flag changes
+	AccountID int64
+	MailboxID int64
+	UID       uint32
+	ModSeq    uint64
+	Flags     Flags
+	Keywords  []string // sorted, as given (IMAP keywords are case-insensitive; the store keeps the first spelling)
+	// InternalDate keeps the zone offset it was stored with (RFC 9051
+	// §2.3.3), as a fixed zone; only the offset survives, not a zone name.
 	InternalDate time.Time
 	SaveDate     time.Time
 	// Size is the size of the message as served: len(HeaderPrefix) + blob size.
@@ -216,7 +219,8 @@ type Message struct {
 // Target is one place a delivered message goes.
 type Target struct {
 	AccountID int64
-	// Mailbox is the mailbox name; "" is INBOX. A missing mailbox is created.
+	// Mailbox is the mailbox name; "" is INBOX. A missing mailbox is
+	// created (subscribed) unless NoCreate is set.
 	Mailbox      string
 	Flags        Flags
 	Keywords     []string
@@ -224,6 +228,10 @@ type Target struct {
 	Structure    []byte // of prefix + body; see Message.Structure
 	// IgnoreQuota delivers even over quota (e.g. bounces to the postmaster).
 	IgnoreQuota bool
+	// NoCreate fails the delivery with ErrNotFound if the mailbox does not
+	// exist, instead of creating it (IMAP APPEND answers [TRYCREATE],
+	// RFC 9051 §6.3.12).
+	NoCreate bool
 }
 
 // Delivery is a message to store once and index into one or more mailboxes.
@@ -269,6 +277,45 @@ type CopyResult struct {
 	DstUIDs     []uint32
 }
 
+// IndexEntry is the light record of one message that MessageIndex lists:
+// no header prefix, no part tree.
+type IndexEntry struct {
+	UID          uint32
+	ModSeq       uint64
+	Flags        Flags
+	Keywords     []string
+	InternalDate time.Time // with its zone offset, as Message.InternalDate
+	SaveDate     time.Time
+	Size         int64
+}
+
+// MailboxCounts are the flag counters of a mailbox (STATUS UNSEEN and
+// DELETED, RFC 9051 §6.3.11).
+type MailboxCounts struct {
+	Messages int
+	Unseen   int // messages without \Seen
+	Deleted  int // messages with \Deleted
+}
+
+// TextQuery is a full-text search (IMAP SEARCH BODY, TEXT, and a
+// pre-filter for HEADER). Every term must match (AND). A term matches as
+// a case-insensitive substring (RFC 9051 §6.4.4) of the decoded text:
+// header fields with RFC 2047 words decoded, text/* bodies with their
+// transfer encoding and charset undone and HTML tags stripped; embedded
+// messages' headers count as body. Only the first MaxIndexedText bytes of
+// a message's text are searchable. The empty term matches every message.
+type TextQuery struct {
+	Body []string // in the body
+	Text []string // in the header (including the per-message HeaderPrefix) or the body
+	// Header terms must occur in the header (including the prefix); the
+	// match is on decoded "Name: value" lines, so it is a pre-filter for
+	// HEADER name value, which callers check exactly.
+	Header []string
+}
+
+// MaxIndexedText bounds the decoded text indexed per message.
+const MaxIndexedText = 1 << 20
+
 // Mail holds mailboxes and messages.
 type Mail interface {
 	// Deliver stores d.Body once and indexes it into every target in one
@@ -276,7 +323,14 @@ type Mail interface {
 	// fsyncs (group commit). An over-quota target fails the whole call with
 	// ErrOverQuota unless it sets IgnoreQuota.
 	Deliver(ctx context.Context, d Delivery) ([]Message, error)
+	// DeliverAll is Deliver of several messages in one transaction: all
+	// are stored or none (IMAP MULTIAPPEND, RFC 3502 §3). The result has
+	// one slice per delivery.
+	DeliverAll(ctx context.Context, ds []Delivery) ([][]Message, error)
 
+	// CreateMailbox creates an unsubscribed mailbox (RFC 9051 §6.3.4) with
+	// a positive HIGHESTMODSEQ below any MODSEQ its changes will get
+	// (RFC 7162 §3.1.1).
 	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
 	Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
 	// MailboxByName matches INBOX case-insensitively, other names exactly.
@@ -294,6 +348,14 @@ type Mail interface {
 	Messages(ctx context.Context, accountID, mailboxID int64, first, last uint32) ([]Message, error)
 	// ChangedSince returns the messages whose MODSEQ > modseq, by UID.
 	ChangedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Message, error)
+	// MessageIndex lists a mailbox's messages by UID without their header
+	// prefix and part tree (SELECT, SEARCH on flags, dates and sizes).
+	MessageIndex(ctx context.Context, accountID, mailboxID int64) ([]IndexEntry, error)
+	// MailboxCounts counts a mailbox's messages, unseen and deleted ones.
+	MailboxCounts(ctx context.Context, accountID, mailboxID int64) (MailboxCounts, error)
+	// SearchText returns the UIDs, ascending, of the mailbox's messages
+	// that match q.
+	SearchText(ctx context.Context, accountID, mailboxID int64, q TextQuery) ([]uint32, error)
 	// Vanished returns the UIDs expunged with MODSEQ > modseq (RFC 7162 §3.2.5).
 	Vanished(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]uint32, error)
 	// Open returns the message as served: HeaderPrefix then the blob.
@@ -303,6 +365,11 @@ type Mail interface {
 	// Expunge removes the given UIDs (all \Deleted ones if uids is nil),
 	// leaving tombstones, and returns the UIDs removed.
 	Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error)
+	// ExpungeDeleted removes those of the given UIDs whose message has
+	// \Deleted, checked in the same transaction (UID EXPUNGE, RFC 4315
+	// §2.1; all \Deleted messages if uids is nil), and returns the UIDs
+	// removed.
+	ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error)
 	// Copy copies messages into another mailbox of the same account; the blob
 	// is shared, not copied.
 	Copy(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error)

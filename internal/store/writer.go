@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -59,26 +60,34 @@ func (w *wtx) query(q string, args ...any) (*sql.Rows, error) {
 type writeFunc func(w *wtx) ([]Change, error)
 
 type writeReq struct {
-	ctx     context.Context
-	fn      writeFunc
-	size    int    // inline bytes, to bound a batch
-	syncDir string // a blob directory to fsync before the commit
-	state   atomic.Int32
-	err     error
-	changes []Change
-	removes []string
-	done    chan struct{}
+	ctx      context.Context
+	fn       writeFunc
+	size     int      // inline bytes, to bound a batch
+	syncDirs []string // blob directories to fsync before the commit
+	state    atomic.Int32
+	err      error
+	changes  []Change
+	removes  []string
+	done     chan struct{}
 }
 
 // write runs fn in the writer goroutine and returns once its transaction
 // has committed (or fn failed). blob, if not nil, is the new blob fn
 // references; its file's directory is fsync'd before the commit.
 func (s *SQLite) write(ctx context.Context, blob *newBlob, fn writeFunc) error {
+	if blob == nil {
+		return s.writeBlobs(ctx, nil, fn)
+	}
+	return s.writeBlobs(ctx, []*newBlob{blob}, fn)
+}
+
+// writeBlobs is write for a request that references several new blobs.
+func (s *SQLite) writeBlobs(ctx context.Context, blobs []*newBlob, fn writeFunc) error {
 	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
-	if blob != nil {
-		r.size = len(blob.data)
-		if blob.path != "" {
-			r.syncDir = blob.dir
+	for _, b := range blobs {
+		r.size += len(b.data) + len(b.text.header) + len(b.text.body)
+		if b.path != "" && !slices.Contains(r.syncDirs, b.dir) {
+			r.syncDirs = append(r.syncDirs, b.dir)
 		}
 	}
 	if err := s.submit(ctx, r); err != nil {
@@ -189,18 +198,19 @@ func (s *SQLite) runBatch(batch []*writeReq) {
 func (s *SQLite) syncBlobDirs(batch []*writeReq) {
 	var synced map[string]error
 	for _, r := range batch {
-		if r.syncDir == "" {
-			continue
+		for _, dir := range r.syncDirs {
+			if synced == nil {
+				synced = map[string]error{}
+			}
+			err, ok := synced[dir]
+			if !ok {
+				err = syncDir(dir)
+				synced[dir] = err
+			}
+			if err != nil {
+				r.err = err
+			}
 		}
-		if synced == nil {
-			synced = map[string]error{}
-		}
-		err, ok := synced[r.syncDir]
-		if !ok {
-			err = syncDir(r.syncDir)
-			synced[r.syncDir] = err
-		}
-		r.err = err
 	}
 }
 

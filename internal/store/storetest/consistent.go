@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/posthorn/posthorn/internal/store"
@@ -57,6 +58,10 @@ func CheckConsistent(t testing.TB, s store.Store, accountID int64) {
 		if mb.UIDValidity == 0 || mb.UIDNext == 0 {
 			t.Errorf("mailbox %q: zero UIDVALIDITY or UIDNEXT: %+v", mb.Name, mb)
 		}
+		if mb.HighestModSeq == 0 {
+			t.Errorf("mailbox %q: HIGHESTMODSEQ 0 (RFC 7162 §3.1.1: mod-sequences are positive)", mb.Name)
+		}
+		checkIndex(t, s, mb, ms)
 		used += size
 	}
 	if !names["INBOX"] {
@@ -68,5 +73,42 @@ func CheckConsistent(t testing.TB, s store.Store, accountID int64) {
 	}
 	if a.UsedBytes != used {
 		t.Errorf("account %d: UsedBytes %d, sum of messages %d", accountID, a.UsedBytes, used)
+	}
+}
+
+// checkIndex checks that MessageIndex and MailboxCounts agree with Messages.
+func checkIndex(t testing.TB, s store.Store, mb store.Mailbox, ms []store.Message) {
+	t.Helper()
+	ctx := context.Background()
+	idx, err := s.MessageIndex(ctx, mb.AccountID, mb.ID)
+	if err != nil {
+		t.Fatalf("MessageIndex(%q): %v", mb.Name, err)
+	}
+	if len(idx) != len(ms) {
+		t.Errorf("mailbox %q: MessageIndex lists %d messages, Messages %d", mb.Name, len(idx), len(ms))
+		return
+	}
+	var want store.MailboxCounts
+	want.Messages = len(ms)
+	for i, m := range ms {
+		e := idx[i]
+		if e.UID != m.UID || e.ModSeq != m.ModSeq || e.Flags != m.Flags || !slices.Equal(e.Keywords, m.Keywords) ||
+			!e.InternalDate.Equal(m.InternalDate) || e.InternalDate.Location().String() != m.InternalDate.Location().String() ||
+			!e.SaveDate.Equal(m.SaveDate) || e.Size != m.Size {
+			t.Errorf("mailbox %q: MessageIndex entry %+v, message %+v", mb.Name, e, m)
+		}
+		if m.Flags&store.FlagSeen == 0 {
+			want.Unseen++
+		}
+		if m.Flags&store.FlagDeleted != 0 {
+			want.Deleted++
+		}
+	}
+	got, err := s.MailboxCounts(ctx, mb.AccountID, mb.ID)
+	if err != nil {
+		t.Fatalf("MailboxCounts(%q): %v", mb.Name, err)
+	}
+	if got != want {
+		t.Errorf("mailbox %q: MailboxCounts %+v, want %+v", mb.Name, got, want)
 	}
 }

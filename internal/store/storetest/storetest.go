@@ -67,6 +67,16 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Quota", func(t *testing.T) { testQuota(t, open) })
 	t.Run("AccountIsolation", func(t *testing.T) { testAccountIsolation(t, open) })
 
+	t.Run("ExpungeDeleted", func(t *testing.T) { testExpungeDeleted(t, open) })
+	t.Run("MessageIndex", func(t *testing.T) { testMessageIndex(t, open) })
+	t.Run("NewMailboxModSeq", func(t *testing.T) { testNewMailboxModSeq(t, open) })
+	t.Run("SubscriptionDefaults", func(t *testing.T) { testSubscriptionDefaults(t, open) })
+	t.Run("InternalDateZone", func(t *testing.T) { testInternalDateZone(t, open) })
+	t.Run("DeliverNoCreate", func(t *testing.T) { testDeliverNoCreate(t, open) })
+	t.Run("DeliverAll", func(t *testing.T) { testDeliverAll(t, open) })
+	t.Run("SearchText", func(t *testing.T) { testSearchText(t, open) })
+	t.Run("SearchTextShared", func(t *testing.T) { testSearchTextShared(t, open) })
+
 	t.Run("Queue", func(t *testing.T) { testQueue(t, open) })
 
 	t.Run("Notify", func(t *testing.T) { testNotify(t, open) })

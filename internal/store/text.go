@@ -1,0 +1,523 @@
+package store
+
+// The full-text index (table msgtext, schema v2): one FTS5 row per message
+// blob, rowid = blobs.id, with the trigram tokenizer so that any term of 3
+// or more characters is found as a case-insensitive substring (RFC 9051
+// §6.4.4 SEARCH BODY/TEXT semantics) from the index. Shorter terms cannot
+// use trigrams; they are answered by scanning the indexed text of the
+// mailbox's messages.
+//
+// What is indexed (extractText): the blob's header fields as "Name: value"
+// lines with RFC 2047 words decoded (column header); the text/* parts with
+// their transfer encoding and charset undone, HTML tags stripped and
+// entities decoded, and the header fields of embedded messages (column
+// body); text parts that turn out to be binary (looksBinary) are skipped.
+// At most MaxIndexedText bytes per message. The per-message header
+// prefix (Received, Authentication-Results) is not in the index: it is
+// searched directly in messages.header_prefix (ASCII case folding).
+//
+// The text is extracted by Deliver's caller goroutine, before the write
+// request, from the part tree the caller passed (shifted past its header
+// prefix) or, without one, from a parse of the blob; the row is inserted in
+// the transaction that inserts the blob and deleted in the one that deletes
+// it (unrefBlob).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"html"
+	"io"
+	"mime/quotedprintable"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/posthorn/posthorn/internal/message"
+)
+
+// indexText is the text of one blob for msgtext.
+type indexText struct {
+	header, body string
+}
+
+// insertText adds the index row of a new blob; replace (for the backfill)
+// first removes any row of that id.
+func insertText(w *wtx, blobID int64, t indexText, replace bool) error {
+	q := `INSERT INTO msgtext (rowid, header, body) VALUES (?, ?, ?)`
+	if replace {
+		q = `INSERT OR REPLACE INTO msgtext (rowid, header, body) VALUES (?, ?, ?)`
+	}
+	if _, err := w.exec(q, blobID, t.header, t.body); err != nil {
+		return fmt.Errorf("store: text index: %w", err)
+	}
+	return nil
+}
+
+func deleteText(w *wtx, blobID int64) error {
+	if _, err := w.exec(`DELETE FROM msgtext WHERE rowid = ?`, blobID); err != nil {
+		return fmt.Errorf("store: text index: %w", err)
+	}
+	return nil
+}
+
+// blobText extracts the text of a spooled blob, using the first target's
+// part tree when it has one.
+func (s *SQLite) blobText(b *newBlob, targets []Target) indexText {
+	var r io.ReaderAt
+	if b.path == "" {
+		r = bytes.NewReader(b.data)
+	} else {
+		f, err := os.Open(b.path)
+		if err != nil {
+			s.log.Warn("store: text index: opening blob", "err", err)
+			return indexText{}
+		}
+		defer f.Close()
+		r = f
+	}
+	var root *message.Part
+	for _, t := range targets {
+		if root = treeOfBlob(t.Structure, int64(len(t.HeaderPrefix)), b.size); root != nil {
+			break
+		}
+	}
+	return extractText(r, b.size, root)
+}
+
+// treeOfBlob decodes a part tree computed over prefix + blob and shifts it
+// to offsets into the blob; nil if there is none or it does not fit.
+func treeOfBlob(structure []byte, prefixLen, size int64) *message.Part {
+	if len(structure) == 0 {
+		return nil
+	}
+	root, err := message.Unmarshal(structure)
+	if err != nil {
+		return nil
+	}
+	ok := true
+	root.Walk(func(p *message.Part) bool {
+		for _, o := range []*int64{&p.HeaderStart, &p.HeaderEnd, &p.BodyStart, &p.BodyEnd} {
+			*o = max(*o-prefixLen, 0)
+			if *o > size {
+				ok = false
+			}
+		}
+		return ok
+	})
+	if !ok {
+		return nil
+	}
+	return root
+}
+
+// extractText returns the searchable text of the message in r. root is its
+// part tree; nil parses r.
+func extractText(r io.ReaderAt, size int64, root *message.Part) indexText {
+	if root == nil {
+		var err error
+		if root, err = message.Parse(r, size); err != nil {
+			return indexText{}
+		}
+	}
+	budget := MaxIndexedText
+	hdr := headerText(r, root, &budget)
+	var body strings.Builder
+	root.Walk(func(p *message.Part) bool {
+		if budget <= 0 {
+			return false
+		}
+		if p.Message != nil {
+			appendText(&body, headerText(r, p.Message, &budget))
+		}
+		if p.MediaType == "text" && len(p.Parts) == 0 && p.Message == nil {
+			appendText(&body, partText(r, p, &budget))
+		}
+		return true
+	})
+	return indexText{header: hdr, body: body.String()}
+}
+
+func appendText(b *strings.Builder, s string) {
+	if s == "" {
+		return
+	}
+	if b.Len() > 0 {
+		b.WriteByte('\n')
+	}
+	b.WriteString(s)
+}
+
+// headerText returns p's header fields as decoded "Name: value" lines.
+func headerText(r io.ReaderAt, p *message.Part, budget *int) string {
+	n := min(p.HeaderEnd-p.HeaderStart, int64(message.MaxHeaderBytes))
+	if n <= 0 || *budget <= 0 {
+		return ""
+	}
+	raw := make([]byte, n)
+	if k, err := r.ReadAt(raw, p.HeaderStart); err != nil && k < len(raw) {
+		raw = raw[:k]
+	}
+	var b strings.Builder
+	for _, f := range message.ParseHeader(raw).Fields {
+		line := f.Name + ": " + message.DecodeWords(f.Value())
+		if f.Name == "" {
+			line = message.DecodeWords(f.Value())
+		}
+		line = strings.ToValidUTF8(line, "\uFFFD")
+		if b.Len()+len(line)+1 > *budget {
+			break
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	*budget -= b.Len()
+	return b.String()
+}
+
+// partText returns the decoded text of a text/* leaf part.
+func partText(r io.ReaderAt, p *message.Part, budget *int) string {
+	var body io.Reader = io.NewSectionReader(r, p.BodyStart, p.Size())
+	switch p.Encoding {
+	case "base64":
+		body = base64.NewDecoder(base64.StdEncoding, &b64Filter{r: bufio.NewReader(body)})
+	case "quoted-printable":
+		body = quotedprintable.NewReader(body)
+	}
+	raw, _ := io.ReadAll(io.LimitReader(body, int64(*budget))) // a decoding error ends the text
+	text, err := message.DecodeCharset(p.Params["charset"], raw)
+	if err != nil {
+		text = strings.ToValidUTF8(string(raw), "\uFFFD")
+	}
+	if looksBinary(text) {
+		return ""
+	}
+	if p.MediaSubtype == "html" {
+		text = stripHTML(text)
+	}
+	if len(text) > *budget {
+		text = truncUTF8(text, *budget)
+	}
+	*budget -= len(text)
+	return text
+}
+
+// looksBinary reports whether decoded "text" is really binary data (a
+// mislabelled attachment): more than 1 in 16 of its first 4,096 characters
+// are U+FFFD (undecodable bytes) or control characters other than white
+// space. Indexing such data costs a trigram per byte and finds nothing.
+func looksBinary(s string) bool {
+	n, bad := 0, 0
+	for _, r := range s {
+		if n == 4096 {
+			break
+		}
+		n++
+		if r == utf8.RuneError || r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f' || r == 0x7f {
+			bad++
+		}
+	}
+	return bad*16 > n
+}
+
+func truncUTF8(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// b64Filter passes only base64 alphabet and padding bytes, so that line
+// breaks and junk do not stop the decoder.
+type b64Filter struct{ r *bufio.Reader }
+
+func (b *b64Filter) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c, err := b.r.ReadByte()
+		if err != nil {
+			if n == 0 {
+				return 0, err
+			}
+			break
+		}
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/', c == '=':
+			p[n] = c
+			n++
+		}
+	}
+	return n, nil
+}
+
+// stripHTML crudely turns HTML into text: tags (and the content of script
+// and style elements) become a space, entities are decoded.
+func stripHTML(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			b.WriteString(html.UnescapeString(s))
+			break
+		}
+		b.WriteString(html.UnescapeString(s[:i]))
+		s = s[i:]
+		j := strings.IndexByte(s, '>')
+		if j < 0 {
+			break
+		}
+		tag := strings.ToLower(s[1:min(j, 8)])
+		s = s[j+1:]
+		for _, skip := range []string{"script", "style"} {
+			if strings.HasPrefix(tag, skip) {
+				if k := strings.Index(strings.ToLower(s), "</"+skip); k >= 0 {
+					s = s[k:]
+				} else {
+					s = ""
+				}
+			}
+		}
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// ------------------------------------------------------------------ search
+
+// SearchText implements Mail. See TextQuery and the top of this file.
+func (s *SQLite) SearchText(ctx context.Context, accountID, mailboxID int64, q TextQuery) ([]uint32, error) {
+	if _, err := s.MailboxByID(ctx, accountID, mailboxID); err != nil {
+		return nil, err
+	}
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	type term struct {
+		text   string
+		header bool // in the header columns (and the prefix)
+		body   bool
+	}
+	var terms []term
+	for _, t := range q.Body {
+		terms = append(terms, term{t, false, true})
+	}
+	for _, t := range q.Text {
+		terms = append(terms, term{t, true, true})
+	}
+	for _, t := range q.Header {
+		terms = append(terms, term{t, true, false})
+	}
+	var result []uint32
+	first := true
+	for _, t := range terms {
+		if t.text == "" {
+			continue
+		}
+		var uids []uint32
+		if utf8.RuneCountInString(t.text) >= 3 {
+			uids, err = s.matchTerm(ctx, db, accountID, mailboxID, t.text, t.header, t.body)
+		} else {
+			uids, err = s.scanTerm(ctx, db, accountID, mailboxID, t.text, t.header, t.body)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if first {
+			result, first = uids, false
+		} else {
+			result = intersect(result, uids)
+		}
+		if len(result) == 0 {
+			return nil, nil
+		}
+	}
+	if first {
+		return queryList(s, ctx, scanUID, `SELECT uid FROM messages WHERE mailbox_id = ? AND account_id = ? ORDER BY uid`,
+			mailboxID, accountID)
+	}
+	return result, nil
+}
+
+func scanUID(sc interface{ Scan(...any) error }) (uint32, error) {
+	var u int64
+	err := sc.Scan(&u)
+	return uint32(u), err
+}
+
+// ftsPhrase quotes term as an FTS5 string in the given columns.
+func ftsPhrase(term string, header, body bool) string {
+	cols := "{header body}"
+	switch {
+	case !header:
+		cols = "body"
+	case !body:
+		cols = "header"
+	}
+	return cols + ` : "` + strings.ReplaceAll(term, `"`, `""`) + `"`
+}
+
+// matchTerm answers a term of 3 or more characters from the trigram index.
+func (s *SQLite) matchTerm(ctx context.Context, db *sql.DB, accountID, mailboxID int64, term string, header, body bool) ([]uint32, error) {
+	q := `SELECT uid FROM messages WHERE mailbox_id = ?1 AND account_id = ?2 AND
+		(blob_id IN (SELECT rowid FROM msgtext WHERE msgtext MATCH ?3)`
+	if header {
+		q += ` OR header_prefix IS NOT NULL AND instr(lower(CAST(header_prefix AS TEXT)), ?4) > 0`
+	}
+	q += `) ORDER BY uid`
+	return queryList(s, ctx, scanUID, q, mailboxID, accountID, ftsPhrase(term, header, body), strings.ToLower(term))
+}
+
+// scanTerm answers a term too short for trigrams by scanning the indexed
+// text of the mailbox.
+func (s *SQLite) scanTerm(ctx context.Context, db *sql.DB, accountID, mailboxID int64, term string, header, body bool) ([]uint32, error) {
+	rows, err := db.QueryContext(ctx, `SELECT m.uid, t.header, t.body, m.header_prefix FROM messages m
+		LEFT JOIN msgtext t ON t.rowid = m.blob_id
+		WHERE m.mailbox_id = ? AND m.account_id = ? ORDER BY m.uid`, mailboxID, accountID)
+	if err != nil {
+		return nil, s.readErr(err)
+	}
+	defer rows.Close()
+	needle := strings.ToLower(term)
+	var out []uint32
+	for rows.Next() {
+		var uid int64
+		var h, b sql.NullString
+		var prefix []byte
+		if err := rows.Scan(&uid, &h, &b, &prefix); err != nil {
+			return nil, s.readErr(err)
+		}
+		if header && (hasFold(h.String, needle) || hasFold(string(prefix), needle)) ||
+			body && hasFold(b.String, needle) {
+			out = append(out, uint32(uid))
+		}
+	}
+	return out, s.readErr(rows.Err())
+}
+
+// hasFold reports whether lower-cased s contains needle (lower case).
+func hasFold(s, needle string) bool {
+	return strings.Contains(strings.ToLower(s), needle)
+}
+
+// intersect returns the UIDs in both ascending lists.
+func intersect(a, b []uint32) []uint32 {
+	out := a[:0:0]
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// ---------------------------------------------------------------- backfill
+
+// backfillBatch is how many blobs one backfill transaction indexes.
+const backfillBatch = 200
+
+// backfillText indexes the blobs of messages stored before schema v2. It
+// runs at Open, before the writer starts, while meta holds fts_backfill
+// (the next blob id to index); each batch commits with its progress, so a
+// crash resumes where it stopped.
+func (s *SQLite) backfillText(ctx context.Context) error {
+	var next int64
+	err := s.wdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'fts_backfill'`).Scan(&next)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: text index backfill: %w", err)
+	}
+	total := 0
+	for {
+		n, last, err := s.backfillOnce(ctx, next)
+		if err != nil {
+			return fmt.Errorf("store: text index backfill: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+		next = last + 1
+		s.log.Info("store: indexing existing messages for search", "blobs", total)
+	}
+	if _, err := s.wdb.ExecContext(ctx, `DELETE FROM meta WHERE key = 'fts_backfill'`); err != nil {
+		return fmt.Errorf("store: text index backfill: %w", err)
+	}
+	return nil
+}
+
+// backfillOnce indexes up to backfillBatch message blobs with id >= from.
+func (s *SQLite) backfillOnce(ctx context.Context, from int64) (n int, last int64, err error) {
+	type item struct {
+		id, size  int64
+		data      []byte
+		path      sql.NullString
+		prefixLen int64
+		structure []byte
+	}
+	rows, err := s.wdb.QueryContext(ctx, `SELECT b.id, b.size, b.data, b.path,
+		(SELECT length(header_prefix) FROM messages WHERE blob_id = b.id LIMIT 1),
+		(SELECT structure FROM messages WHERE blob_id = b.id LIMIT 1)
+		FROM blobs b WHERE b.id >= ? AND EXISTS (SELECT 1 FROM messages WHERE blob_id = b.id)
+		ORDER BY b.id LIMIT ?`, from, backfillBatch)
+	if err != nil {
+		return 0, 0, err
+	}
+	var items []item
+	for rows.Next() {
+		var it item
+		var plen sql.NullInt64
+		if err := rows.Scan(&it.id, &it.size, &it.data, &it.path, &plen, &it.structure); err != nil {
+			rows.Close()
+			return 0, 0, err
+		}
+		it.prefixLen = plen.Int64
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(items) == 0 {
+		return 0, 0, err
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback()
+	w := &wtx{tx: tx, ctx: ctx}
+	for _, it := range items {
+		var r io.ReaderAt = bytes.NewReader(it.data)
+		var f *os.File
+		if it.path.Valid {
+			if f, err = os.Open(filepath.Join(s.dir, "blobs", it.path.String)); err != nil {
+				s.log.Warn("store: text index backfill: blob missing", "blob", it.id, "err", err)
+				continue
+			}
+			r = f
+		}
+		text := extractText(r, it.size, treeOfBlob(it.structure, it.prefixLen, it.size))
+		if f != nil {
+			f.Close()
+		}
+		if err := insertText(w, it.id, text, true); err != nil {
+			return 0, 0, err
+		}
+	}
+	last = items[len(items)-1].id
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'fts_backfill'`, last+1); err != nil {
+		return 0, 0, err
+	}
+	return len(items), last, tx.Commit()
+}
