@@ -43,6 +43,8 @@ func commands() []command {
 		{"domain", "add|del|list|records [DOMAIN]", "manage local domains and print their DNS records", cmdDomain},
 		{"user", "add|del|passwd|list [ADDRESS]", "manage accounts and passwords", cmdUser},
 		{"alias", "add|del|list [ADDRESS [TARGET...]]", "manage aliases (\"@DOMAIN\" is the catch-all)", cmdAlias},
+		{"import", "maildir|mbox ACCOUNT PATH [--mailbox NAME]", "import a Maildir or mbox into an account (server stopped)", cmdImport},
+		{"export", "ACCOUNT DIR [--format maildir|mbox] [--mailbox NAME]", "export an account to Maildir or mbox (server stopped)", cmdExport},
 		{"check", "spf|dkim|dmarc|arc [FILE] [flags]", "check SPF, DKIM, DMARC or ARC the way the server does", cmdCheck},
 		{"dkim", "rotate|sign ...", "rotate a domain's DKIM keys; sign a message", cmdDKIM},
 		{"arc", "seal ...", "add an ARC set to a message", cmdARC},

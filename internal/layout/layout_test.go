@@ -21,7 +21,7 @@ var (
 	foundations = set("addr", "dns", "message", "smtp", "sasl", "imapwire")
 	policy      = set("spf", "dkim", "dmarc", "arc", "mtasts", "dane", "tlsrpt", "srs", "junk", "iprev")
 	services    = set("store", "accounts", "delivery", "msgauth", "queue", "smtpclient", "smtpserver",
-		"imapserver", "sieve", "tlsmgr", "httpserver", "guard", "admin", "config", "layout")
+		"imapserver", "sieve", "tlsmgr", "httpserver", "guard", "admin", "config", "layout", "mailport")
 	// Libraries policy packages may use (DESIGN.md, chosen dependencies).
 	policyLibs = []string{"github.com/emersion/go-msgauth", "blitiri.com.ar/go/spf", "github.com/mjl-/adns", "github.com/miekg/dns"}
 	// Libraries foundations may use besides x/*: the SASL ones for sasl, DNS ones for dns.
