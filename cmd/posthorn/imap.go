@@ -10,6 +10,7 @@ import (
 	"github.com/posthorn/posthorn/internal/accounts"
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/config"
+	"github.com/posthorn/posthorn/internal/guard"
 	"github.com/posthorn/posthorn/internal/imapserver"
 	"github.com/posthorn/posthorn/internal/sasl"
 	"github.com/posthorn/posthorn/internal/store"
@@ -79,6 +80,9 @@ type imapParams struct {
 	st     store.Store
 	log    *slog.Logger
 	secret []byte // keys fake SCRAM salts of unknown users
+	// guard is shared with SMTP: connection limits and login failures
+	// count across both protocols.
+	guard *guard.Guard
 }
 
 // startIMAP builds the IMAP server and serves every listener; errors of
@@ -99,6 +103,9 @@ func startIMAP(p imapParams, ls *imapListeners, errc chan<- error) (*imapserver.
 		TLSConfig:   tlsConfig,
 		AppendLimit: int64(p.cfg.SMTP.MaxMessageSize),
 		Logger:      p.log.With("svc", "imap"),
+	}
+	if p.guard != nil {
+		srv.Guard = p.guard
 	}
 	listening := map[string][]string{}
 	for _, l := range ls.plain {

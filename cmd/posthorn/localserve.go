@@ -132,7 +132,7 @@ func printLocalserve(env *cliEnv, cfg config.Config, listening map[string][]stri
 		{"smtp", "smtp", "MX, no auth; any recipient is delivered to " + localAccount},
 		{"submission", "submission", "STARTTLS; AUTH PLAIN/LOGIN/SCRAM; any recipient is delivered to " + localAccount},
 		{"submissions", "submissions", "implicit TLS; same as submission"},
-		{"imap", "imap", "STARTTLS; LOGIN/AUTHENTICATE (no SEARCH yet)"},
+		{"imap", "imap", "STARTTLS; LOGIN/AUTHENTICATE"},
 		{"imaps", "imaps", "implicit TLS"},
 		{"http", "http", "GET /healthz"},
 		{"control", "control", "admin CLI socket"},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"path/filepath"
 
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/config"
@@ -45,10 +44,9 @@ func newChecker(cfg config.Config, host addr.Domain, r dns.Resolver, reports msg
 }
 
 // newAuthHook builds the delivery hook that checks inbound mail and signs
-// submitted mail. Until the reporting issue moves them into the store,
-// DMARC report records go to DATA_DIR/reports as JSON lines.
-func newAuthHook(cfg config.Config, host addr.Domain, r dns.Resolver, st store.Store, dataDir string, enforce bool, log *slog.Logger) *msgauth.Hook {
-	chk := newChecker(cfg, host, r, &msgauth.FileReports{Dir: filepath.Join(dataDir, "reports")}, enforce, log)
+// submitted mail. DMARC report records go to the store.
+func newAuthHook(cfg config.Config, host addr.Domain, r dns.Resolver, st store.Store, enforce bool, log *slog.Logger) *msgauth.Hook {
+	chk := newChecker(cfg, host, r, st, enforce, log)
 	h := &msgauth.Hook{AuthServID: chk.AuthServID(), Checker: chk, Logger: log}
 	if cfg.DKIM.Sign {
 		h.Signer = &msgauth.Signer{Keys: st}

@@ -173,7 +173,7 @@ func runServer(ctx context.Context, p serverParams) error {
 	if err != nil {
 		return err
 	}
-	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret}, imapListeners, errc)
+	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret, guard: authGuard}, imapListeners, errc)
 	if err != nil {
 		return err
 	}

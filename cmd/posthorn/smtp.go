@@ -106,7 +106,7 @@ func startSMTP(p smtpParams, ls *smtpListeners, errc chan<- error) (*smtpserver.
 		return nil, nil, err
 	}
 	svc := &accounts.Service{Store: p.st}
-	hook := newAuthHook(p.cfg, p.host, p.resolver, p.st, p.dataDir, p.enforce, p.log.With("svc", "msgauth"))
+	hook := newAuthHook(p.cfg, p.host, p.resolver, p.st, p.enforce, p.log.With("svc", "msgauth"))
 	srv := smtpserver.New(smtpserver.Options{
 		Hostname:      p.host,
 		Store:         p.st,

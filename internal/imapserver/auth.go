@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,8 @@ import (
 // baseCaps are advertised in every state.
 const baseCaps = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT " +
 	"CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC BINARY " +
-	"STATUS=SIZE MULTIAPPEND SAVEDATE PREVIEW UTF8=ACCEPT ESEARCH SEARCHRES WITHIN"
+	"STATUS=SIZE MULTIAPPEND SAVEDATE PREVIEW UTF8=ACCEPT ESEARCH SEARCHRES WITHIN " +
+	"SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE METADATA"
 
 func (s *session) capabilities() string {
 	caps := baseCaps + " APPENDLIMIT=" + strconv.FormatInt(s.srv.appendLimit(), 10)
@@ -125,22 +127,33 @@ func (s *session) cmdLogin(tag string, p *imapwire.Parser) error {
 	if !s.plaintextOK() {
 		return no("PRIVACYREQUIRED", "LOGIN is disabled without TLS; use STARTTLS")
 	}
+	lg := &loginGuard{s: s}
+	if err := lg.check(user); err != nil {
+		return s.authFailed(lg, user, err)
+	}
 	acct, err := s.srv.Auth.Authenticate(s.ctx, user, pass)
 	if err != nil {
-		return s.authFailed(user, err)
+		return s.authFailed(lg, user, err)
 	}
-	return s.loggedIn(acct)
+	return s.loggedIn(lg, acct)
 }
 
-// authFailed reports a failed login; the third failure ends the session.
-func (s *session) authFailed(user string, err error) error {
+// authFailed reports a failed login to the Guard and the client; the
+// third failure ends the session.
+func (s *session) authFailed(lg *loginGuard, user string, err error) error {
+	if lg.refused != "" {
+		return lg.refusal()
+	}
 	if !errors.Is(err, ErrAuthFailed) && !errors.Is(err, sasl.ErrAuthFailed) &&
 		!errors.Is(err, sasl.ErrMalformed) && !errors.Is(err, sasl.ErrAuthzID) && !errors.Is(err, sasl.ErrChannelBinding) {
 		s.log.Error("imap: authentication error", "user", user, "err", err)
 		return no("UNAVAILABLE", "Authentication temporarily unavailable")
 	}
+	if !errors.Is(err, sasl.ErrMalformed) {
+		lg.failed()
+	}
 	s.authFailures++
-	s.log.Info("imap: login failed", "user", user, "err", err)
+	s.log.Warn("imap: login failed", "user", user, "reason", err.Error())
 	if s.authFailures >= DefaultMaxAuthErrors {
 		s.w.Raw("* BYE [ALERT] Too many failed logins\r\n")
 		s.state = stateLogout
@@ -148,7 +161,17 @@ func (s *session) authFailed(user string, err error) error {
 	return no("AUTHENTICATIONFAILED", "Invalid credentials")
 }
 
-func (s *session) loggedIn(acct store.Account) error {
+// loggedIn completes a successful login, unless the account already has
+// MaxConnsPerAccount sessions.
+func (s *session) loggedIn(lg *loginGuard, acct store.Account) error {
+	lg.succeeded()
+	release, ok := s.srv.claimAccount(acct.ID)
+	if !ok {
+		s.log.Warn("imap: login refused", "user", lg.user, "reason", "too many connections for the account")
+		return no("LIMIT", fmt.Sprintf("Too many connections for this account (%d); close another client first",
+			s.srv.maxConnsPerAccount()))
+	}
+	s.release = append(s.release, release)
 	s.acct = acct
 	s.state = stateAuth
 	s.sub = s.srv.Store.Notifier().Subscribe(acct.ID)
@@ -185,8 +208,9 @@ func (s *session) cmdAuthenticate(tag string, p *imapwire.Parser) error {
 	}
 	var acct store.Account
 	var identity string
+	lg := &loginGuard{s: s}
 	srv, err := sasl.NewServer(s.ctx, mech, sasl.Options{
-		Authenticator:  saslAuth{s: s, acct: &acct},
+		Authenticator:  saslAuth{s: s, acct: &acct, lg: lg},
 		ChannelBinding: s.channelBinding(),
 		FakeSecret:     s.srv.SCRAMSecret,
 		OnSuccess:      func(id string) { identity = id },
@@ -200,15 +224,15 @@ func (s *session) cmdAuthenticate(tag string, p *imapwire.Parser) error {
 	if err := s.saslExchange(srv, initial); err == errCancelled {
 		return err
 	} else if err != nil {
-		return s.authFailed(identity, err)
+		return s.authFailed(lg, orStr(identity, lg.user), err)
 	}
 	if acct.ID == 0 {
 		sa := s.srv.Auth.(SCRAMAuthenticator)
 		if acct, err = sa.Account(s.ctx, identity); err != nil {
-			return s.authFailed(identity, err)
+			return s.authFailed(lg, identity, err)
 		}
 	}
-	return s.loggedIn(acct)
+	return s.loggedIn(lg, acct)
 }
 
 var errCancelled = &status{"BAD", "", "AUTHENTICATE cancelled"}
@@ -240,13 +264,18 @@ func (s *session) saslExchange(srv sasl.Server, resp []byte) error {
 	}
 }
 
-// saslAuth adapts the Server's Authenticator to sasl.Authenticator.
+// saslAuth adapts the Server's Authenticator to sasl.Authenticator; every
+// credential check goes through the Guard first.
 type saslAuth struct {
 	s    *session
 	acct *store.Account
+	lg   *loginGuard
 }
 
 func (a saslAuth) CheckPassword(ctx context.Context, user, pass string) (string, error) {
+	if err := a.lg.check(user); err != nil {
+		return "", err
+	}
 	acct, err := a.s.srv.Auth.Authenticate(ctx, user, pass)
 	if err != nil {
 		if errors.Is(err, ErrAuthFailed) {
@@ -262,6 +291,9 @@ func (a saslAuth) SCRAMCredentials(ctx context.Context, user string) (string, sa
 	sa, ok := a.s.srv.Auth.(SCRAMAuthenticator)
 	if !ok {
 		return "", sasl.SCRAMCredentials{}, sasl.ErrUnknownUser
+	}
+	if err := a.lg.check(user); err != nil {
+		return "", sasl.SCRAMCredentials{}, err
 	}
 	return sa.SCRAMCredentials(ctx, user)
 }

@@ -174,11 +174,35 @@ func (s *session) writeParams(m map[string]string) {
 		if i > 0 {
 			s.w.SP()
 		}
+		k, v := k, m[k]
+		if !s.utf8 && !isASCII(v) {
+			// The parse decoded RFC 2231; a quoted string of an IMAP4rev1
+			// session must stay 7-bit, so encode it again (RFC 2231 §4).
+			k, v = k+"*", "utf-8''"+rfc2231Escape(v)
+		}
 		s.w.String(k)
 		s.w.SP()
-		s.w.String(m[k])
+		s.w.String(v)
 	}
 	s.w.Byte(')')
+}
+
+// rfc2231Escape percent-encodes what RFC 2231 §7 does not allow in an
+// extended parameter value.
+func rfc2231Escape(v string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c > ' ' && c < 0x7f && !strings.ContainsRune("*'%()<>@,;:\\\"/[]?=", rune(c)) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }
 
 func orStr(s, def string) string {

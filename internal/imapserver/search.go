@@ -30,41 +30,60 @@ const searchCharsets = "UTF-8 US-ASCII"
 
 func (s *session) search(tag string, p *imapwire.Parser, uid bool) error {
 	a := imapwire.ParseSearch(p)
-	err := p.End()
-	if err == nil {
-		switch strings.ToUpper(a.Charset) {
-		case "", "UTF-8", "US-ASCII":
-		default:
-			err = no("BADCHARSET ("+searchCharsets+")", "Unsupported charset")
-		}
-	}
+	sr, hits, err := s.runSearch(a, p.End())
 	if err != nil {
-		if a.Returns(imapwire.ReturnSave) {
-			s.sel.saved = nil // RFC 5182 §2.1: a failed SEARCH (SAVE) empties $
-		}
 		return err
-	}
-	sr := &searcher{s: s, now: s.srv.now()}
-	hits, err := sr.run(&a.Key)
-	if err != nil {
-		if a.Returns(imapwire.ReturnSave) {
-			s.sel.saved = nil
-		}
-		return err
-	}
-	if sr.modseq {
-		s.condstore = true // RFC 7162 §3.1: using MODSEQ enables CONDSTORE
 	}
 	if a.Returns(imapwire.ReturnSave) {
 		s.sel.saved = savedResult(a, hits)
 	}
 	switch {
 	case a.Extended || s.rev2:
-		s.writeESearch(tag, a, hits, uid, sr.modseq)
+		s.writeESearch(tag, a, hits, uid, sr.modseq, false)
 	default:
-		s.writeSearch(hits, uid, sr.modseq)
+		s.writeSearch("SEARCH", hits, uid, sr.modseq)
 	}
 	return nil
+}
+
+// runSearch checks the charset and runs the program of a (SEARCH, SORT,
+// THREAD); perr is the parse error, if any. On failure a SAVE empties $
+// (RFC 5182 §2.1).
+func (s *session) runSearch(a imapwire.SearchArgs, perr error) (*searcher, []hit, error) {
+	err := perr
+	if err == nil {
+		err = checkCharset(a.Charset, false)
+	}
+	var sr *searcher
+	var hits []hit
+	if err == nil {
+		sr = &searcher{s: s, now: s.srv.now()}
+		hits, err = sr.run(&a.Key)
+	}
+	if err != nil {
+		if a.Returns(imapwire.ReturnSave) {
+			s.sel.saved = nil
+		}
+		return nil, nil, err
+	}
+	if sr.modseq {
+		s.condstore = true // RFC 7162 §3.1: using MODSEQ enables CONDSTORE
+	}
+	return sr, hits, nil
+}
+
+// checkCharset accepts the charsets of searchCharsets; "" only when
+// optional (SEARCH without CHARSET).
+func checkCharset(cs string, required bool) error {
+	switch strings.ToUpper(cs) {
+	case "UTF-8", "US-ASCII":
+		return nil
+	case "":
+		if !required {
+			return nil
+		}
+	}
+	return no("BADCHARSET ("+searchCharsets+")", "Unsupported charset")
 }
 
 // hit is one matching message.
@@ -105,9 +124,10 @@ func hitNum(h hit, uid bool) uint32 {
 	return h.seq
 }
 
-// writeSearch writes the IMAP4rev1 "* SEARCH" response.
-func (s *session) writeSearch(hits []hit, uid, modseq bool) {
-	s.w.Raw("* SEARCH")
+// writeSearch writes the IMAP4rev1 "* SEARCH" response, or "* SORT"
+// (RFC 5256 §4) with the hits in their sorted order.
+func (s *session) writeSearch(name string, hits []hit, uid, modseq bool) {
+	s.w.Raw("* " + name)
 	var high uint64
 	for _, h := range hits {
 		s.w.SP()
@@ -125,8 +145,10 @@ func (s *session) writeSearch(hits []hit, uid, modseq bool) {
 
 // writeESearch writes "* ESEARCH (TAG ...) [UID] ..." (RFC 4731 §3.1;
 // IMAP4rev2 answers every SEARCH this way, RFC 9051 §7.3.4). A RETURN of
-// only SAVE gets no ESEARCH response (RFC 5182 §2.4).
-func (s *session) writeESearch(tag string, a imapwire.SearchArgs, hits []hit, uid, modseq bool) {
+// only SAVE gets no ESEARCH response (RFC 5182 §2.4). For ESORT
+// (RFC 5267 §3.2) hits are in sorted order and ordered keeps it: MIN and
+// MAX are the first and last in that order, ALL lists them in it.
+func (s *session) writeESearch(tag string, a imapwire.SearchArgs, hits []hit, uid, modseq, ordered bool) {
 	opts := a.Return
 	if len(opts) == 0 {
 		opts = []string{imapwire.ReturnAll}
@@ -163,7 +185,11 @@ func (s *session) writeESearch(tag string, a imapwire.SearchArgs, hits []hit, ui
 		for i, h := range hits {
 			nums[i] = hitNum(h, uid)
 		}
-		w.Raw(" ALL " + imapwire.FormatUIDs(nums))
+		if ordered {
+			w.Raw(" ALL " + imapwire.FormatOrdered(nums))
+		} else {
+			w.Raw(" ALL " + imapwire.FormatUIDs(nums))
+		}
 	}
 	if wantAll {
 		for _, h := range hits {

@@ -169,7 +169,15 @@ func envField(env *message.Envelope, op string) string {
 	var b strings.Builder
 	for _, a := range list {
 		if a.Host == "" {
-			continue // group syntax
+			// Group syntax: the start marker's name is part of the
+			// envelope field (RFC 9051 §7.5.2), e.g. CC undisclosed.
+			if a.Mailbox != "" {
+				if b.Len() > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(a.Mailbox + ":")
+			}
+			continue
 		}
 		if b.Len() > 0 {
 			b.WriteString(", ")
@@ -226,12 +234,27 @@ func (sr *searcher) envelope(uid uint32) (*message.Envelope, error) {
 // some field of that name whose decoded value contains value (any such
 // field when value is empty).
 func (sr *searcher) headerMatch(uid uint32, field, value string) (bool, error) {
-	if err := sr.loadFull(); err != nil {
+	h, err := sr.header(uid)
+	if err != nil {
 		return false, err
+	}
+	for _, f := range h.Fields {
+		if equalFold(f.Name, field) && hasSubstrFold(message.DecodeWords(f.Value()), value) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// header reads the header section of a message (the per-message prefix
+// included); empty for a message no longer in the store.
+func (sr *searcher) header(uid uint32) (message.Header, error) {
+	if err := sr.loadFull(); err != nil {
+		return message.Header{}, err
 	}
 	m := sr.full[uid]
 	if m == nil {
-		return false, nil
+		return message.Header{}, nil
 	}
 	end := m.Size
 	if root, err := message.Unmarshal(m.Structure); err == nil {
@@ -239,18 +262,13 @@ func (sr *searcher) headerMatch(uid uint32, field, value string) (bool, error) {
 	}
 	c, err := sr.s.srv.Store.Open(sr.s.ctx, *m)
 	if err != nil {
-		return false, err
+		return message.Header{}, err
 	}
 	defer c.Close()
 	raw := make([]byte, min(end, message.MaxHeaderBytes))
 	n, err := c.ReadAt(raw, 0)
 	if err != nil && err != io.EOF {
-		return false, err
+		return message.Header{}, err
 	}
-	for _, f := range message.ParseHeader(raw[:n]).Fields {
-		if equalFold(f.Name, field) && hasSubstrFold(message.DecodeWords(f.Value()), value) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return message.ParseHeader(raw[:n]), nil
 }

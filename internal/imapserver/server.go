@@ -3,7 +3,10 @@
 // IDLE, UIDPLUS, MOVE, LIST-EXTENDED/LIST-STATUS/SPECIAL-USE, BINARY,
 // ENABLE, ID, NAMESPACE, LITERAL+, SASL-IR, UNSELECT, APPENDLIMIT,
 // MULTIAPPEND, STATUS=SIZE, SAVEDATE, PREVIEW, UTF8=ACCEPT, ESEARCH,
-// SEARCHRES and WITHIN, over a store.Store.
+// SEARCHRES, WITHIN, SORT (with SORT=DISPLAY and ESORT), THREAD
+// (ORDEREDSUBJECT, REFERENCES), QUOTA and METADATA, over a store.Store.
+// Connections and logins are limited by a Guard shared with SMTP
+// (limits.go). COMPRESS=DEFLATE is not offered (docs/imap.md).
 //
 // It is shaped like net/http: fill in a Server and call Serve (STARTTLS
 // port, 143) or ServeTLS (implicit TLS, 993) with a listener, and Shutdown
@@ -111,12 +114,20 @@ type Server struct {
 	IdleTimeout, LoginTimeout time.Duration
 	// Greeting is the text of the greeting; default "posthorn IMAP ready".
 	Greeting string
+	// Guard limits connections per address and in total, and delays or
+	// refuses logins after failures (limits.go); nil: no such limits.
+	Guard Guard
+	// MaxConnsPerAccount bounds the sessions logged in to one account at
+	// once; 0 means DefaultMaxConnsPerAccount, negative no limit.
+	MaxConnsPerAccount int
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
-	closing   atomic.Bool
-	nextID    atomic.Uint64
+	// perAccount counts the logged-in sessions of each account.
+	perAccount map[int64]int
+	closing    atomic.Bool
+	nextID     atomic.Uint64
 }
 
 // LevelTrace is the slog level of protocol transcripts.

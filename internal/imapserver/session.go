@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,8 @@ type session struct {
 	w        *imapwire.Writer
 	tls      bool
 	loopback bool
+	ip       netip.Addr // the client's; invalid for pipes and Unix sockets
+	release  []func()   // of the Guard's and the per-account counts
 
 	state        state
 	acct         store.Account
@@ -55,7 +58,8 @@ type session struct {
 }
 
 func newSession(srv *Server, c net.Conn, id string) *session {
-	s := &session{srv: srv, c: c, id: id, log: srv.logger().With("conn", id, "remote", c.RemoteAddr().String())}
+	s := &session{srv: srv, c: c, id: id, log: srv.logger().With("conn", id, "remote", c.RemoteAddr().String()),
+		ip: remoteIP(c)}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok && ta.IP.IsLoopback() {
 		s.loopback = true
 	}
@@ -112,12 +116,18 @@ func (s *session) run(implicitTLS bool) {
 			s.sub.Close()
 		}
 		s.conn().Close()
+		for _, r := range s.release {
+			r()
+		}
 	}()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("imap: session panic", "panic", r)
 		}
 	}()
+	if !s.admit(implicitTLS) {
+		return
+	}
 	if implicitTLS {
 		if err := s.startTLS(); err != nil {
 			s.log.Info("imap: TLS handshake failed", "err", err)
@@ -299,6 +309,11 @@ func init() {
 		"SELECT":       {authStates, false, (*session).cmdSelect},
 		"EXAMINE":      {authStates, false, (*session).cmdExamine},
 		"APPEND":       {authStates, false, (*session).cmdAppend},
+		"GETQUOTA":     {authStates, false, (*session).cmdGetQuota},
+		"GETQUOTAROOT": {authStates, false, (*session).cmdGetQuotaRoot},
+		"SETQUOTA":     {authStates, false, (*session).cmdSetQuota},
+		"GETMETADATA":  {authStates, false, (*session).cmdGetMetadata},
+		"SETMETADATA":  {authStates, false, (*session).cmdSetMetadata},
 		"IDLE":         {authStates, false, (*session).cmdIdle},
 		"CLOSE":        {selectedState, false, (*session).cmdClose},
 		"UNSELECT":     {selectedState, false, (*session).cmdUnselect},
@@ -310,6 +325,10 @@ func init() {
 		"UID STORE":    {selectedState, false, (*session).cmdUIDStore},
 		"SEARCH":       {selectedState, true, (*session).cmdSearch},
 		"UID SEARCH":   {selectedState, false, (*session).cmdUIDSearch},
+		"SORT":         {selectedState, true, (*session).cmdSort},
+		"UID SORT":     {selectedState, false, (*session).cmdUIDSort},
+		"THREAD":       {selectedState, true, (*session).cmdThread},
+		"UID THREAD":   {selectedState, false, (*session).cmdUIDThread},
 		"COPY":         {selectedState, false, (*session).cmdCopy},
 		"UID COPY":     {selectedState, false, (*session).cmdUIDCopy},
 		"MOVE":         {selectedState, false, (*session).cmdMove},

@@ -306,3 +306,22 @@ func ParseID(p *Parser) map[string]string {
 	}
 	return m
 }
+
+// QuotaLimit is one resource limit of SETQUOTA (RFC 9208 §4.1).
+type QuotaLimit struct {
+	Resource string // upper case
+	Limit    uint64
+}
+
+// ParseSetQuota parses: quota-root-name SP "(" [setquota-resource
+// *(SP setquota-resource)] ")".
+func ParseSetQuota(p *Parser) (root string, limits []QuotaLimit) {
+	root = p.AString()
+	p.SP()
+	p.List(func() {
+		r := p.Keyword()
+		p.SP()
+		limits = append(limits, QuotaLimit{r, p.Number64()})
+	})
+	return root, limits
+}

@@ -24,6 +24,11 @@ func FuzzCommand(f *testing.F) {
 		"b2 SEARCH CHARSET UTF-8 OR (FROM \"bob\" SINCE 1-Feb-1994) NOT BODY {3}\r\nabc 1:*,$\r\n",
 		"b3 UID SEARCH RETURN (MIN MAX COUNT SAVE) HEADER X-A \"\" MODSEQ \"/flags/\\\\seen\" all 5 UID 1:4\r\n",
 		"b4 SEARCH OLDER 60 YOUNGER 5 SAVEDSINCE \"1-Jan-2000\" LARGER 10 KEYWORD $x UNKEYWORD y (((SEEN)))\r\n",
+		"b5 UID SORT RETURN (MIN COUNT) (REVERSE DATE SUBJECT DISPLAYFROM) UTF-8 UNSEEN OR FROM a TO b\r\n",
+		"b6 THREAD REFERENCES US-ASCII NOT DELETED SINCE 1-Jan-2020\r\n",
+		"b7 GETMETADATA (MAXSIZE 1024 DEPTH infinity) \"\" (/private/comment /shared)\r\n",
+		"b8 SETMETADATA INBOX (/private/comment ~{3}\r\na\x00b /shared/x NIL /shared/y \"v\")\r\n",
+		"b9 SETQUOTA \"\" (STORAGE 512 MESSAGE 10)\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -59,6 +64,11 @@ func parseAll(args []byte, utf8 bool) {
 	run(func(p *Parser) { ParseCreate(p) })
 	run(func(p *Parser) { ParseID(p) })
 	run(func(p *Parser) { ParseSearch(p) })
+	run(func(p *Parser) { ParseSort(p) })
+	run(func(p *Parser) { ParseThread(p) })
+	run(func(p *Parser) { ParseGetMetadata(p) })
+	run(func(p *Parser) { ParseSetMetadata(p) })
+	run(func(p *Parser) { ParseSetQuota(p) })
 	run(func(p *Parser) { ParseAtoms(p) })
 	run(func(p *Parser) { p.AString(); p.SP(); p.AString() })
 	run(func(p *Parser) { p.SeqSet() })

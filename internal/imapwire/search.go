@@ -70,17 +70,7 @@ func ParseSearch(p *Parser) SearchArgs {
 	if p.AcceptKeyword("RETURN") {
 		a.Extended = true
 		p.SP()
-		p.List(func() {
-			opt := p.Keyword()
-			switch opt {
-			case ReturnMin, ReturnMax, ReturnAll, ReturnCount, ReturnSave:
-				if !a.Returns(opt) {
-					a.Return = append(a.Return, opt)
-				}
-			default:
-				p.Fail("Unknown SEARCH RETURN option")
-			}
-		})
+		a.Return = p.returnOpts()
 		p.SP()
 	}
 	if p.AcceptKeyword("CHARSET") {
@@ -88,15 +78,21 @@ func ParseSearch(p *Parser) SearchArgs {
 		a.Charset = p.AString()
 		p.SP()
 	}
+	a.Key = p.searchProgram()
+	return a
+}
+
+// searchProgram reads search-key *(SP search-key) into a KeyAnd.
+func (p *Parser) searchProgram() SearchKey {
 	n := 0
-	a.Key = SearchKey{Op: KeyAnd}
+	k := SearchKey{Op: KeyAnd}
 	for p.err == nil {
-		a.Key.Sub = append(a.Key.Sub, p.searchKey(0, &n))
+		k.Sub = append(k.Sub, p.searchKey(0, &n))
 		if !p.Accept(' ') {
 			break
 		}
 	}
-	return a
+	return k
 }
 
 // searchKey reads one key; n counts the keys read.

@@ -31,6 +31,7 @@ import (
 	"github.com/posthorn/posthorn/internal/iprev"
 	"github.com/posthorn/posthorn/internal/message"
 	"github.com/posthorn/posthorn/internal/spf"
+	"github.com/posthorn/posthorn/internal/store"
 )
 
 // Action is what is done with a checked message.
@@ -186,7 +187,7 @@ func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
 	res.DMARC = c.dmarc(ctx, in, h, res)
 	c.decide(res)
 	if c.opt.Reports != nil && res.DMARC.Policy != nil {
-		rec := ReportRecord{Time: c.opt.Now(), Record: res.DMARC.Record}
+		rec := store.DMARCRecord{Time: c.opt.Now(), Record: res.DMARC.Record}
 		if res.Override != "" {
 			rec.Override, rec.Comment = "trusted_forwarder", res.Override
 		}

@@ -2,8 +2,6 @@ package msgauth
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/posthorn/posthorn/internal/dkim"
 	"github.com/posthorn/posthorn/internal/dmarc"
 	"github.com/posthorn/posthorn/internal/dns"
+	"github.com/posthorn/posthorn/internal/store"
 )
 
 // TestHeaderGolden pins the Authentication-Results and Received-SPF fields
@@ -111,8 +110,8 @@ func TestARCOverride(t *testing.T) {
 		{[]addr.Domain{addr.MustParseDomain("list.example")}, Deliver},
 	} {
 		c, _ := newTestChecker(t, func(o *Options) { o.TrustedARCSealers = tc.trusted })
-		var got []ReportRecord
-		c.opt.Reports = sinkFunc(func(r ReportRecord) { got = append(got, r) })
+		var got []store.DMARCRecord
+		c.opt.Reports = sinkFunc(func(r store.DMARCRecord) { got = append(got, r) })
 		res := check(t, c, "x@list.example", m)
 		if res.ARC.Chain != arc.StatusPass {
 			t.Fatalf("chain %s: %s", res.ARC.Chain, res.ARC.Reason)
@@ -130,23 +129,33 @@ func TestARCOverride(t *testing.T) {
 	}
 }
 
-type sinkFunc func(ReportRecord)
+type sinkFunc func(store.DMARCRecord)
 
-func (f sinkFunc) AddDMARCRecord(_ context.Context, r ReportRecord) error { f(r); return nil }
+func (f sinkFunc) AddDMARCRecord(_ context.Context, r store.DMARCRecord) error { f(r); return nil }
 
-func TestFileReports(t *testing.T) {
-	dir := t.TempDir()
-	c, _ := newTestChecker(t, func(o *Options) { o.Reports = &FileReports{Dir: dir} })
-	check(t, c, "x@reject.example", msg("a@reject.example", ""))
-	check(t, c, "x@nodmarc.example", msg("a@nodmarc.example", "")) // no policy: no record
-	b, err := os.ReadFile(filepath.Join(dir, "dmarc-20260605.jsonl"))
+// TestStoreReports: the store keeps one record per message whose From
+// domain publishes a policy.
+func TestStoreReports(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], `"header_from":"reject.example"`) ||
-		!strings.Contains(lines[0], `"disposition":"reject"`) || !strings.Contains(lines[0], `"source_ip":"192.0.2.10"`) {
-		t.Errorf("records:\n%s", b)
+	defer st.Close()
+	c, _ := newTestChecker(t, func(o *Options) { o.Reports = st })
+	check(t, c, "x@reject.example", msg("a@reject.example", ""))
+	check(t, c, "x@nodmarc.example", msg("a@nodmarc.example", "")) // no policy: no record
+	recs, err := st.DMARCRecords(ctx, store.DMARCQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 {
+		t.Fatalf("%d records: %+v", len(recs), recs)
+	}
+	r := recs[0]
+	if r.HeaderFrom.ASCII != "reject.example" || r.Disposition != dmarc.DispositionReject || r.SourceIP.String() != "192.0.2.10" ||
+		r.Published.P != dmarc.DispositionReject || !r.Time.Equal(testNow) || r.SPF.Result != "fail" {
+		t.Errorf("record %+v", r)
 	}
 }
 

@@ -323,6 +323,7 @@ func (s *SQLite) DeleteMailbox(ctx context.Context, accountID int64, name string
 			`UPDATE accounts SET used_bytes = used_bytes - (SELECT size FROM mailboxes WHERE id = ?1) WHERE id = ?2`,
 			`DELETE FROM messages WHERE mailbox_id = ?1`,
 			`DELETE FROM tombstones WHERE mailbox_id = ?1`,
+			`DELETE FROM metadata WHERE mailbox_id = ?1 AND account_id = ?2`,
 			`DELETE FROM mailboxes WHERE id = ?1`,
 		} {
 			if _, err := w.exec(q, mb.ID, accountID); err != nil {

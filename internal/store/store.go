@@ -1,10 +1,10 @@
 // Package store is posthorn's persistent state: an SQL index (domains,
 // accounts and credentials, aliases, DKIM keys, mailboxes, messages with
-// UIDs/MODSEQs and flags, expunge tombstones, queue entries) plus immutable
-// message blobs. This file declares the interface every backend implements
-// (the embedded SQLite one in this package; PostgreSQL later) and the
-// values that cross it. storetest holds the conformance suite all backends
-// must pass.
+// UIDs/MODSEQs and flags, expunge tombstones, queue entries, DMARC report
+// records) plus immutable message blobs. This file declares the interface
+// every backend implements (the embedded SQLite one in this package;
+// PostgreSQL later) and the values that cross it. storetest holds the
+// conformance suite all backends must pass.
 //
 // Durability rule: a method that stores a message returns only after the
 // message bytes and their index record are durable (fsync'd). A crash at any
@@ -29,6 +29,7 @@ var (
 	ErrOverQuota = errors.New("store: over quota") // a delivery would exceed the account's quota
 	ErrModified  = errors.New("store: modified")   // CONDSTORE UNCHANGEDSINCE failed for some messages
 	ErrClosed    = errors.New("store: closed")
+	ErrTooMany   = errors.New("store: too many") // e.g. METADATA entries over MetadataLimits
 )
 
 // Store is the whole persistent state of a posthorn installation.
@@ -36,6 +37,8 @@ type Store interface {
 	Directory
 	Mail
 	Queue
+	Reports
+	Metadata
 	// Notifier carries every mailbox change after its transaction commits.
 	Notifier() Notifier
 	// Close waits for pending writes, then releases the store.
@@ -375,6 +378,35 @@ type Mail interface {
 	Copy(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error)
 	// Move is Copy then Expunge of the source, atomically.
 	Move(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error)
+}
+
+// MetadataEntry is one METADATA entry (RFC 5464 §3): an entry of the
+// account's server (MailboxID 0) or of one of its mailboxes. Name is lower
+// case and starts with "/private/" or "/shared/"; a mailbox has no other
+// users here, so both kinds belong to the account.
+type MetadataEntry struct {
+	MailboxID int64
+	Name      string
+	Value     []byte // nil in SetMetadata deletes the entry
+}
+
+// MetadataLimits bound one account's METADATA entries, server and mailbox
+// ones together. Zero fields mean no limit.
+type MetadataLimits struct {
+	MaxEntries int
+	MaxBytes   int64 // sum of the lengths of names and values
+}
+
+// Metadata holds METADATA entries (RFC 5464). Deleting a mailbox or an
+// account deletes its entries; renaming a mailbox keeps them.
+type Metadata interface {
+	// Metadata returns the entries of a mailbox (mailboxID 0: the
+	// account's server entries), ordered by name.
+	Metadata(ctx context.Context, accountID, mailboxID int64) ([]MetadataEntry, error)
+	// SetMetadata sets and deletes entries in one transaction. It fails
+	// with ErrNotFound for a missing mailbox, ErrInvalid for a bad name,
+	// and ErrTooMany, changing nothing, when the account would exceed lim.
+	SetMetadata(ctx context.Context, accountID, mailboxID int64, entries []MetadataEntry, lim MetadataLimits) error
 }
 
 // Content is a stored message's bytes.

@@ -65,6 +65,7 @@ type writeReq struct {
 	size     int      // inline bytes, to bound a batch
 	syncDirs []string // blob directories to fsync before the commit
 	state    atomic.Int32
+	detached bool // nobody waits: the writer logs a failure
 	err      error
 	changes  []Change
 	removes  []string
@@ -103,6 +104,13 @@ func (s *SQLite) writeBlobs(ctx context.Context, blobs []*newBlob, fn writeFunc)
 		<-r.done
 		return r.err
 	}
+}
+
+// writeDetached queues fn for the writer and returns without waiting for
+// its commit; a failure is logged. For records whose loss in a crash is
+// harmless (DMARC report data): they ride along with the next batch.
+func (s *SQLite) writeDetached(ctx context.Context, fn writeFunc) error {
+	return s.submit(ctx, &writeReq{ctx: ctx, fn: fn, detached: true, done: make(chan struct{})})
 }
 
 func (s *SQLite) submit(ctx context.Context, r *writeReq) error {
@@ -189,6 +197,9 @@ func (s *SQLite) runBatch(batch []*writeReq) {
 		}
 	}
 	for _, r := range live {
+		if r.detached && r.err != nil {
+			s.log.Warn("store: detached write failed", "err", r.err)
+		}
 		close(r.done)
 	}
 }

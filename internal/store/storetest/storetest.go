@@ -78,6 +78,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("SearchTextShared", func(t *testing.T) { testSearchTextShared(t, open) })
 
 	t.Run("Queue", func(t *testing.T) { testQueue(t, open) })
+	t.Run("Metadata", func(t *testing.T) { testMetadata(t, open) })
+	t.Run("DMARCRecords", func(t *testing.T) { testDMARCRecords(t, open) })
 
 	t.Run("Notify", func(t *testing.T) { testNotify(t, open) })
 	t.Run("NotifyFailedWrites", func(t *testing.T) { testNotifyFailedWrites(t, open) })
