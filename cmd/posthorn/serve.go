@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,21 +96,11 @@ func runServer(ctx context.Context, p serverParams) error {
 	if err != nil {
 		return fmt.Errorf("hostname: %w", err)
 	}
-	httpListeners, err := listenAll(cfg.Listen.HTTP)
+	ls, err := bindAll(cfg.Listen)
 	if err != nil {
 		return err
 	}
-	defer closeAll(httpListeners)
-	smtpListeners, err := listenSMTP(cfg.Listen)
-	if err != nil {
-		return err
-	}
-	defer smtpListeners.close()
-	imapListeners, err := listenIMAP(cfg.Listen)
-	if err != nil {
-		return err
-	}
-	defer imapListeners.close()
+	defer ls.close()
 	if p.dropPrivileges {
 		if err := dropPrivileges(cfg, log); err != nil {
 			return err
@@ -129,60 +120,15 @@ func runServer(ctx context.Context, p serverParams) error {
 			return err
 		}
 	}
-
-	resolver, err := newResolver(cfg.DNS, log.With("svc", "dns"))
-	if err != nil {
-		return fmt.Errorf("dns: %w", err)
-	}
-	adm := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired, Logger: log.With("svc", "admin")}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go adm.WatchDKIMRotations(watchCtx, cfg.DKIM.RotationCheckInterval)
-	ctlListener, err := ctl.Listen(paths.socket)
-	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
-	}
-	ctlServer := &ctl.Server{API: adm, Logger: log.With("svc", "ctl")}
 	errc := make(chan error, 64)
-	go func() { errc <- ctlServer.Serve(ctlListener) }()
-
-	web := &http.Server{
-		Handler:           httpserver.New(httpserver.Options{Store: st, Logger: log.With("svc", "http")}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	for _, l := range httpListeners {
-		go func() { errc <- web.Serve(l) }()
-	}
-	listening := map[string][]string{"http": addrs(httpListeners), "control": {paths.socket}}
-	authGuard := guard.New(guard.Options{
-		MaxConns:      cfg.SMTP.MaxConnections,
-		MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP,
-		Logger:        log.With("svc", "guard"),
-	})
-	smtpSrv, smtpListening, err := startSMTP(smtpParams{
-		cfg: cfg, host: host, st: st, log: log, guard: authGuard,
-		dataDir: paths.dir, redirect: p.redirectAll, resolver: resolver, enforce: !p.annotateOnly,
-	}, smtpListeners, errc)
+	run := &running{log: log}
+	listening, err := startServices(ctx, p, host, paths, st, ls, run, errc)
 	if err != nil {
+		run.shutdown()
 		return err
 	}
-	maps.Copy(listening, smtpListening)
-	secret, err := saslSecret(filepath.Join(paths.dir, "sasl-secret"))
-	if err != nil {
-		return err
-	}
-	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret, guard: authGuard}, imapListeners, errc)
-	if err != nil {
-		return err
-	}
-	maps.Copy(listening, imapListening)
-	log.Info("posthorn started", "version", versionString(), "hostname", host.ASCII,
-		"data_dir", paths.dir, "http", strings.Join(listening["http"], ","),
-		"smtp", strings.Join(listening["smtp"], ","), "submission", strings.Join(listening["submission"], ","),
-		"submissions", strings.Join(listening["submissions"], ","),
-		"imap", strings.Join(listening["imap"], ","), "imaps", strings.Join(listening["imaps"], ","))
+	log.Info("posthorn started", "version", versionString(), "hostname", host.ASCII, "data_dir", paths.dir,
+		"listening", listeningSummary(listening))
 	if p.ready != nil {
 		p.ready(listening)
 	}
@@ -195,22 +141,146 @@ func runServer(ctx context.Context, p serverParams) error {
 			log.Error("service failed; shutting down", "err", err)
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	web.Shutdown(sctx)
-	if err := smtpSrv.Shutdown(sctx); err != nil {
-		log.Warn("SMTP shutdown", "err", err)
-	}
-	if err := imapSrv.Shutdown(sctx); err != nil {
-		log.Warn("IMAP shutdown", "err", err)
-	}
-	ctlServer.Shutdown(sctx)
+	run.shutdown()
 	os.Remove(paths.socket)
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("closing store: %w", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listeners are every socket bound before the privilege drop.
+type listeners struct {
+	http []net.Listener
+	smtp *smtpListeners
+	imap *imapListeners
+}
+
+func bindAll(l config.Listen) (*listeners, error) {
+	ls := &listeners{}
+	var err error
+	if ls.http, err = listenAll(l.HTTP); err != nil {
+		return nil, err
+	}
+	if ls.smtp, err = listenSMTP(l); err != nil {
+		ls.close()
+		return nil, err
+	}
+	if ls.imap, err = listenIMAP(l); err != nil {
+		ls.close()
+		return nil, err
+	}
+	return ls, nil
+}
+
+func (ls *listeners) close() {
+	closeAll(ls.http)
+	if ls.smtp != nil {
+		ls.smtp.close()
+	}
+	if ls.imap != nil {
+		ls.imap.close()
+	}
+}
+
+// running is the list of started services, stopped in reverse order.
+type running struct {
+	log   *slog.Logger
+	stops []namedStop
+}
+
+type namedStop struct {
+	name string
+	stop func(context.Context) error
+}
+
+func (r *running) add(name string, stop func(context.Context) error) {
+	r.stops = append(r.stops, namedStop{name, stop})
+}
+
+// shutdown stops every service, giving them 20 seconds in all.
+func (r *running) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := len(r.stops) - 1; i >= 0; i-- {
+		if err := r.stops[i].stop(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Warn("shutdown", "svc", r.stops[i].name, "err", err)
+		}
+	}
+	r.stops = nil
+}
+
+// startServices starts the control socket, HTTP, SMTP and IMAP on the
+// bound listeners and returns the listening addresses by service name.
+func startServices(ctx context.Context, p serverParams, host addr.Domain, paths dataDirPaths, st store.Store,
+	ls *listeners, run *running, errc chan<- error) (map[string][]string, error) {
+	cfg, log := p.cfg, p.logger
+	resolver, err := newResolver(cfg.DNS, log.With("svc", "dns"))
+	if err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	adm := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired, Logger: log.With("svc", "admin")}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go adm.WatchDKIMRotations(watchCtx, cfg.DKIM.RotationCheckInterval)
+	run.add("dkim-watch", func(context.Context) error { stopWatch(); return nil })
+
+	ctlListener, err := ctl.Listen(paths.socket)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ctlServer := &ctl.Server{API: adm, Logger: log.With("svc", "ctl")}
+	go func() { errc <- ctlServer.Serve(ctlListener) }()
+	run.add("ctl", ctlServer.Shutdown)
+
+	web := &http.Server{
+		Handler:           httpserver.New(httpserver.Options{Store: st, Logger: log.With("svc", "http")}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	for _, l := range ls.http {
+		go func() { errc <- web.Serve(l) }()
+	}
+	run.add("http", web.Shutdown)
+	listening := map[string][]string{"http": addrs(ls.http), "control": {paths.socket}}
+
+	authGuard := guard.New(guard.Options{
+		MaxConns:      cfg.SMTP.MaxConnections,
+		MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP,
+		Logger:        log.With("svc", "guard"),
+	})
+	smtpSrv, smtpListening, err := startSMTP(smtpParams{
+		cfg: cfg, host: host, st: st, log: log, guard: authGuard,
+		dataDir: paths.dir, redirect: p.redirectAll, resolver: resolver, enforce: !p.annotateOnly,
+	}, ls.smtp, errc)
+	if err != nil {
+		return nil, err
+	}
+	run.add("smtp", smtpSrv.Shutdown)
+	maps.Copy(listening, smtpListening)
+
+	secret, err := saslSecret(filepath.Join(paths.dir, "sasl-secret"))
+	if err != nil {
+		return nil, err
+	}
+	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret, guard: authGuard}, ls.imap, errc)
+	if err != nil {
+		return nil, err
+	}
+	run.add("imap", imapSrv.Shutdown)
+	maps.Copy(listening, imapListening)
+	return listening, nil
+}
+
+// listeningSummary is "http=ADDR,ADDR smtp=ADDR …" for the start-up line.
+func listeningSummary(listening map[string][]string) string {
+	names := slices.Sorted(maps.Keys(listening))
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		parts = append(parts, n+"="+strings.Join(listening[n], ","))
+	}
+	return strings.Join(parts, " ")
 }
 
 // openStore opens the store in the data directory.
