@@ -6,6 +6,10 @@
 # servers only ever see loopback clients and deliver locally.
 #
 #   bench/run.sh [--quick] [--runs N] [--no-postfix]
+#   bench/run.sh --imap [--quick] [--runs N] [--messages N]
+#
+# --imap runs the IMAP benchmark instead (bench/imap/run.sh: posthorn vs
+# Dovecot on a mailbox of 10,000 messages by default).
 #
 # --quick: 300 messages per level, one run (a smoke test of the harness).
 # Default: 2,000 messages of 4 KiB per level (each level stops after 60 s),
@@ -13,6 +17,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
+
+for a in "$@"; do
+  if [ "$a" = --imap ]; then
+    args=()
+    for b in "$@"; do [ "$b" = --imap ] || args+=("$b"); done
+    exec bench/imap/run.sh "${args[@]}"
+  fi
+done
 
 N=2000 RUNS=3 POSTFIX=1 LEVELS=1,8,32 SIZE=4096 MAX=60s
 while [ $# -gt 0 ]; do

@@ -29,7 +29,9 @@ type mailServer struct {
 	config string // DIR/posthorn.toml
 	// Listening addresses.
 	smtp, submission, submissions, http, lmtp string
+	imap, imaps                               string // with mailOptions.imap
 	cert                                      string // the self-signed certificate (PEM), for mail.example.com
+	dns                                       string // the test DNS server's address
 	srv                                       *server
 }
 
@@ -41,13 +43,19 @@ type mailOptions struct {
 	greetDelay string
 	xclient    []string // smtp.xclient_networks
 	lmtp       bool     // also listen for LMTP on a loopback port
-	logLevel   string   // default "debug"
+	// imap also listens for IMAP (STARTTLS) and IMAPS on loopback ports,
+	// with a certificate for localhost, 127.0.0.1 and mail.example.com
+	// (m.cert) instead of init's, which names only mail.example.com.
+	imap     bool
+	logLevel string       // default "debug"
+	zone     dnstest.Zone // records served besides testZone's
 }
 
 const mailHost = "mail.example.com"
 
 // newMailServer runs "posthorn init" for example.com and rewrites the
-// configuration: loopback ports, no privilege drop, IMAP/HTTPS off.
+// configuration: loopback ports, no privilege drop, HTTPS off and IMAP
+// off unless o.imap.
 func newMailServer(t *testing.T, o mailOptions) *mailServer {
 	t.Helper()
 	dir := t.TempDir()
@@ -66,6 +74,14 @@ func newMailServer(t *testing.T, o mailOptions) *mailServer {
 		m.lmtp = freePort(t)
 		lmtp = fmt.Sprintf("[%q]", m.lmtp)
 	}
+	imap, imaps := "[]", "[]"
+	certFile, keyFile := m.cert, filepath.Join(dir, "tls", "key.pem")
+	if o.imap {
+		m.imap, m.imaps = freePort(t), freePort(t)
+		imap, imaps = fmt.Sprintf("[%q]", m.imap), fmt.Sprintf("[%q]", m.imaps)
+		certFile, keyFile = selfSignedPEM(t, filepath.Join(dir, "tls"))
+		m.cert = certFile
+	}
 	xclient := "[]"
 	if len(o.xclient) > 0 {
 		xclient = `["` + strings.Join(o.xclient, `", "`) + `"]`
@@ -76,7 +92,12 @@ func newMailServer(t *testing.T, o mailOptions) *mailServer {
 	}
 	// DNS answers come from a test server on loopback: no query leaves
 	// the machine, and unknown names are NXDOMAIN at once.
-	dnsSrv := dnstest.Start(t, testZone(), dnstest.ServerOptions{})
+	zone := testZone()
+	for name, recs := range o.zone {
+		zone[name] = recs
+	}
+	dnsSrv := dnstest.Start(t, zone, dnstest.ServerOptions{})
+	m.dns = dnsSrv.Addr
 	cfg := setKeys(t, string(b), map[string]string{
 		"servers":          fmt.Sprintf("[%q]", dnsSrv.Addr),
 		"user":             `""`,
@@ -84,14 +105,16 @@ func newMailServer(t *testing.T, o mailOptions) *mailServer {
 		"smtp":             fmt.Sprintf("[%q]", m.smtp),
 		"submission":       fmt.Sprintf("[%q]", m.submission),
 		"submissions":      fmt.Sprintf("[%q]", m.submissions),
-		"imap":             "[]",
-		"imaps":            "[]",
+		"imap":             imap,
+		"imaps":            imaps,
 		"http":             fmt.Sprintf("[%q]", m.http),
 		"https":            "[]",
 		"lmtp":             lmtp,
 		"level":            fmt.Sprintf("%q", o.logLevel),
 		"greet_delay":      fmt.Sprintf("%q", o.greetDelay),
 		"xclient_networks": xclient,
+		"cert_file":        fmt.Sprintf("%q", certFile),
+		"key_file":         fmt.Sprintf("%q", keyFile),
 	})
 	writeFile(t, m.config, cfg)
 	return m
