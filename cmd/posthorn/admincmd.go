@@ -60,7 +60,8 @@ func openAdmin(ctx context.Context, path string) (api admin.API, close func(), e
 		st.Close()
 		return nil, nil, err
 	}
-	a := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired}
+	a := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired,
+		MTASTSMode: cfg.MTASTS.Mode, MTASTSMaxAge: cfg.MTASTS.MaxAge}
 	return a, func() { st.Close() }, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,15 +84,16 @@ type imapParams struct {
 	// guard is shared with SMTP: connection limits and login failures
 	// count across both protocols.
 	guard *guard.Guard
+	// observer counts events for metrics; nil: none.
+	observer imapserver.Observer
+	// tls serves STARTTLS and implicit TLS; nil: no certificate.
+	tls *tls.Config
 }
 
 // startIMAP builds the IMAP server and serves every listener; errors of
 // Serve go to errc. It returns the server and the bound addresses.
 func startIMAP(p imapParams, ls *imapListeners, errc chan<- error) (*imapserver.Server, map[string][]string, error) {
-	tlsConfig, err := loadTLS(p.cfg.TLS)
-	if err != nil {
-		return nil, nil, err
-	}
+	tlsConfig := p.tls
 	if len(ls.tls) > 0 && tlsConfig == nil {
 		return nil, nil, errors.New("listen.imaps needs tls.cert_file and tls.key_file")
 	}
@@ -103,6 +105,7 @@ func startIMAP(p imapParams, ls *imapListeners, errc chan<- error) (*imapserver.
 		TLSConfig:   tlsConfig,
 		AppendLimit: int64(p.cfg.SMTP.MaxMessageSize),
 		Logger:      p.log.With("svc", "imap"),
+		Observer:    p.observer,
 	}
 	if p.guard != nil {
 		srv.Guard = p.guard

@@ -47,6 +47,8 @@ func commands() []command {
 		{"export", "ACCOUNT DIR [--format maildir|mbox] [--mailbox NAME]", "export an account to Maildir or mbox (server stopped)", cmdExport},
 		{"check", "spf|dkim|dmarc|arc [FILE] [flags]", "check SPF, DKIM, DMARC or ARC the way the server does", cmdCheck},
 		{"dkim", "rotate|sign ...", "rotate a domain's DKIM keys; sign a message", cmdDKIM},
+		{"queue", "list|show|retry|hold|release|drop [ID]", "inspect and manage the outbound queue", cmdQueue},
+		{"tls", "status", "show the TLS certificates, their expiry and renewal state", cmdTLS},
 		{"arc", "seal ...", "add an ARC set to a message", cmdARC},
 		{"version", "", "print the version", cmdVersion},
 		{"help", "[COMMAND]", "explain a command", nil},

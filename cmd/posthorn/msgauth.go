@@ -47,7 +47,7 @@ func newChecker(cfg config.Config, host addr.Domain, r dns.Resolver, reports msg
 // submitted mail. DMARC report records go to the store.
 func newAuthHook(cfg config.Config, host addr.Domain, r dns.Resolver, st store.Store, enforce bool, log *slog.Logger) *msgauth.Hook {
 	chk := newChecker(cfg, host, r, st, enforce, log)
-	h := &msgauth.Hook{AuthServID: chk.AuthServID(), Checker: chk, Logger: log}
+	h := &msgauth.Hook{AuthServID: chk.AuthServID(), Checker: chk, Logger: log, Sealer: &msgauth.Signer{Keys: st}}
 	if cfg.DKIM.Sign {
 		h.Signer = &msgauth.Signer{Keys: st}
 	}

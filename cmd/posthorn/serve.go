@@ -20,7 +20,7 @@ import (
 	"github.com/posthorn/posthorn/internal/admin/ctl"
 	"github.com/posthorn/posthorn/internal/config"
 	"github.com/posthorn/posthorn/internal/guard"
-	"github.com/posthorn/posthorn/internal/httpserver"
+	"github.com/posthorn/posthorn/internal/queue"
 	"github.com/posthorn/posthorn/internal/store"
 )
 
@@ -86,6 +86,8 @@ type serverParams struct {
 	// annotateOnly records authentication results without enforcing
 	// DMARC policies (localserve).
 	annotateOnly bool
+	// sender, if set, replaces the outbound SMTP client (tests).
+	sender queue.Sender
 }
 
 // runServer binds the listeners, drops privileges, opens the store and
@@ -152,15 +154,20 @@ func runServer(ctx context.Context, p serverParams) error {
 
 // listeners are every socket bound before the privilege drop.
 type listeners struct {
-	http []net.Listener
-	smtp *smtpListeners
-	imap *imapListeners
+	http  []net.Listener
+	https []net.Listener
+	smtp  *smtpListeners
+	imap  *imapListeners
 }
 
 func bindAll(l config.Listen) (*listeners, error) {
 	ls := &listeners{}
 	var err error
 	if ls.http, err = listenAll(l.HTTP); err != nil {
+		return nil, err
+	}
+	if ls.https, err = listenAll(l.HTTPS); err != nil {
+		ls.close()
 		return nil, err
 	}
 	if ls.smtp, err = listenSMTP(l); err != nil {
@@ -176,6 +183,7 @@ func bindAll(l config.Listen) (*listeners, error) {
 
 func (ls *listeners) close() {
 	closeAll(ls.http)
+	closeAll(ls.https)
 	if ls.smtp != nil {
 		ls.smtp.close()
 	}
@@ -220,7 +228,8 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
-	adm := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired, Logger: log.With("svc", "admin")}
+	adm := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired, Logger: log.With("svc", "admin"),
+		MTASTSMode: cfg.MTASTS.Mode, MTASTSMaxAge: cfg.MTASTS.MaxAge}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go adm.WatchDKIMRotations(watchCtx, cfg.DKIM.RotationCheckInterval)
 	run.add("dkim-watch", func(context.Context) error { stopWatch(); return nil })
@@ -233,25 +242,33 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	go func() { errc <- ctlServer.Serve(ctlListener) }()
 	run.add("ctl", ctlServer.Shutdown)
 
-	web := &http.Server{
-		Handler:           httpserver.New(httpserver.Options{Store: st, Logger: log.With("svc", "http")}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	certs, err := startTLS(ctx, tlsParams{cfg: cfg, host: host, st: st, paths: paths, log: log}, run)
+	if err != nil {
+		return nil, err
 	}
-	for _, l := range ls.http {
-		go func() { errc <- web.Serve(l) }()
+	if certs != nil {
+		adm.Certificates = certs
 	}
-	run.add("http", web.Shutdown)
-	listening := map[string][]string{"http": addrs(ls.http), "control": {paths.socket}}
-
 	authGuard := guard.New(guard.Options{
 		MaxConns:      cfg.SMTP.MaxConnections,
 		MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP,
 		Logger:        log.With("svc", "guard"),
 	})
+	metrics := newMetrics(st, authGuard, certStatus{certs})
+	listening, err := startHTTP(httpParams{cfg: cfg, host: host, st: st, log: log, metrics: metrics,
+		tlsConfig: certs.TLSConfig(), challenge: certs.HTTPChallengeHandler}, ls.http, ls.https, run, errc)
+	if err != nil {
+		return nil, err
+	}
+	listening["control"] = []string{paths.socket}
+	out, err := startQueue(ctx, queueParams{cfg: cfg, host: host, st: st, resolver: resolver, dataDir: paths.dir, log: log, sender: p.sender}, run)
+	if err != nil {
+		return nil, err
+	}
+	adm.Queue = out.queue
 	smtpSrv, smtpListening, err := startSMTP(smtpParams{
-		cfg: cfg, host: host, st: st, log: log, guard: authGuard,
+		outbound: out,
+		cfg:      cfg, host: host, st: st, log: log, guard: authGuard, observer: metrics, tls: certs.MailTLSConfig(),
 		dataDir: paths.dir, redirect: p.redirectAll, resolver: resolver, enforce: !p.annotateOnly,
 	}, ls.smtp, errc)
 	if err != nil {
@@ -264,7 +281,8 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	if err != nil {
 		return nil, err
 	}
-	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret, guard: authGuard}, ls.imap, errc)
+	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret, guard: authGuard, observer: metrics,
+		tls: certs.MailTLSConfig()}, ls.imap, errc)
 	if err != nil {
 		return nil, err
 	}

@@ -90,6 +90,12 @@ type smtpParams struct {
 	resolver dns.Resolver
 	// enforce applies DMARC policies (not in localserve).
 	enforce bool
+	// observer counts events for metrics; nil: none.
+	observer smtpserver.Observer
+	// outbound is the outbound queue; nil: mail to other servers is refused.
+	outbound *outbound
+	// tls serves STARTTLS and implicit TLS; nil: no certificate.
+	tls *tls.Config
 }
 
 // startSMTP builds the SMTP server and serves every listener; errors of
@@ -97,23 +103,20 @@ type smtpParams struct {
 // service name.
 func startSMTP(p smtpParams, ls *smtpListeners, errc chan<- error) (*smtpserver.Server, map[string][]string, error) {
 	c := p.cfg.SMTP
-	tlsConfig, err := loadTLS(p.cfg.TLS)
-	if err != nil {
-		return nil, nil, err
-	}
+	tlsConfig := p.tls
 	secret, err := saslSecret(filepath.Join(p.dataDir, "sasl-secret"))
 	if err != nil {
 		return nil, nil, err
 	}
 	svc := &accounts.Service{Store: p.st}
 	hook := newAuthHook(p.cfg, p.host, p.resolver, p.st, p.enforce, p.log.With("svc", "msgauth"))
-	srv := smtpserver.New(smtpserver.Options{
+	opts := smtpserver.Options{
 		Hostname:      p.host,
 		Store:         p.st,
 		Directory:     svc,
 		Authenticator: accounts.SASLAuthenticator{Service: svc, Protocol: "smtp"},
 		FakeSecret:    secret,
-		Deliverer:     &delivery.Deliverer{Store: p.st, Hostname: p.host, Hooks: []delivery.Hook{hook}},
+		Deliverer:     &delivery.Deliverer{Store: p.st, Hostname: p.host, Hooks: []delivery.Hook{hook}, Outbound: p.outbound.deliverer()},
 		Guard:         p.guard,
 		TLSConfig:     tlsConfig,
 		Limits: smtpserver.Limits{
@@ -130,8 +133,11 @@ func startSMTP(p smtpParams, ls *smtpListeners, errc chan<- error) (*smtpserver.
 		XCLIENTNetworks:   prefixes(c.XCLIENTNetworks),
 		SubmissionPrivacy: c.SubmissionPrivacy,
 		RedirectAll:       p.redirect,
+		Observer:          p.observer,
 		Logger:            p.log.With("svc", "smtp"),
-	})
+	}
+	p.outbound.apply(&opts)
+	srv := smtpserver.New(opts)
 	listening := map[string][]string{}
 	for _, m := range smtpModes {
 		for _, l := range ls.byMode[m.mode] {
@@ -143,18 +149,6 @@ func startSMTP(p smtpParams, ls *smtpListeners, errc chan<- error) (*smtpserver.
 		}
 	}
 	return srv, listening, nil
-}
-
-// loadTLS loads the configured certificate; nil when none is configured.
-func loadTLS(c config.TLS) (*tls.Config, error) {
-	if c.CertFile == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // saslSecret returns the secret that keys SCRAM's fake salts for unknown

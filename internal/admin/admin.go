@@ -20,6 +20,7 @@ import (
 	"github.com/posthorn/posthorn/internal/dkim"
 	"github.com/posthorn/posthorn/internal/dns"
 	"github.com/posthorn/posthorn/internal/store"
+	"github.com/posthorn/posthorn/internal/tlsmgr"
 )
 
 // API is the set of operations every front-end offers. *Admin implements it
@@ -38,6 +39,13 @@ type API interface {
 	ListAliases(ctx context.Context, r DomainRequest) ([]AliasInfo, error)
 	RotateDKIM(ctx context.Context, r DomainRequest) (DKIMRotation, error)
 	CheckDKIMRotation(ctx context.Context, r DomainRequest) (DKIMRotation, error)
+	TLSStatus(ctx context.Context, r Empty) (tlsmgr.Status, error)
+	ListQueue(ctx context.Context, r Empty) ([]QueueEntryInfo, error)
+	ShowQueue(ctx context.Context, r QueueRequest) (QueueEntryInfo, error)
+	RetryQueue(ctx context.Context, r QueueRequest) ([]QueueEntryInfo, error)
+	HoldQueue(ctx context.Context, r QueueRequest) (QueueEntryInfo, error)
+	ReleaseQueue(ctx context.Context, r QueueRequest) (QueueEntryInfo, error)
+	DropQueue(ctx context.Context, r QueueRequest) (Empty, error)
 }
 
 var _ API = (*Admin)(nil)
@@ -97,13 +105,21 @@ type Admin struct {
 	// MTASTSMode is the MTA-STS policy mode published for local domains
 	// ("enforce" when empty).
 	MTASTSMode string
+	// MTASTSMaxAge is the policy's max_age (0: MTASTSDefaultMaxAge).
+	MTASTSMaxAge time.Duration
 	// Resolver looks up the DNS records of DKIM keys being rotated.
 	Resolver dns.Resolver
 	// KeepRetired is how long DomainRecords lists a retired DKIM key after
 	// the rotation that retired it began; 0: not at all.
 	KeepRetired time.Duration
-	Logger      *slog.Logger     // nil: discard
-	Now         func() time.Time // nil: time.Now
+	// Queue is the running outbound queue, told when entries change;
+	// nil: it sees changes at its next scan.
+	Queue QueueWaker
+	// Certificates reports the TLS certificates of the running server;
+	// nil when there is none (no server, or no certificate).
+	Certificates CertificateStatus
+	Logger       *slog.Logger     // nil: discard
+	Now          func() time.Time // nil: time.Now
 }
 
 // UserError is an error caused by the request (bad input, missing or

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/posthorn/posthorn/internal/accounts"
 	"github.com/posthorn/posthorn/internal/addr"
@@ -197,10 +198,13 @@ func TestDomainRecords(t *testing.T) {
 
 func TestMTASTSIDChangesWithPolicy(t *testing.T) {
 	h := addr.MustParseDomain("mail.example.com")
-	p1 := MTASTSPolicy("enforce", h)
-	p2 := MTASTSPolicy("testing", h)
+	p1 := MTASTSPolicy("enforce", h, 0)
+	p2 := MTASTSPolicy("testing", h, 0)
 	if MTASTSID(p1) == MTASTSID(p2) {
 		t.Fatal("id did not change with the policy")
+	}
+	if p3 := MTASTSPolicy("enforce", h, 30*24*time.Hour); MTASTSID(p3) == MTASTSID(p1) || !strings.Contains(p3, "max_age: 2592000\r\n") {
+		t.Fatalf("max_age not in the policy or the id: %q", p3)
 	}
 	id := MTASTSID(p1)
 	if len(id) == 0 || len(id) > 32 {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/dkim"
@@ -31,16 +32,20 @@ func (r Record) String() string {
 
 const recordTTL = 3600
 
-// MTA-STS policy defaults (RFC 8461 §3.2); the certificates issue serves it.
-const mtaSTSMaxAge = 7 * 24 * 3600
+// MTASTSDefaultMaxAge is the policy's max_age when none is configured.
+const MTASTSDefaultMaxAge = 7 * 24 * time.Hour
 
 // MTASTSPolicy returns the MTA-STS policy text for a domain whose MX is
-// host (RFC 8461 §3.2).
-func MTASTSPolicy(mode string, host addr.Domain) string {
+// host (RFC 8461 §3.2). An empty mode is "enforce"; maxAge 0 is
+// MTASTSDefaultMaxAge. The HTTPS server serves exactly this text.
+func MTASTSPolicy(mode string, host addr.Domain, maxAge time.Duration) string {
 	if mode == "" {
 		mode = "enforce"
 	}
-	return fmt.Sprintf("version: STSv1\r\nmode: %s\r\nmx: %s\r\nmax_age: %d\r\n", mode, host.ASCII, mtaSTSMaxAge)
+	if maxAge <= 0 {
+		maxAge = MTASTSDefaultMaxAge
+	}
+	return fmt.Sprintf("version: STSv1\r\nmode: %s\r\nmx: %s\r\nmax_age: %d\r\n", mode, host.ASCII, int64(maxAge/time.Second))
 }
 
 // MTASTSID is the id published in the _mta-sts TXT record; it changes
@@ -110,7 +115,7 @@ func (a *Admin) DomainRecords(ctx context.Context, r DomainRequest) ([]Record, e
 		}
 		recs = append(recs, Record{Name: k.Selector + "._domainkey." + d, Type: "TXT", Value: txt(v), Comment: comment})
 	}
-	policy := MTASTSPolicy(a.MTASTSMode, a.Hostname)
+	policy := MTASTSPolicy(a.MTASTSMode, a.Hostname, a.MTASTSMaxAge)
 	recs = append(recs,
 		Record{Name: "_dmarc." + d, Type: "TXT", Value: txt("v=DMARC1; p=reject; rua=" + rua),
 			Comment: "DMARC (RFC 7489): reject mail that fails SPF and DKIM alignment; aggregate reports to the postmaster"},

@@ -29,11 +29,16 @@ type Config struct {
 
 	Listen Listen `toml:"listen" doc:"Listening addresses. Each key is a list of host:port addresses, e.g. \"0.0.0.0:25\" or \"[::1]:143\"; an empty host means all addresses and port 0 picks a free port. An empty list disables the service."`
 	DNS    DNS    `toml:"dns" doc:"DNS resolution, used for MX, SPF, DKIM, DMARC, DANE and MTA-STS lookups."`
-	TLS    TLS    `toml:"tls" doc:"TLS certificate for all TLS listeners and STARTTLS. While implicit-TLS listeners (submissions, imaps, https) are enabled, cert_file and key_file are required; automatic certificates (ACME) will come later."`
+	TLS    TLS    `toml:"tls" doc:"TLS certificates for all TLS listeners and STARTTLS: from cert_file and key_file, or from an ACME CA when acme.enabled is true. While implicit-TLS listeners (submissions, imaps, https) are enabled, one of the two is required. See docs/certificates.md."`
+	ACME   ACME   `toml:"acme" doc:"Automatic certificates from an ACME CA (RFC 8555; Let's Encrypt by default) for the hostname, mta-sts.DOMAIN and autoconfig.DOMAIN of every local domain, and names. Challenges are answered on the https (TLS-ALPN-01) and http (HTTP-01) listeners. The private key is kept across renewals so DANE TLSA 3 1 1 records stay valid. See docs/certificates.md."`
 	Log    Log    `toml:"log" doc:"Logging, to standard error."`
 	SMTP   SMTP   `toml:"smtp" doc:"The SMTP server: inbound mail (MX), submission and LMTP. Limits apply per connection unless said otherwise."`
 	Auth   Auth   `toml:"auth" doc:"Message authentication of inbound mail (MX and LMTP): iprev, SPF, DKIM, ARC and DMARC are checked, their results recorded in one Authentication-Results header field, and the DMARC policy of the sender's domain applied. See docs/authentication.md."`
 	DKIM   DKIM   `toml:"dkim" doc:"DKIM signing of mail submitted by local users, with the keys of their domain (kept in the store; see \"posthorn dkim\"), and key rotation."`
+	Queue  Queue  `toml:"queue" doc:"The outbound queue: mail for other servers (submitted, forwarded, for relay domains, bounces) is kept until delivered, retried with a doubling backoff, and returned to its sender with a plain-language report when it cannot be delivered. Also the backup MX (relay domains) and per-account sending limits."`
+	Relay  Relay  `toml:"relay" doc:"A smarthost: send outbound mail through a relay host (all of it, or for some destination domains) instead of delivering it directly, e.g. when large providers distrust the IP addresses of this server."`
+	HTTP   HTTP   `toml:"http" doc:"The web face on the http and https listeners: MTA-STS policies, client autoconfiguration, /metrics and /healthz. See docs/http.md, also for running behind a reverse proxy."`
+	MTASTS MTASTS `toml:"mtasts" doc:"The MTA-STS policy (RFC 8461) served for every local domain at https://mta-sts.DOMAIN/.well-known/mta-sts.txt. Its mx is the hostname. The id in the _mta-sts TXT record printed by \"posthorn domain records\" changes whenever the policy does: republish it after changing these."`
 }
 
 // Listen holds the listening addresses of each service.
@@ -55,8 +60,23 @@ type DNS struct {
 
 // TLS configures the certificate served by all TLS listeners.
 type TLS struct {
-	CertFile string `toml:"cert_file" doc:"PEM file with the certificate chain, leaf first. Set together with key_file."`
-	KeyFile  string `toml:"key_file" doc:"PEM file with the private key of the certificate in cert_file."`
+	CertFile       string        `toml:"cert_file" doc:"PEM file with the certificate chain, leaf first. Set together with key_file."`
+	KeyFile        string        `toml:"key_file" doc:"PEM file with the private key of the certificate in cert_file."`
+	ReloadInterval time.Duration `toml:"reload_interval" doc:"How often cert_file and key_file are checked for changes (size and modification time); a changed valid pair is served from the next connection on, an invalid one is logged and the previous certificate kept. SIGHUP reloads at once."`
+	AlarmTo        string        `toml:"alarm_to" doc:"Address mailed (delivered locally) when a certificate is 14, 7, 3 and 1 days from expiry without having been renewed. Empty: postmaster@ the first local domain."`
+}
+
+// ACME configures automatic certificates.
+type ACME struct {
+	Enabled            bool          `toml:"enabled" doc:"Obtain and renew certificates from the ACME CA instead of using tls.cert_file."`
+	DirectoryURL       string        `toml:"directory_url" doc:"The CA's ACME directory URL. Empty: Let's Encrypt (https://acme-v02.api.letsencrypt.org/directory)."`
+	Email              string        `toml:"email" doc:"Contact address of the ACME account, for the CA's notices. May be empty."`
+	CARoot             string        `toml:"ca_root" doc:"PEM file of the roots trusted for the CA's own HTTPS endpoint, for a private or test CA such as pebble. Empty: the system's roots."`
+	Names              []string      `toml:"names" doc:"More names to hold certificates for, e.g. the web interface's name. The hostname and, for every local domain, mta-sts.DOMAIN and autoconfig.DOMAIN are always included; each needs a DNS record pointing here."`
+	Challenges         []string      `toml:"challenges" doc:"Challenge types to use: \"tls-alpn-01\" (answered on the https listener, port 443) and \"http-01\" (on the http listener, port 80)."`
+	HTTPPort           int           `toml:"http_port" doc:"Port the CA connects to for HTTP-01. 0 means 80; other values only make sense for test CAs."`
+	TLSPort            int           `toml:"tls_port" doc:"Port the CA connects to for TLS-ALPN-01. 0 means 443; other values only make sense for test CAs."`
+	RenewCheckInterval time.Duration `toml:"renew_check_interval" doc:"How often certificates are checked for renewal (at a third of their lifetime left, or when the CA's renewal information (ARI, RFC 9773) says). Failed renewals are retried with a backoff from 1 minute to 6 hours."`
 }
 
 // Log configures logging.
@@ -98,6 +118,18 @@ type DKIM struct {
 	KeepRetired           time.Duration `toml:"keep_retired" doc:"How long \"posthorn domain records\" keeps listing a retired DKIM key after the rotation that retired it began, so mail signed with it still verifies while in transit and in mailboxes that check later. Remove the record from DNS after that."`
 }
 
+// HTTP configures the web face.
+type HTTP struct {
+	MetricsNetworks []string `toml:"metrics_networks" doc:"Networks (CIDR or single addresses) besides loopback allowed to read /metrics; others get 403. Default: loopback only."`
+	TrustedProxies  []string `toml:"trusted_proxies" doc:"Networks (CIDR or single addresses) of reverse proxies whose X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host headers are believed. From anywhere else they are ignored. Default: none."`
+}
+
+// MTASTS configures the published MTA-STS policy.
+type MTASTS struct {
+	Mode   string        `toml:"mode" enum:"enforce,testing,none" doc:"Policy mode: enforce (senders must deliver over TLS with a valid certificate for the hostname), testing (they deliver anyway and report failures with TLS-RPT) or none (withdraws a previous policy)."`
+	MaxAge time.Duration `toml:"max_age" doc:"How long senders cache the policy (max_age, RFC 8461 §3.2), from 1h to 8760h (one year). Weeks are usual once the setup is stable."`
+}
+
 // Default returns a Config with every default value. Hostname has no default
 // and must be set.
 func Default() Config {
@@ -132,10 +164,17 @@ func Default() Config {
 			DMARCTempError: "defer",
 			CheckTimeout:   30 * time.Second,
 		},
+		TLS: TLS{ReloadInterval: time.Minute},
+		ACME: ACME{
+			Challenges:         []string{"tls-alpn-01", "http-01"},
+			RenewCheckInterval: 10 * time.Minute,
+		},
 		DKIM: DKIM{
 			Sign:                  true,
 			RotationCheckInterval: time.Hour,
 			KeepRetired:           30 * 24 * time.Hour,
 		},
+		Queue:  defaultQueue(),
+		MTASTS: MTASTS{Mode: "enforce", MaxAge: 7 * 24 * time.Hour},
 	}
 }

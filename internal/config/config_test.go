@@ -19,7 +19,7 @@ key_file = "/etc/posthorn/key.pem"
 func valid() Config {
 	c := Default()
 	c.Hostname = "mail.example.com"
-	c.TLS = TLS{CertFile: "/etc/posthorn/cert.pem", KeyFile: "/etc/posthorn/key.pem"}
+	c.TLS.CertFile, c.TLS.KeyFile = "/etc/posthorn/cert.pem", "/etc/posthorn/key.pem"
 	return c
 }
 
@@ -31,14 +31,17 @@ func TestParseGood(t *testing.T) {
 		want func(*Config)
 	}{
 		{"minimal", Options{}, `hostname = "mail.example.com"` + certs, func(*Config) {}},
-		{"external certs", Options{ExternalCerts: true}, `hostname = "mail.example.com"`, func(c *Config) { c.TLS = TLS{} }},
+		{"external certs", Options{ExternalCerts: true}, `hostname = "mail.example.com"`, func(c *Config) { c.TLS.CertFile, c.TLS.KeyFile = "", "" }},
 		{"no tls listeners", Options{}, `
 hostname = "mail.example.com"
 [listen]
 submissions = []
 imaps = []
 https = []
-`, func(c *Config) { c.TLS = TLS{}; c.Listen.Submissions, c.Listen.IMAPS, c.Listen.HTTPS = nil, nil, nil }},
+`, func(c *Config) {
+			c.TLS.CertFile, c.TLS.KeyFile = "", ""
+			c.Listen.Submissions, c.Listen.IMAPS, c.Listen.HTTPS = nil, nil, nil
+		}},
 		{"everything", Options{}, `
 hostname = "Mail.Example.COM"
 data_dir = "data"
@@ -65,12 +68,15 @@ format = "json"
 					Submissions: []string{"localhost:0"}, IMAPS: []string{"[fe80::1%eth0]:993"},
 					HTTP: []string{"0.0.0.0:65535"}, HTTPS: []string{"0.0.0.0:0"},
 				},
-				DNS:  DNS{Servers: []string{"127.0.0.1:5300", "[::1]:53"}},
-				TLS:  valid().TLS,
-				Log:  Log{Level: "trace", Format: "json"},
-				SMTP: Default().SMTP,
-				Auth: Default().Auth,
-				DKIM: Default().DKIM,
+				DNS:    DNS{Servers: []string{"127.0.0.1:5300", "[::1]:53"}},
+				TLS:    valid().TLS,
+				ACME:   Default().ACME,
+				Log:    Log{Level: "trace", Format: "json"},
+				SMTP:   Default().SMTP,
+				Auth:   Default().Auth,
+				DKIM:   Default().DKIM,
+				MTASTS: Default().MTASTS,
+				Queue:  Default().Queue,
 			}
 		}},
 		{"dotted and inline", Options{}, `
@@ -82,7 +88,7 @@ tls.key_file = """/k.pem"""
 `, func(c *Config) {
 			c.Log.Level = "debug"
 			c.DNS.Servers = []string{"192.0.2.1:53"}
-			c.TLS = TLS{CertFile: "/c.pem", KeyFile: "/k.pem"}
+			c.TLS.CertFile, c.TLS.KeyFile = "/c.pem", "/k.pem"
 		}},
 		{"unicode hostname", Options{}, "\uFEFFhostname = \"mail.bücher.example\"" + certs, func(c *Config) { c.Hostname = "mail.bücher.example" }},
 	}
@@ -159,7 +165,7 @@ func TestParseBad(t *testing.T) {
 		{"key without cert", "hostname = \"mail.example.com\"\n[tls]\ncert_file = \"\"\nkey_file = \"k.pem\"\n",
 			`posthorn.toml:3: tls.cert_file: required when key_file is set`},
 		{"no certs", "hostname = \"mail.example.com\"\n[listen]\nsubmissions = []\nhttps = []\n",
-			`posthorn.toml: tls.cert_file: required while listen.imaps is enabled: set cert_file and key_file, or disable them with []`},
+			`posthorn.toml: tls.cert_file: required while listen.imaps is enabled: set cert_file and key_file, or acme.enabled, or disable them with []`},
 		{"line after multi-line string", "user = \"\"\"\nbogus = 1\n[x]\n\"\"\"\nbogus = 1\nhostname = \"mail.example.com\"" + certs,
 			`posthorn.toml:5: bogus: unknown key`},
 		{"line after literal strings and arrays", "user = '''\n[x]'''\nhostname = 'a#[' # ]\nallow_root = [\n\"]\", # \"\n'[', {a=1}\n]" + certs,
@@ -218,7 +224,7 @@ func TestLoad(t *testing.T) {
 func TestValidate(t *testing.T) {
 	err := Default().Validate(Options{})
 	want := "hostname: required\n" +
-		"tls.cert_file: required while listen.submissions, listen.imaps, listen.https are enabled: set cert_file and key_file, or disable them with []"
+		"tls.cert_file: required while listen.submissions, listen.imaps, listen.https are enabled: set cert_file and key_file, or acme.enabled, or disable them with []"
 	if err == nil || err.Error() != want {
 		t.Errorf("Default().Validate:\n got %v\nwant %s", err, want)
 	}
@@ -327,5 +333,44 @@ greet_delay = "2m"
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not contain %q", err, want)
 		}
+	}
+}
+
+func TestQueueSection(t *testing.T) {
+	_, err := Parse("posthorn.toml", []byte(`hostname = "mail.example.com"`+certs+`
+[queue]
+retry_initial = "10s"
+expire = "30m"
+relay_domains = ["backup.example", "bad domain"]
+relay_recipients = ["a@backup.example", "b@elsewhere.example"]
+[relay]
+host = "smtp.provider.example"
+username = "me"
+`))
+	for _, want := range []string{
+		"queue.retry_initial: must be at least 1m",
+		"queue.expire: must be at least 1h",
+		`queue.relay_domains: "bad domain" is not a valid domain name`,
+		`queue.relay_recipients: "b@elsewhere.example" is not in one of relay_domains`,
+		"relay.password_file: username and password_file go together",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
+		}
+	}
+	c, err := Parse("posthorn.toml", []byte(`hostname = "mail.example.com"`+certs+`
+[queue]
+relay_domains = ["backup.example"]
+[relay]
+host = "smtp.provider.example"
+port = 465
+implicit_tls = true
+domains = ["gmail.com"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Queue.RetryMax != Default().Queue.RetryMax || c.Queue.Expire != Default().Queue.Expire || c.Relay.Port != 465 {
+		t.Errorf("parsed %+v %+v", c.Queue, c.Relay)
 	}
 }

@@ -78,6 +78,9 @@ func (o Options) Load(path string) (Config, error) {
 		}
 		c.DataDir = dir
 	}
+	if f := c.Relay.PasswordFile; f != "" && !filepath.IsAbs(f) {
+		c.Relay.PasswordFile = filepath.Join(filepath.Dir(path), f)
+	}
 	return c, nil
 }
 

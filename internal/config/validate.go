@@ -27,8 +27,29 @@ func check(c Config, o Options, report reportFunc) {
 		checkServer([]string{"dns", "servers"}, s, report)
 	}
 	checkTLS(c, o, report)
+	checkACME(c, report)
 	checkSMTP(c.SMTP, report)
 	checkAuth(c.Auth, c.DKIM, report)
+	checkQueue(c.Queue, c.Relay, report)
+	checkHTTP(c.HTTP, c.MTASTS, report)
+}
+
+// checkHTTP checks the web face's networks and the MTA-STS policy.
+func checkHTTP(h HTTP, m MTASTS, report reportFunc) {
+	for _, n := range []struct {
+		key  string
+		nets []string
+	}{{"metrics_networks", h.MetricsNetworks}, {"trusted_proxies", h.TrustedProxies}} {
+		for _, v := range n.nets {
+			if _, err := ParsePrefix(v); err != nil {
+				report([]string{"http", n.key}, "%q is not a network (CIDR) or IP address", v)
+			}
+		}
+	}
+	// RFC 8461 §3.2: max_age is at most 31557600 seconds.
+	if m.MaxAge < time.Hour || m.MaxAge > 8760*time.Hour {
+		report([]string{"mtasts", "max_age"}, "must be from 1h to 8760h")
+	}
 }
 
 // checkAuth checks the message-authentication and DKIM settings.
@@ -205,10 +226,12 @@ func checkTLS(c Config, o Options, report reportFunc) {
 		report([]string{"tls", "key_file"}, "required when cert_file is set")
 	case c.TLS.CertFile == "" && c.TLS.KeyFile != "":
 		report([]string{"tls", "cert_file"}, "required when key_file is set")
-	case c.TLS.CertFile == "" && !o.ExternalCerts:
+	case c.TLS.CertFile != "" && c.ACME.Enabled:
+		report([]string{"tls", "cert_file"}, "must be empty while acme.enabled is true")
+	case c.TLS.CertFile == "" && !o.ExternalCerts && !c.ACME.Enabled:
 		if tl := c.Listen.implicitTLS(); len(tl) > 0 {
 			report([]string{"tls", "cert_file"},
-				"required while %s %s enabled: set cert_file and key_file, or disable them with []",
+				"required while %s %s enabled: set cert_file and key_file, or acme.enabled, or disable them with []",
 				strings.Join(tl, ", "), map[bool]string{true: "is", false: "are"}[len(tl) == 1])
 		}
 	}
@@ -227,4 +250,47 @@ func (l Listen) implicitTLS() []string {
 		}
 	}
 	return keys
+}
+
+// checkACME checks the ACME settings.
+func checkACME(c Config, report reportFunc) {
+	a := c.ACME
+	if c.TLS.ReloadInterval < 0 {
+		report([]string{"tls", "reload_interval"}, "must not be negative")
+	}
+	if c.TLS.AlarmTo != "" {
+		if _, err := addr.ParseAddress(c.TLS.AlarmTo); err != nil {
+			report([]string{"tls", "alarm_to"}, "%q is not a valid address", c.TLS.AlarmTo)
+		}
+	}
+	if !a.Enabled {
+		return
+	}
+	if a.DirectoryURL != "" && !strings.HasPrefix(a.DirectoryURL, "https://") {
+		report([]string{"acme", "directory_url"}, "must be an https:// URL")
+	}
+	for _, n := range a.Names {
+		if _, err := addr.ParseDomain(n); err != nil {
+			report([]string{"acme", "names"}, "%q is not a valid domain name", n)
+		}
+	}
+	if len(a.Challenges) == 0 {
+		report([]string{"acme", "challenges"}, "needs at least one of tls-alpn-01 and http-01")
+	}
+	for _, ch := range a.Challenges {
+		if ch != "tls-alpn-01" && ch != "http-01" {
+			report([]string{"acme", "challenges"}, "%q is not one of tls-alpn-01, http-01", ch)
+		}
+	}
+	for _, p := range []struct {
+		key  string
+		port int
+	}{{"http_port", a.HTTPPort}, {"tls_port", a.TLSPort}} {
+		if p.port < 0 || p.port > 65535 {
+			report([]string{"acme", p.key}, "must be a port number")
+		}
+	}
+	if a.RenewCheckInterval < time.Second {
+		report([]string{"acme", "renew_check_interval"}, "must be at least 1s")
+	}
 }

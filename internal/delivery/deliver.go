@@ -42,6 +42,33 @@ type Recipient struct {
 	Accounts []store.Account
 	Notify   []string // DSN NOTIFY values
 	ORcpt    string   // DSN ORCPT, "type;address"
+	// Remote are addresses at other servers the message goes to for this
+	// recipient, through Deliverer.Outbound: the recipient itself
+	// (submission, a relay domain, a reversed SRS address) or the remote
+	// targets of an alias (forwarding).
+	Remote []addr.Address
+	// Forwarded marks Remote as alias targets: the envelope sender is
+	// rewritten (SRS) and the message sealed (ARC) for them.
+	Forwarded bool
+}
+
+// Outbound takes the copies of a message for other servers: the outbound
+// queue (*queue.Queue) implements it. Enqueue returns once the message is
+// durable. An *smtp.Error is the reply for the whole message.
+type Outbound interface {
+	Enqueue(ctx context.Context, m Outgoing) error
+}
+
+// Outgoing is a message for the recipients of Envelope with Remote set.
+type Outgoing struct {
+	Envelope   *Envelope
+	Recipients []Recipient // those with Remote set
+	// Message is the message as it leaves: the header prefix (Received,
+	// the hooks' fields such as DKIM-Signature) and the message.
+	Message Message
+	// ForwardHeader holds fields to prepend for forwarded recipients only
+	// (an ARC set).
+	ForwardHeader []byte
 }
 
 // Verdict is what a Hook decides about a message.
@@ -52,6 +79,9 @@ type Verdict struct {
 	// Junk files the message in the Junk mailbox.
 	Junk   bool
 	Reason string // why, for the log
+	// ForwardHeader holds fields for the copies forwarded to other
+	// servers only (an ARC set, RFC 8617).
+	ForwardHeader []byte
 	// Message, when set, replaces the message the hook was given: the
 	// same bytes with header fields removed (an Authentication-Results
 	// field forged with our authserv-id, RFC 8601 §5). Later hooks see
@@ -69,11 +99,15 @@ type Hook interface {
 	Check(ctx context.Context, env *Envelope, msg Message) (Verdict, error)
 }
 
-// Deliverer stores messages for local recipients.
+// Deliverer stores messages for local recipients and hands the copies for
+// remote ones to Outbound.
 type Deliverer struct {
 	Store    store.Store
 	Hostname addr.Domain
 	Hooks    []Hook
+	// Outbound queues copies for other servers; nil: recipients with
+	// Remote set fail with a temporary error.
+	Outbound Outbound
 	Now      func() time.Time // nil: time.Now
 }
 
@@ -131,6 +165,7 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, msg Message, ext
 			verdict.Junk = true
 			verdict.Reason = v.Reason
 		}
+		verdict.ForwardHeader = append(verdict.ForwardHeader, v.ForwardHeader...)
 		if v.Message != nil {
 			view, msg, extra = v.Message, v.Message, nil
 		}
@@ -142,6 +177,11 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, msg Message, ext
 	}
 	structure := part.Marshal()
 	res := Result{Errors: make([]error, len(env.Recipients)), Prefix: prefix, Verdict: verdict}
+	// Remote copies are queued first: if that fails nothing was stored,
+	// and the client's retry cannot duplicate local deliveries.
+	if err := d.enqueue(ctx, env, Concat(Bytes(prefix), msg), verdict.ForwardHeader); err != nil {
+		return Result{}, err
+	}
 	mailbox := ""
 	if verdict.Junk {
 		mailbox = "Junk"
@@ -182,6 +222,28 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, msg Message, ext
 		}
 	}
 	return res, nil
+}
+
+// enqueue hands the recipients with remote targets to Outbound.
+func (d *Deliverer) enqueue(ctx context.Context, env *Envelope, msg Message, fwd []byte) error {
+	var remote []Recipient
+	for _, r := range env.Recipients {
+		if len(r.Remote) > 0 {
+			remote = append(remote, r)
+		}
+	}
+	if len(remote) == 0 {
+		return nil
+	}
+	if d.Outbound == nil {
+		return smtp.Errorf(451, smtp.Enhanced{4, 4, 3}, "Sending to other servers is not configured here; try again later")
+	}
+	err := d.Outbound.Enqueue(ctx, Outgoing{Envelope: env, Recipients: remote, Message: msg, ForwardHeader: fwd})
+	var se *smtp.Error
+	if err != nil && !errors.As(err, &se) {
+		return fmt.Errorf("delivery: queueing: %w", err)
+	}
+	return err
 }
 
 // findOverQuota marks the targets that cannot take size more bytes. If it

@@ -143,6 +143,9 @@ func (lg *loginGuard) check(user string) error {
 // failed reports a failed attempt; the error the client gets is the
 // caller's.
 func (lg *loginGuard) failed() {
+	if lg.refused == "" {
+		lg.s.srv.observer().AuthFailed("imap")
+	}
 	if g := lg.s.srv.Guard; g != nil && lg.s.ip.IsValid() && lg.user != "" && lg.refused == "" {
 		g.AuthFailed(lg.s.ip, lg.user)
 	}

@@ -68,6 +68,26 @@ func (f AuthenticatorFunc) Authenticate(ctx context.Context, u, p string) (store
 // ErrAuthFailed is what an Authenticator returns for bad credentials.
 var ErrAuthFailed = errors.New("imapserver: authentication failed")
 
+// Observer is told of events worth counting, such as for metrics. Its
+// methods must be safe for concurrent use and return quickly. service is
+// "imap" (port 143) or "imaps" (port 993).
+type Observer interface {
+	Connection(service string)
+	AuthFailed(service string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Connection(string) {}
+func (nopObserver) AuthFailed(string) {}
+
+func (s *Server) observer() Observer {
+	if s.Observer == nil {
+		return nopObserver{}
+	}
+	return s.Observer
+}
+
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("imapserver: server closed")
 
@@ -98,6 +118,9 @@ type Server struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observer is told of connections and failed logins (metrics); nil:
+	// nobody.
+	Observer Observer
 	// InsecureAuth allows LOGIN and PLAIN without TLS from any address
 	// (tests only). Without TLS they are otherwise allowed only from
 	// loopback addresses (LOGINDISABLED, RFC 9051 §6.2.3).
@@ -223,6 +246,7 @@ func (s *Server) trackSession(ss *session, add bool) bool {
 // ServeConn runs one session on c, which may come from any listener;
 // implicitTLS runs the TLS handshake first. It returns when the session ends.
 func (s *Server) ServeConn(c net.Conn, implicitTLS bool) {
+	s.observer().Connection(map[bool]string{false: "imap", true: "imaps"}[implicitTLS])
 	ss := newSession(s, c, "imap"+strconv.FormatUint(s.nextID.Add(1), 10))
 	if !s.trackSession(ss, true) {
 		c.Close()

@@ -26,6 +26,9 @@ type Hook struct {
 	Checker *Checker
 	// Signer signs submitted mail; nil: it is not signed.
 	Signer *Signer
+	// Sealer ARC-seals inbound mail that aliases forward to other
+	// servers, with the forwarding domain's RSA key; nil: not sealed.
+	Sealer *Signer
 	Logger *slog.Logger
 }
 
@@ -71,6 +74,14 @@ func (h *Hook) Check(ctx context.Context, env *delivery.Envelope, msg delivery.M
 	}
 	log.Info("message authentication", "id", env.ID, "results", res.Summary(), "action", string(res.Action), "reason", res.Reason)
 	v.Header = append(v.Header, h.Checker.Header(res)...)
+	if d, ok := forwardingDomain(env); ok && h.Sealer != nil && res.Action != Reject {
+		ar := authResultsValue(AuthenticationResults(h.Checker.AuthServID(), res))
+		set, err := h.Sealer.Seal(ctx, d, msg, ar, res.ARC)
+		if err != nil {
+			log.Warn("ARC sealing failed; forwarding unsealed", "id", env.ID, "err", err)
+		}
+		v.ForwardHeader = set
+	}
 	switch res.Action {
 	case Reject:
 		return v, smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "Message rejected by the DMARC policy of the sender's domain: %s", clip(res.Reason, maxReply))

@@ -150,6 +150,7 @@ func (x *authExchange) Next(response []byte) ([]byte, bool, error) {
 			gd.AuthFailed(ip, x.ga.user)
 		}
 		s.w.log.Warn("auth failed", "client", ip, "mech", x.mech, "user", x.ga.user, "reason", reason)
+		s.srv.opt.Observer.AuthFailed(s.st.mode.String())
 		return nil, false, wireError(smtp.ErrAuthFailed)
 	case errors.Is(err, sasl.ErrMalformed):
 		s.w.log.Info("auth failed", "client", ip, "mech", x.mech, "reason", reason)

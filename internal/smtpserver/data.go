@@ -61,9 +61,11 @@ func (s *session) data(r io.Reader) ([]error, error) {
 		// A hook's verdict (DMARC reject, temporary DNS failure): the
 		// reply says why, and so does the log line.
 		s.w.log.Info("message rejected", append(s.logAttrs(tx, msg.Size()), "code", se.Code, "reason", se.Msg)...)
+		s.srv.opt.Observer.MessageRejected(s.st.mode.String(), ReasonPolicy)
 		return nil, err
 	case err != nil:
 		s.w.log.Error("delivery failed", append(s.logAttrs(tx, msg.Size()), "err", err)...)
+		s.srv.opt.Observer.MessageRejected(s.st.mode.String(), ReasonLocalError)
 		return nil, err
 	}
 	for i, e := range res.Errors {
@@ -76,6 +78,7 @@ func (s *session) data(r io.Reader) ([]error, error) {
 		attrs = append(attrs, "junk", res.Verdict.Reason)
 	}
 	s.w.log.Info("message delivered", attrs...)
+	s.srv.opt.Observer.MessageAccepted(s.st.mode.String(), res.Delivered())
 	return res.Errors, nil
 }
 
@@ -93,6 +96,7 @@ func (s *session) dataError(tx *transaction, err error) error {
 		}
 	}
 	s.w.log.Info("message rejected", append(s.logAttrs(tx, -1), "reason", err.Error())...)
+	s.srv.opt.Observer.MessageRejected(s.st.mode.String(), ReasonData)
 	return err
 }
 

@@ -2,6 +2,7 @@ package smtpserver
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/delivery"
 	"github.com/posthorn/posthorn/internal/smtp"
+	"github.com/posthorn/posthorn/internal/srs"
 )
 
 // parsePath parses an address as go-smtp passes it: source route already
@@ -90,6 +92,12 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 		// allow_untrusted_routing = no.
 		return smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "<%s>: sender-specified routing is not accepted", to)
 	}
+	if r, ok, err := s.reverseSRS(a); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return s.addRecipient(to, opts, r)
+	}
 	target := a
 	if !s.srv.opt.RedirectAll.IsZero() {
 		target = s.srv.opt.RedirectAll
@@ -99,10 +107,7 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 	res, err := s.srv.opt.Directory.Resolve(s.ctx, target)
 	switch {
 	case errors.Is(err, accounts.ErrNotLocal):
-		if s.st.account != nil {
-			return smtp.Errorf(451, smtp.Enhanced{4, 4, 3}, "<%s>: sending to other domains is not available yet (no outbound queue in this version); try again later", a)
-		}
-		return smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "<%s>: relaying denied: %s is not a domain of this server", a, a.Domain)
+		return s.rcptRemote(a, to, opts)
 	case errors.Is(err, accounts.ErrUnknownRecipient):
 		return smtp.Errorf(550, smtp.Enhanced{5, 1, 1}, "<%s>: no such user here", a)
 	case errors.Is(err, accounts.ErrAliasLoop):
@@ -110,10 +115,14 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 	case err != nil:
 		return smtp.ErrLocal.Wrap(err)
 	}
+	r := delivery.Recipient{Address: a, Accounts: res.Accounts}
 	if len(res.Remote) > 0 {
-		return smtp.Errorf(451, smtp.Enhanced{4, 4, 3}, "<%s>: forwards to other domains, which is not available yet; try again later", a)
+		if !s.canQueue() {
+			return smtp.Errorf(451, smtp.Enhanced{4, 4, 3}, "<%s>: forwards to other domains, which is not available yet; try again later", a)
+		}
+		r.Remote, r.Forwarded = res.Remote, true
 	}
-	if len(res.Accounts) == 0 {
+	if len(res.Accounts) == 0 && len(r.Remote) == 0 {
 		return smtp.Errorf(550, smtp.Enhanced{5, 1, 1}, "<%s>: no such user here", a)
 	}
 	for _, acc := range res.Accounts {
@@ -121,15 +130,89 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 			return smtp.Errorf(452, smtp.Enhanced{4, 2, 2}, "<%s>: mailbox full", a)
 		}
 	}
-	r := delivery.Recipient{Address: a, Accounts: res.Accounts, ORcpt: ""}
+	return s.addRecipient(to, opts, r)
+}
+
+// addRecipient adds r with its DSN parameters to the transaction.
+func (s *session) addRecipient(to string, opts *gosmtp.RcptOptions, r delivery.Recipient) error {
+	tx := s.tx
 	for _, n := range opts.Notify {
 		r.Notify = append(r.Notify, string(n))
 	}
 	if opts.OriginalRecipient != "" {
 		r.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 	}
-	tx.index[a.Key()] = len(tx.rcpts)
+	tx.index[r.Address.Key()] = len(tx.rcpts)
 	tx.rcpts = append(tx.rcpts, r)
 	tx.raw = append(tx.raw, []string{to})
 	return nil
+}
+
+// canQueue reports whether mail can be queued for other servers.
+func (s *session) canQueue() bool {
+	d := s.srv.opt.Deliverer
+	return d != nil && d.Outbound != nil
+}
+
+// rcptRemote checks a recipient at a domain that is not local: allowed
+// for authenticated clients (within their outbound limits) and for the
+// domains this server is a backup MX for; refused otherwise, whatever
+// the client (no open relay).
+func (s *session) rcptRemote(a addr.Address, to string, opts *gosmtp.RcptOptions) error {
+	r := delivery.Recipient{Address: a, Remote: []addr.Address{a}}
+	if acc := s.st.account; acc != nil {
+		if !s.canQueue() {
+			return smtp.Errorf(451, smtp.Enhanced{4, 4, 3}, "<%s>: sending to other domains is not available yet (no outbound queue in this version); try again later", a)
+		}
+		if lim := s.srv.opt.OutboundLimits; lim != nil {
+			if err := lim.AllowRecipient(acc.Address.String(), !s.tx.remote); err != nil {
+				return err
+			}
+		}
+		s.tx.remote = true
+		return s.addRecipient(to, opts, r)
+	}
+	rd, ok := s.relayDomain(a.Domain)
+	if !ok {
+		return smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "<%s>: relaying denied: %s is not a domain of this server", a, a.Domain)
+	}
+	if len(rd.Recipients) > 0 && !slices.ContainsFunc(rd.Recipients, func(b addr.Address) bool { return b.Key() == a.Key() }) {
+		return smtp.Errorf(550, smtp.Enhanced{5, 1, 1}, "<%s>: not a recipient this backup MX accepts mail for", a)
+	}
+	if !s.canQueue() {
+		return smtp.Errorf(451, smtp.Enhanced{4, 4, 3}, "<%s>: the outbound queue is not available; try again later", a)
+	}
+	return s.addRecipient(to, opts, r)
+}
+
+// relayDomain returns the backup-MX configuration of d, if any.
+func (s *session) relayDomain(d addr.Domain) (RelayDomain, bool) {
+	for _, rd := range s.srv.opt.RelayDomains {
+		if strings.EqualFold(rd.Domain.ASCII, d.ASCII) {
+			return rd, true
+		}
+	}
+	return RelayDomain{}, false
+}
+
+// reverseSRS handles an SRS address at a local domain (a bounce of mail
+// we forwarded): it goes back to the address it stands for. A forged or
+// expired one is refused (ok with an error).
+func (s *session) reverseSRS(a addr.Address) (delivery.Recipient, bool, error) {
+	rev := s.srv.opt.SRS
+	if rev == nil || !srs.IsSRS(a.Localpart) || !s.canQueue() {
+		return delivery.Recipient{}, false, nil
+	}
+	if _, err := s.srv.opt.Store.Domain(s.ctx, a.Domain); err != nil {
+		return delivery.Recipient{}, false, nil // not ours: the usual rules
+	}
+	orig, err := rev.Reverse(a)
+	if err != nil {
+		why := "forged"
+		if errors.Is(err, srs.ErrExpired) {
+			why = "expired"
+		}
+		return delivery.Recipient{}, true, smtp.Errorf(550, smtp.Enhanced{5, 1, 1}, "<%s>: invalid SRS address (%s); bounces of forwarded mail are accepted only for addresses this server made", a, why).Wrap(err)
+	}
+	return delivery.Recipient{Address: a, Remote: []addr.Address{orig}}, true, nil
 }

@@ -75,6 +75,27 @@ type Directory interface {
 	Resolve(ctx context.Context, rcpt addr.Address) (accounts.Resolution, error)
 }
 
+// RelayDomain is a domain this server is a backup MX for.
+type RelayDomain struct {
+	Domain addr.Domain
+	// Recipients, when not empty, are the only addresses accepted.
+	Recipients []addr.Address
+}
+
+// SRSReverser reverses SRS addresses; *srs.Rewriter implements it.
+type SRSReverser interface {
+	Reverse(a addr.Address) (addr.Address, error)
+}
+
+// OutboundLimiter enforces per-account limits on mail to other servers;
+// *queue.Limiter implements it. Its errors are *smtp.Error replies saying
+// which limit was reached.
+type OutboundLimiter interface {
+	// AllowRecipient is asked for each remote recipient, with first set
+	// for the first one of a message (which counts the message).
+	AllowRecipient(account string, first bool) error
+}
+
 // Guard limits connections and login attempts; *guard.Guard implements it.
 type Guard interface {
 	Connect(ip netip.Addr) (release func(), err error)
@@ -83,6 +104,38 @@ type Guard interface {
 	AuthFailed(ip netip.Addr, account string)
 	AuthSucceeded(ip netip.Addr, account string)
 }
+
+// Observer is told of events worth counting, such as for metrics. Its
+// methods must be safe for concurrent use and return quickly. service is
+// the listener's Mode ("smtp", "submission", "submissions", "lmtp");
+// reason is one of the Reason constants, never client text.
+type Observer interface {
+	Connection(service string)
+	// MessageAccepted is one message answered with 250 after its data;
+	// delivered is how many of its recipients were delivered locally.
+	MessageAccepted(service string, delivered int)
+	MessageRejected(service, reason string)
+	AuthFailed(service string)
+}
+
+// Reasons given to Observer.MessageRejected: few, so metrics stay small.
+const (
+	ReasonConnLimit   = "connection_limit" // guard refused the connection
+	ReasonBlocked     = "blocked"          // address blocked after auth failures
+	ReasonEarlyTalker = "early_talker"
+	ReasonSender      = "sender"    // MAIL FROM refused
+	ReasonRecipient   = "recipient" // RCPT TO refused
+	ReasonPolicy      = "policy"    // a verdict at the end of data (DMARC, DNS)
+	ReasonData        = "data"      // too big, bare line endings, timeouts
+	ReasonLocalError  = "local_error"
+)
+
+type nopObserver struct{}
+
+func (nopObserver) Connection(string)              {}
+func (nopObserver) MessageAccepted(string, int)    {}
+func (nopObserver) MessageRejected(string, string) {}
+func (nopObserver) AuthFailed(string)              {}
 
 // Limits bound what one client may do. Zero fields take the defaults of
 // DefaultLimits.
@@ -162,8 +215,20 @@ type Options struct {
 	// local address, and lets authenticated users send as anyone
 	// ("posthorn localserve").
 	RedirectAll addr.Address
+	// RelayDomains are domains this server is a backup MX for: mail to
+	// them is accepted from anyone and queued for their primary MX.
+	RelayDomains []RelayDomain
+	// SRS reverses SRS addresses at local domains (bounces of forwarded
+	// mail); nil: they are resolved like any address.
+	SRS SRSReverser
+	// OutboundLimits limits what accounts send to other servers; nil:
+	// no limits.
+	OutboundLimits OutboundLimiter
 	// SpoolDir holds temporary files of large messages ("": os.TempDir).
 	SpoolDir string
+	// Observer is told of connections, messages and failed logins
+	// (metrics); nil: nobody.
+	Observer Observer
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -189,6 +254,9 @@ func New(opt Options) *Server {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.Observer == nil {
+		opt.Observer = nopObserver{}
 	}
 	if opt.TLSConfig != nil {
 		opt.TLSConfig = smtpTLSConfig(opt.TLSConfig)

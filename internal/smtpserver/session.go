@@ -31,7 +31,8 @@ type transaction struct {
 	rcpts  []delivery.Recipient
 	raw    [][]string // per recipient: the RCPT arguments as go-smtp passed them (LMTP status)
 	index  map[string]int
-	failed int // recipients refused
+	failed int  // recipients refused
+	remote bool // a recipient at another server was accepted (submission)
 }
 
 var (
@@ -60,6 +61,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	err := s.mail(from, opts)
 	if err != nil {
 		s.w.log.Info("sender rejected", "client", s.st.remoteIP, "from", from, "reason", err.Error())
+		s.srv.opt.Observer.MessageRejected(s.st.mode.String(), ReasonSender)
 	}
 	return wireError(err)
 }
@@ -100,6 +102,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if err != nil {
 		s.tx.failed++
 		s.w.log.Info("recipient rejected", "id", s.tx.id, "client", s.st.remoteIP, "from", s.tx.from.String(), "to", to, "reason", err.Error())
+		s.srv.opt.Observer.MessageRejected(s.st.mode.String(), ReasonRecipient)
 	}
 	return wireError(err)
 }

@@ -119,16 +119,19 @@ func (w *wireConn) prelude() error {
 		ip = w.st.remoteIP
 	}
 	w.log.Info("connection", "client", ip, "local", w.raw.LocalAddr().String())
+	w.srv.opt.Observer.Connection(w.mode.String())
 	// Unix-socket peers (LMTP) have no address to count; XCLIENT front ends
 	// are counted by the address they present.
 	if g := w.srv.opt.Guard; g != nil && !w.st.xclientTrusted && ip.IsValid() {
 		release, err := g.Connect(ip)
 		if err != nil {
+			w.srv.opt.Observer.MessageRejected(w.mode.String(), ReasonConnLimit)
 			return w.refuse("421 4.7.0 "+limitReason(err), err)
 		}
 		w.release = release
 		if w.mode.submission() {
 			if blocked, reason := g.Blocked(ip); blocked {
+				w.srv.opt.Observer.MessageRejected(w.mode.String(), ReasonBlocked)
 				return w.refuse("421 4.7.0 "+reason, errors.New(reason))
 			}
 		}
@@ -142,12 +145,14 @@ func (w *wireConn) prelude() error {
 		w.raw.SetReadDeadline(time.Now().Add(lim.GreetDelay))
 		_, err := w.br.Peek(1)
 		if err == nil {
+			w.srv.opt.Observer.MessageRejected(w.mode.String(), ReasonEarlyTalker)
 			return w.refuse("554 5.5.1 Error: you talked before my greeting", errors.New("early talker"))
 		}
 		if !isTimeout(err) {
 			return err
 		}
 	} else if w.mode == ModeMX && w.br.Buffered() > 0 {
+		w.srv.opt.Observer.MessageRejected(w.mode.String(), ReasonEarlyTalker)
 		return w.refuse("554 5.5.1 Error: you talked before my greeting", errors.New("early talker"))
 	}
 	return nil

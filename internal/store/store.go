@@ -444,6 +444,8 @@ type QueueRecipient struct {
 	ORcpt   string // DSN ORCPT
 	Status  string // "" pending, "delivered", "failed"
 	Reply   string // last remote answer for this recipient
+	// DelayNotified is set once a delay warning (DSN "delayed") was sent.
+	DelayNotified bool `json:",omitempty"`
 }
 
 // Queue holds outbound messages until delivered or bounced.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/posthorn/posthorn/internal/admin"
+	"github.com/posthorn/posthorn/internal/tlsmgr"
 )
 
 // Client calls a running server's admin API over its control socket.
@@ -127,4 +128,39 @@ func (c *Client) RotateDKIM(ctx context.Context, r admin.DomainRequest) (admin.D
 // CheckDKIMRotation implements admin.API.
 func (c *Client) CheckDKIMRotation(ctx context.Context, r admin.DomainRequest) (admin.DKIMRotation, error) {
 	return call[admin.DKIMRotation](ctx, c, "CheckDKIMRotation", r)
+}
+
+// ListQueue implements admin.API.
+func (c *Client) ListQueue(ctx context.Context, r admin.Empty) ([]admin.QueueEntryInfo, error) {
+	return call[[]admin.QueueEntryInfo](ctx, c, "ListQueue", r)
+}
+
+// ShowQueue implements admin.API.
+func (c *Client) ShowQueue(ctx context.Context, r admin.QueueRequest) (admin.QueueEntryInfo, error) {
+	return call[admin.QueueEntryInfo](ctx, c, "ShowQueue", r)
+}
+
+// RetryQueue implements admin.API.
+func (c *Client) RetryQueue(ctx context.Context, r admin.QueueRequest) ([]admin.QueueEntryInfo, error) {
+	return call[[]admin.QueueEntryInfo](ctx, c, "RetryQueue", r)
+}
+
+// HoldQueue implements admin.API.
+func (c *Client) HoldQueue(ctx context.Context, r admin.QueueRequest) (admin.QueueEntryInfo, error) {
+	return call[admin.QueueEntryInfo](ctx, c, "HoldQueue", r)
+}
+
+// ReleaseQueue implements admin.API.
+func (c *Client) ReleaseQueue(ctx context.Context, r admin.QueueRequest) (admin.QueueEntryInfo, error) {
+	return call[admin.QueueEntryInfo](ctx, c, "ReleaseQueue", r)
+}
+
+// DropQueue implements admin.API.
+func (c *Client) DropQueue(ctx context.Context, r admin.QueueRequest) (admin.Empty, error) {
+	return call[admin.Empty](ctx, c, "DropQueue", r)
+}
+
+// TLSStatus implements admin.API.
+func (c *Client) TLSStatus(ctx context.Context, r admin.Empty) (tlsmgr.Status, error) {
+	return call[tlsmgr.Status](ctx, c, "TLSStatus", r)
 }

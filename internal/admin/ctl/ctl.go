@@ -73,6 +73,13 @@ var methods = map[string]handler{
 	"ListAliases":       handle(admin.API.ListAliases),
 	"RotateDKIM":        handle(admin.API.RotateDKIM),
 	"CheckDKIMRotation": handle(admin.API.CheckDKIMRotation),
+	"TLSStatus":         handle(admin.API.TLSStatus),
+	"ListQueue":         handle(admin.API.ListQueue),
+	"ShowQueue":         handle(admin.API.ShowQueue),
+	"RetryQueue":        handle(admin.API.RetryQueue),
+	"HoldQueue":         handle(admin.API.HoldQueue),
+	"ReleaseQueue":      handle(admin.API.ReleaseQueue),
+	"DropQueue":         handle(admin.API.DropQueue),
 }
 
 // Listen creates the control socket at path with mode 0600, replacing a

@@ -1,0 +1,319 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/store"
+)
+
+// outcome is what one attempt did to one recipient.
+type outcome struct {
+	index  int // in the entry's Recipients
+	action string
+	status string
+	diag   string
+	remote bool // diag is the remote server's reply
+}
+
+// attempt tries to deliver e's pending recipients once, records the
+// results, sends the DSNs they call for, and reschedules or removes e.
+func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
+	log := q.Logger.With("queue_id", e.ID, "domain", e.Domain, "from", senderString(e.Sender))
+	content, err := q.Store.OpenQueued(ctx, e)
+	if err != nil {
+		log.Error("opening queued message", "err", err)
+		return
+	}
+	defer content.Close()
+	var pending []int
+	msg := Message{
+		From: e.Sender, Body: content, Size: content.Size(), EnvID: e.EnvID, Ret: e.Ret,
+		SMTPUTF8: e.SMTPUTF8, RequireTLS: e.RequireTLS, Body8Bit: has8Bit(content),
+	}
+	for i, r := range e.Recipients {
+		if r.Status == "" {
+			pending = append(pending, i)
+			msg.Recipients = append(msg.Recipients, Recipient{Address: r.Address, Notify: r.Notify, ORcpt: r.ORcpt})
+		}
+	}
+	if len(pending) == 0 {
+		q.finish(ctx, log, e)
+		return
+	}
+	res := q.send(ctx, e, msg)
+	if ctx.Err() != nil {
+		return // shutting down: the entry stays due
+	}
+	now := q.now()
+	e.Attempts++
+	outs, lastErr := q.results(&e, pending, res)
+	e.LastError = lastErr
+	stillPending := false
+	for _, i := range pending {
+		if e.Recipients[i].Status == "" {
+			stillPending = true
+		}
+	}
+	if stillPending {
+		outs = append(outs, q.reschedule(&e, now)...)
+	}
+	q.report(ctx, log, e, content, res.MX, outs, now)
+	for _, o := range outs {
+		r := e.Recipients[o.index]
+		log.Info("recipient "+o.action, "to", r.Address, "attempt", e.Attempts, "mx", res.MX, "reply", o.diag)
+	}
+	if stillPending {
+		// An administrator may have held or dropped the entry meanwhile.
+		cur, err := q.Store.QueueEntry(ctx, e.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			log.Info("queue entry dropped during the attempt")
+			return
+		} else if err == nil {
+			e.Held = cur.Held
+		}
+		if err := q.Store.UpdateQueueEntry(ctx, e); err != nil {
+			log.Error("updating queue entry", "err", err)
+		}
+		return
+	}
+	q.finish(ctx, log, e)
+}
+
+// finish removes a done entry.
+func (q *Queue) finish(ctx context.Context, log interface{ Error(string, ...any) }, e store.QueueEntry) {
+	if err := q.Store.DeleteQueueEntry(ctx, e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		log.Error("removing delivered queue entry", "err", err)
+	}
+}
+
+// results records res in e's recipients and returns what became final;
+// lastErr summarises the temporary failures.
+func (q *Queue) results(e *store.QueueEntry, pending []int, res Result) ([]outcome, string) {
+	byAddr := map[string]RecipientResult{}
+	for _, r := range res.PerRecipient {
+		byAddr[strings.ToLower(r.Address)] = r
+	}
+	var outs []outcome
+	var temp []string
+	for _, i := range pending {
+		rc := &e.Recipients[i]
+		rr, ok := byAddr[strings.ToLower(rc.Address)]
+		switch {
+		case ok:
+			rc.Reply = reply(rr)
+			switch {
+			case rr.Delivered:
+				rc.Status = "delivered"
+				if wants(rc.Notify, "SUCCESS") && !res.DSN {
+					outs = append(outs, outcome{i, ActionRelayed, statusOf(rr, "2.0.0"), rc.Reply, true})
+				}
+			case rr.Permanent:
+				rc.Status = "failed"
+				outs = append(outs, outcome{i, ActionFailed, statusOf(rr, "5.0.0"), rc.Reply, true})
+			default:
+				temp = append(temp, rc.Address+": "+rc.Reply)
+			}
+		case res.Err != nil && permanent(res.Err):
+			rc.Status, rc.Reply = "failed", res.Err.Error()
+			outs = append(outs, outcome{i, ActionFailed, "5.4.4", rc.Reply, false})
+		default:
+			why := "no answer for this recipient"
+			if res.Err != nil {
+				why = res.Err.Error()
+			}
+			rc.Reply = why
+			temp = append(temp, why)
+		}
+	}
+	return outs, strings.Join(dedup(temp), "; ")
+}
+
+// reschedule sets the next attempt of an entry with pending recipients,
+// or fails them when the entry has expired; it returns the expiry
+// failures and the delay warnings due.
+func (q *Queue) reschedule(e *store.QueueEntry, now time.Time) []outcome {
+	var outs []outcome
+	if now.Sub(e.Created) >= q.Options.Expire {
+		for i := range e.Recipients {
+			rc := &e.Recipients[i]
+			if rc.Status != "" {
+				continue
+			}
+			rc.Status = "failed"
+			status := "4.4.7" // RFC 3463: delivery time expired
+			diag := fmt.Sprintf("gave up after %s of retrying; last error: %s", human(q.Options.Expire), rc.Reply)
+			outs = append(outs, outcome{i, ActionFailed, status, diag, false})
+		}
+		return outs
+	}
+	e.NextAttempt = now.Add(q.backoff(e.Attempts))
+	if now.Sub(e.Created) < q.Options.DelayWarning {
+		return nil
+	}
+	for i := range e.Recipients {
+		rc := &e.Recipients[i]
+		if rc.Status != "" || rc.DelayNotified || !wants(rc.Notify, "DELAY") {
+			continue
+		}
+		rc.DelayNotified = true
+		outs = append(outs, outcome{i, ActionDelayed, "4.0.0", rc.Reply, false})
+	}
+	return outs
+}
+
+// report sends the sender one DSN for this attempt's outcomes.
+func (q *Queue) report(ctx context.Context, log interface {
+	Info(string, ...any)
+	Error(string, ...any)
+}, e store.QueueEntry, content io.ReaderAt, mx string, outs []outcome, now time.Time) {
+	var rcpts []ReportRecipient
+	for _, o := range outs {
+		rc := e.Recipients[o.index]
+		if o.action == ActionFailed && !wants(rc.Notify, "FAILURE") {
+			continue
+		}
+		rr := ReportRecipient{
+			Address: rc.Address, ORcpt: rc.ORcpt, Action: o.action, Status: o.status,
+			Diagnostic: o.diag, Remote: o.remote, LastAttempt: now,
+		}
+		if o.remote || o.action == ActionDelayed {
+			rr.RemoteMTA = mx
+		}
+		rcpts = append(rcpts, rr)
+	}
+	if len(rcpts) == 0 {
+		return
+	}
+	if e.Sender == "" {
+		// RFC 5321 §4.5.5, RFC 3464 §2: never a DSN to the null sender;
+		// this is how a bounce of a bounce ends.
+		log.Info("not reporting to the null sender (a bounce of a bounce is dropped)", "recipients", len(rcpts))
+		return
+	}
+	to, err := addr.ParseAddress(e.Sender)
+	if err != nil {
+		log.Error("cannot report to an unparsable sender", "err", err)
+		return
+	}
+	r := &Report{
+		ReportingMTA: q.Hostname.ASCII, QueueID: e.ID, Sender: e.Sender, ArrivalDate: e.Created,
+		EnvID: e.EnvID, Ret: e.Ret, Recipients: rcpts, Original: content, OriginalSize: e.Size,
+		Date: now, RetryUntil: e.Created.Add(q.Options.Expire),
+	}
+	if err := q.SendReport(ctx, to, r.Compose()); err != nil {
+		log.Error("sending delivery status notification", "to", e.Sender, "err", err)
+		return
+	}
+	log.Info("delivery status notification sent", "to", e.Sender, "action", rcpts[0].Action, "recipients", len(rcpts))
+}
+
+// SendReport delivers a DSN (or any message from the null sender) to to:
+// locally when to is local, through the queue otherwise.
+func (q *Queue) SendReport(ctx context.Context, to addr.Address, msg []byte) error {
+	if q.Local != nil {
+		err := q.Local.DeliverLocal(ctx, to, msg)
+		if err == nil || !errors.Is(err, ErrNotLocal) {
+			return err
+		}
+	}
+	_, err := q.Store.Enqueue(ctx, strings.NewReader(string(msg)), []store.QueueEntry{{
+		Domain:     to.Domain.ASCII,
+		Recipients: []store.QueueRecipient{{Address: to.String(), Notify: "NEVER"}},
+	}})
+	if err == nil {
+		q.Wake()
+	}
+	return err
+}
+
+// wants reports whether a NOTIFY value asks for kind; an absent NOTIFY
+// means FAILURE,DELAY (RFC 3461 §4.1).
+func wants(notify, kind string) bool {
+	if notify == "" {
+		return kind == "FAILURE" || kind == "DELAY"
+	}
+	for _, n := range strings.Split(notify, ",") {
+		if strings.EqualFold(strings.TrimSpace(n), kind) {
+			return true
+		}
+	}
+	return false
+}
+
+func reply(r RecipientResult) string {
+	s := fmt.Sprint(r.Code)
+	if r.Enhanced != "" {
+		s += " " + r.Enhanced
+	}
+	if r.Text != "" {
+		s += " " + r.Text
+	}
+	return s
+}
+
+func statusOf(r RecipientResult, def string) string {
+	if r.Enhanced != "" {
+		return r.Enhanced
+	}
+	if r.Code >= 200 && r.Code < 600 {
+		return fmt.Sprintf("%d.0.0", r.Code/100)
+	}
+	return def
+}
+
+// permanent reports an attempt error that says it is permanent.
+func permanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
+
+func dedup(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func senderString(s string) string {
+	if s == "" {
+		return "<>"
+	}
+	return s
+}
+
+// human writes a duration in days or hours.
+func human(d time.Duration) string {
+	if d >= 48*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// has8Bit reports whether the message has bytes above 127.
+func has8Bit(r io.ReaderAt) bool {
+	buf := make([]byte, 64<<10)
+	var off int64
+	for {
+		n, err := r.ReadAt(buf, off)
+		for _, c := range buf[:n] {
+			if c >= 0x80 {
+				return true
+			}
+		}
+		off += int64(n)
+		if err != nil || n == 0 {
+			return false
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package queue
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/delivery"
+	"github.com/posthorn/posthorn/internal/dns/dnstest"
+)
+
+func TestDelivered(t *testing.T) {
+	e := newEnv(t)
+	e.submit("alice@local.example", "bob@remote.example", "carol@remote.example", "dan@other.example")
+	if n := len(e.entries()); n != 2 {
+		t.Fatalf("%d entries, want 2 (one per domain)", n)
+	}
+	e.process()
+	if n := len(e.entries()); n != 0 {
+		t.Fatalf("%d entries left", n)
+	}
+	calls := e.snd.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d calls", len(calls))
+	}
+	for _, c := range calls {
+		if c.Msg.From != "alice@local.example" || c.Msg.EnvID != "env-42" || c.Msg.Ret != "HDRS" || c.Body != testMsg {
+			t.Errorf("call %+v", c)
+		}
+		if c.Domain == "remote.example" && len(c.Msg.Recipients) != 2 {
+			t.Errorf("remote.example got %d recipients", len(c.Msg.Recipients))
+		}
+	}
+	if got := e.local.For("alice@local.example"); len(got) != 0 {
+		t.Errorf("unexpected report: %s", got[0])
+	}
+}
+
+func TestBackoffSequence(t *testing.T) {
+	e := newEnv(t)
+	e.snd.answer = every(451, "4.3.0", "try later")
+	e.submit("alice@local.example", "bob@remote.example NEVER")
+	want := []time.Duration{5, 10, 20, 40, 80, 160, 240, 240, 240}
+	for i, w := range want {
+		e.process()
+		es := e.entries()
+		if len(es) != 1 {
+			t.Fatalf("attempt %d: %d entries", i+1, len(es))
+		}
+		if got := es[0].NextAttempt.Sub(e.clock.Now()); got != w*time.Minute {
+			t.Errorf("after attempt %d: next in %v, want %v", i+1, got, w*time.Minute)
+		}
+		if es[0].Attempts != i+1 || !strings.Contains(es[0].LastError, "451 4.3.0 try later") {
+			t.Errorf("attempt %d: attempts %d, last error %q", i+1, es[0].Attempts, es[0].LastError)
+		}
+		// Nothing happens before the next attempt is due.
+		e.clock.Set(es[0].NextAttempt.Add(-time.Second))
+		e.process()
+		if n := len(e.snd.Calls()); n != i+1 {
+			t.Fatalf("attempted early: %d calls", n)
+		}
+		e.clock.Set(es[0].NextAttempt)
+	}
+}
+
+func TestDelayWarningAndExpiry(t *testing.T) {
+	e := newEnv(t)
+	e.snd.answer = every(451, "4.2.0", "greylisted, come back later")
+	e.submit("alice@local.example", "bob@remote.example", "never@remote.example NEVER", "fail@remote.example FAILURE")
+	var delayed, bounced int
+	for range 100 {
+		e.process()
+		reports := e.local.For("alice@local.example")
+		for _, r := range reports[delayed+bounced:] {
+			switch {
+			case strings.Contains(r, "Action: delayed"):
+				delayed++
+				if age := e.clock.Now().Sub(t0); age < 4*time.Hour {
+					t.Errorf("delay warning after %v", age)
+				}
+				checkReport(t, r, []string{"bob@remote.example"}, ActionDelayed)
+			case strings.Contains(r, "Action: failed"):
+				bounced++
+				if age := e.clock.Now().Sub(t0); age < 5*24*time.Hour {
+					t.Errorf("bounce after %v", age)
+				}
+				checkReport(t, r, []string{"bob@remote.example", "fail@remote.example"}, ActionFailed)
+				if !strings.Contains(r, "4.4.7") || !strings.Contains(r, "greylisted, come back later") {
+					t.Errorf("expiry bounce lacks the status or the last reply:\n%s", r)
+				}
+			}
+		}
+		es := e.entries()
+		if len(es) == 0 {
+			break
+		}
+		e.clock.Set(es[0].NextAttempt)
+	}
+	if delayed != 1 || bounced != 1 {
+		t.Errorf("%d delay warnings and %d bounces, want 1 and 1", delayed, bounced)
+	}
+	if n := len(e.entries()); n != 0 {
+		t.Errorf("%d entries left after expiry", n)
+	}
+}
+
+func TestPartialSuccess(t *testing.T) {
+	e := newEnv(t)
+	e.snd.answer = func(c call) Result {
+		res := Result{MX: "mx.remote.example"}
+		for _, r := range c.Msg.Recipients {
+			rr := RecipientResult{Address: r.Address, Code: 250, Delivered: true}
+			switch r.Address {
+			case "temp@remote.example":
+				rr = RecipientResult{Address: r.Address, Code: 452, Enhanced: "4.2.2", Text: "mailbox full"}
+			case "gone@remote.example":
+				rr = RecipientResult{Address: r.Address, Code: 550, Enhanced: "5.1.1", Text: "<gone@remote.example>: no such user", Permanent: true}
+			}
+			res.PerRecipient = append(res.PerRecipient, rr)
+		}
+		return res
+	}
+	e.submit("alice@local.example", "ok@remote.example", "temp@remote.example", "gone@remote.example")
+	e.process()
+	es := e.entries()
+	if len(es) != 1 {
+		t.Fatalf("%d entries", len(es))
+	}
+	status := map[string]string{}
+	for _, r := range es[0].Recipients {
+		status[r.Address] = r.Status
+	}
+	if status["ok@remote.example"] != "delivered" || status["temp@remote.example"] != "" || status["gone@remote.example"] != "failed" {
+		t.Errorf("statuses %v", status)
+	}
+	reports := e.local.For("alice@local.example")
+	if len(reports) != 1 {
+		t.Fatalf("%d reports, want the bounce for gone@", len(reports))
+	}
+	checkReport(t, reports[0], []string{"gone@remote.example"}, ActionFailed)
+	if !strings.Contains(reports[0], "550 5.1.1 <gone@remote.example>: no such user") {
+		t.Errorf("bounce lacks the remote reply verbatim:\n%s", reports[0])
+	}
+	e.clock.Set(es[0].NextAttempt)
+	e.snd.answer = every(250, "2.0.0", "ok")
+	e.process()
+	calls := e.snd.Calls()
+	if last := calls[len(calls)-1]; len(last.Msg.Recipients) != 1 || last.Msg.Recipients[0].Address != "temp@remote.example" {
+		t.Errorf("retry went to %+v", last.Msg.Recipients)
+	}
+	if n := len(e.entries()); n != 0 {
+		t.Errorf("%d entries left", n)
+	}
+}
+
+func TestSuccessNotification(t *testing.T) {
+	e := newEnv(t)
+	e.submit("alice@local.example", "bob@remote.example SUCCESS,FAILURE")
+	e.process()
+	reports := e.local.For("alice@local.example")
+	if len(reports) != 1 {
+		t.Fatalf("%d reports", len(reports))
+	}
+	checkReport(t, reports[0], []string{"bob@remote.example"}, ActionRelayed)
+	// A DSN-capable server reports success itself.
+	e.snd.answer = func(c call) Result { r := every(250, "2.0.0", "ok")(c); r.DSN = true; return r }
+	e.submit("alice@local.example", "bob@remote.example SUCCESS")
+	e.process()
+	if n := len(e.local.For("alice@local.example")); n != 1 {
+		t.Errorf("%d reports, want no new one", n)
+	}
+}
+
+func TestNullSenderNeverBounced(t *testing.T) {
+	e := newEnv(t)
+	e.snd.answer = every(550, "5.1.1", "no such user")
+	e.submit("", "bob@remote.example")
+	e.process()
+	if n := len(e.entries()); n != 0 {
+		t.Errorf("%d entries", n)
+	}
+	if len(e.local.msgs) != 0 {
+		t.Errorf("reports sent: %v", e.local.msgs)
+	}
+}
+
+func TestRemoteSenderBounceIsQueued(t *testing.T) {
+	e := newEnv(t)
+	e.snd.answer = every(550, "5.1.1", "no such user")
+	e.submit("zoe@elsewhere.example", "bob@remote.example")
+	e.process()
+	es := e.entries()
+	if len(es) != 1 || es[0].Sender != "" || es[0].Domain != "elsewhere.example" || es[0].Recipients[0].Address != "zoe@elsewhere.example" {
+		t.Fatalf("bounce entry %+v", es)
+	}
+	// The bounce bounces too: dropped, not reported.
+	e.process()
+	if n := len(e.entries()); n != 0 {
+		t.Errorf("%d entries", n)
+	}
+}
+
+func TestLoopProtection(t *testing.T) {
+	e := newEnv(t)
+	msg := strings.Repeat("Received: from x by y; Mon, 2 Mar 2026 10:00:00 +0000\r\n", DefaultMaxHops+1) + testMsg
+	env := &delivery.Envelope{ID: "L", Sender: addr.MustParseAddress("alice@local.example")}
+	r := delivery.Recipient{Address: addr.MustParseAddress("bob@remote.example"), Remote: []addr.Address{addr.MustParseAddress("bob@remote.example")}}
+	err := e.q.Enqueue(context.Background(), delivery.Outgoing{Envelope: env, Recipients: []delivery.Recipient{r}, Message: delivery.Bytes([]byte(msg))})
+	if err != ErrTooManyHops {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(e.entries()); n != 0 {
+		t.Errorf("%d entries", n)
+	}
+}
+
+func TestCrashRecovery(t *testing.T) {
+	e := newEnv(t)
+	e.submit("alice@local.example", "bob@remote.example")
+	// The process dies during the attempt: the sender sees the context
+	// end (as a shutdown) and the entry is left as it was.
+	ctx, cancel := context.WithCancel(context.Background())
+	e.snd.answer = func(c call) Result { cancel(); return Result{Err: context.Canceled} }
+	e.q.Process(ctx)
+	es := e.entries()
+	if len(es) != 1 || es[0].Attempts != 0 {
+		t.Fatalf("entry after the interrupted attempt: %+v", es)
+	}
+	e.st.Close()
+	e.open()
+	e.snd.answer = every(250, "2.0.0", "ok")
+	e.process()
+	if n := len(e.entries()); n != 0 {
+		t.Errorf("%d entries after recovery", n)
+	}
+	if n := len(e.snd.Calls()); n != 2 {
+		t.Errorf("%d calls", n)
+	}
+}
+
+func TestSmarthost(t *testing.T) {
+	e := newEnv(t)
+	relay := Relay{Host: "smtp.provider.example", Port: 587, Username: "u", Password: "p"}
+	e.q.Options.Smarthost = &Smarthost{Relay: relay, Domains: []addr.Domain{addr.MustParseDomain("remote.example")}}
+	e.submit("alice@local.example", "bob@remote.example", "dan@other.example")
+	e.process()
+	for _, c := range e.snd.Calls() {
+		switch c.Msg.Recipients[0].Address {
+		case "bob@remote.example":
+			if c.Relay != relay {
+				t.Errorf("remote.example went to %+v", c)
+			}
+		default:
+			if c.Domain != "other.example" || c.Relay.Host != "" {
+				t.Errorf("other.example went to %+v", c)
+			}
+		}
+	}
+	e.q.Options.Smarthost.Domains = nil
+	e.submit("alice@local.example", "dan@other.example")
+	e.process()
+	calls := e.snd.Calls()
+	if c := calls[len(calls)-1]; c.Relay != relay {
+		t.Errorf("with no domains, mail went to %+v", c)
+	}
+}
+
+func TestBackupMX(t *testing.T) {
+	e := newEnv(t)
+	e.q.Resolver = dnstest.NewResolver(dnstest.Zone{
+		"relayed.example.": {MX: []dnstest.MX{{Pref: 20, Host: "mx.local.example."}, {Pref: 10, Host: "primary.relayed.example."}, {Pref: 5, Host: "best.relayed.example."}, {Pref: 30, Host: "worse.relayed.example."}}},
+	})
+	e.q.Options.RelayDomains = []addr.Domain{addr.MustParseDomain("relayed.example")}
+	hosts, err := e.q.PrimaryMX(context.Background(), addr.MustParseDomain("relayed.example"))
+	if err != nil || strings.Join(hosts, " ") != "best.relayed.example primary.relayed.example" {
+		t.Fatalf("PrimaryMX = %v, %v", hosts, err)
+	}
+	var tried []string
+	e.snd.answer = func(c call) Result {
+		tried = append(tried, c.Relay.Host)
+		if c.Relay.Host == "best.relayed.example" {
+			return Result{Err: errTest("connection refused")}
+		}
+		return every(250, "2.0.0", "ok")(c)
+	}
+	e.submit("", "user@relayed.example")
+	e.process()
+	if strings.Join(tried, " ") != "best.relayed.example primary.relayed.example" || len(e.entries()) != 0 {
+		t.Errorf("tried %v; entries %d", tried, len(e.entries()))
+	}
+}
+
+type errTest string
+
+func (e errTest) Error() string { return string(e) }
+
+func TestLimiter(t *testing.T) {
+	c := &clock{t: t0}
+	l := &Limiter{MessagesPerDay: 2, RecipientsPerHour: 3, Now: c.Now}
+	check := func(first bool, want string) {
+		t.Helper()
+		err := l.AllowRecipient("alice@local.example", first)
+		if (err == nil) != (want == "") || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("AllowRecipient(first=%v) = %v, want %q", first, err, want)
+		}
+	}
+	check(true, "")
+	check(false, "")
+	check(false, "")
+	check(false, "3 recipients at other domains per hour")
+	c.Set(t0.Add(time.Hour + time.Second))
+	check(true, "")
+	check(true, "2 messages to other domains per day")
+	c.Set(t0.Add(25 * time.Hour))
+	check(true, "")
+	if err := l.AllowRecipient("bob@local.example", true); err != nil {
+		t.Errorf("other account: %v", err)
+	}
+}
