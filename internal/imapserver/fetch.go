@@ -76,16 +76,15 @@ func (s *session) fetch(p *imapwire.Parser, uid bool) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	msgs, err := s.loadMessages(refs)
+	var msgs map[uint32]store.Message
+	var err error
+	if a.ChangedSince > 0 {
+		msgs, err = s.loadChanged(refs, a.ChangedSince)
+	} else {
+		msgs, err = s.loadMessages(refs)
+	}
 	if err != nil {
 		return err
-	}
-	if a.ChangedSince > 0 {
-		for u, m := range msgs {
-			if m.ModSeq <= a.ChangedSince {
-				delete(msgs, u)
-			}
-		}
 	}
 	if pl.setSeen {
 		if err := s.markSeen(msgs); err != nil {
@@ -93,20 +92,63 @@ func (s *session) fetch(p *imapwire.Parser, uid bool) error {
 		}
 	}
 	missing := false
-	for _, r := range refs {
-		m, ok := msgs[r.uid]
-		if !ok {
-			missing = missing || a.ChangedSince == 0
-			continue
-		}
-		if err := s.fetchOne(r, m, &pl); err != nil {
+	for len(refs) > 0 {
+		n := min(len(refs), fetchBatch)
+		if err := s.fetchBatch(refs[:n], msgs, &pl, &missing); err != nil {
 			return err
 		}
+		refs = refs[n:]
 	}
-	if missing {
+	if missing && a.ChangedSince == 0 {
 		// RFC 9051 §7.5.1 keeps the sequence numbers of messages another
 		// session expunged until we may announce it; their data is gone.
 		return no("EXPUNGEISSUED", "Some messages were expunged")
+	}
+	return nil
+}
+
+// fetchBatch is how many messages' contents a FETCH opens at once.
+const fetchBatch = 64
+
+// fetchBatch writes the FETCH responses of refs, opening their contents
+// with one store read if the items need them. It sets *missing if some
+// message is gone.
+func (s *session) fetchBatch(refs []msgRef, msgs map[uint32]store.Message, pl *fetchPlan, missing *bool) error {
+	var batch []store.Message
+	var brefs []msgRef
+	for _, r := range refs {
+		if m, ok := msgs[r.uid]; ok {
+			batch = append(batch, m)
+			brefs = append(brefs, r)
+		} else {
+			*missing = true
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	var contents []store.Content
+	if pl.content {
+		var err error
+		if contents, err = s.srv.Store.OpenAll(s.ctx, batch); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		for _, c := range contents {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i, r := range brefs {
+		f := &fetcher{s: s, m: batch[i]}
+		if contents != nil {
+			f.content, contents[i] = contents[i], nil // f.close closes it
+		}
+		if err := s.fetchOne(r, f, pl); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -127,13 +169,28 @@ func (s *session) fetchVanished(a imapwire.FetchArgs, refs []msgRef) error {
 
 // loadMessages reads the index records of refs (those still in the store).
 func (s *session) loadMessages(refs []msgRef) (map[uint32]store.Message, error) {
-	uids := uidsOf(refs)
-	slices.Sort(uids)
-	list, err := s.srv.Store.Messages(s.ctx, s.acct.ID, s.sel.mb.ID, uids[0], uids[len(uids)-1])
+	// refs are in sequence order, so their UIDs ascend.
+	list, err := s.srv.Store.MessagesByUID(s.ctx, s.acct.ID, s.sel.mb.ID, uidsOf(refs))
 	if err != nil {
 		return nil, err
 	}
-	msgs := make(map[uint32]store.Message, len(refs))
+	msgs := make(map[uint32]store.Message, len(list))
+	for _, m := range list {
+		msgs[m.UID] = m
+	}
+	return msgs, nil
+}
+
+// loadChanged reads the index records of those refs whose MODSEQ is
+// above modseq, through the (mailbox, modseq) index: a resync costs what
+// changed, not the size of the set (RFC 7162 §3.1.4.1).
+func (s *session) loadChanged(refs []msgRef, modseq uint64) (map[uint32]store.Message, error) {
+	list, err := s.srv.Store.ChangedSince(s.ctx, s.acct.ID, s.sel.mb.ID, modseq)
+	if err != nil {
+		return nil, err
+	}
+	uids := uidsOf(refs)
+	msgs := make(map[uint32]store.Message, min(len(list), len(refs)))
 	for _, m := range list {
 		if _, ok := slices.BinarySearch(uids, m.UID); ok {
 			msgs[m.UID] = m
@@ -161,10 +218,11 @@ func (s *session) markSeen(msgs map[uint32]store.Message) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range res.Changed {
-		s.sel.ownMods[m.ModSeq] = true
-		m.Flags |= flagsChangedMark
-		msgs[m.UID] = m
+	for _, c := range res.Changed {
+		s.sel.ownMods[c.ModSeq] = true
+		m := msgs[c.UID] // Changed has the flags, not the content
+		m.Flags, m.Keywords, m.ModSeq = c.Flags|flagsChangedMark, c.Keywords, c.ModSeq
+		msgs[c.UID] = m
 	}
 	return nil
 }
@@ -173,10 +231,10 @@ func (s *session) markSeen(msgs map[uint32]store.Message) error {
 // whose \Seen this FETCH set, so that FLAGS is returned even if not asked.
 const flagsChangedMark store.Flags = 1 << 7
 
-// fetchOne writes "* seq FETCH (...)" for one message.
-func (s *session) fetchOne(r msgRef, m store.Message, pl *fetchPlan) error {
-	f := &fetcher{s: s, m: m}
+// fetchOne writes "* seq FETCH (...)" for one message and closes f.
+func (s *session) fetchOne(r msgRef, f *fetcher, pl *fetchPlan) error {
 	defer f.close()
+	m := f.m
 	if pl.structure {
 		if err := f.loadStructure(); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -60,4 +61,31 @@ func TestFetch(t *testing.T) {
 	c.expect("FETCH 0 FLAGS", "BAD")
 	u = c.ok("FETCH 1 (BODY.PEEK[5] BINARY.PEEK[7])")
 	has(t, u, `BODY[5] ""`, "BINARY[7] NIL")
+}
+
+// TestFetchBatches fetches more messages than one fetchBatch, with BODY[]
+// setting \Seen, and a sparse UID set.
+func TestFetchBatches(t *testing.T) {
+	e := newEnv(t)
+	n := fetchBatch + 6
+	for i := range n {
+		e.deliver("", strings.Replace(simpleMsg, "Subject: Hello", "Subject: Msg "+strconv.Itoa(i+1), 1), 0)
+	}
+	c := e.login()
+	c.ok("SELECT INBOX")
+	u := c.ok("FETCH 1:* (BODY[HEADER.FIELDS (SUBJECT)])")
+	if len(u) != n {
+		t.Fatalf("%d responses, want %d", len(u), n)
+	}
+	for i, l := range u {
+		want := "* " + strconv.Itoa(i+1) + " FETCH ("
+		if !strings.HasPrefix(l, want) || !strings.Contains(l, "Subject: Msg "+strconv.Itoa(i+1)+"\r\n") || !strings.Contains(l, `\Seen`) {
+			t.Errorf("response %d: %q", i+1, l)
+		}
+	}
+	u = c.ok("UID FETCH 2,40," + strconv.Itoa(n) + " (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+	has(t, u, "Subject: Msg 2\r\n", "Subject: Msg 40\r\n", "Subject: Msg "+strconv.Itoa(n)+"\r\n")
+	if len(u) != 3 {
+		t.Errorf("sparse UID FETCH: %d responses", len(u))
+	}
 }

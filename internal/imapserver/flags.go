@@ -1,6 +1,8 @@
 package imapserver
 
 import (
+	"maps"
+
 	"github.com/posthorn/posthorn/internal/imapwire"
 	"github.com/posthorn/posthorn/internal/store"
 )
@@ -76,9 +78,25 @@ func (s *session) storeReport(refs []msgRef, res store.FlagResult, a imapwire.St
 	if a.Silent && !s.condstore {
 		return nil
 	}
-	msgs, err := s.loadMessages(refs)
-	if err != nil {
-		return err
+	msgs := make(map[uint32]store.Message, len(refs))
+	for _, m := range res.Changed {
+		msgs[m.UID] = m
+	}
+	if !a.Silent {
+		// Only the messages the STORE left alone need reading again.
+		var rest []msgRef
+		for _, r := range refs {
+			if !changed[r.uid] && !failed[r.uid] {
+				rest = append(rest, r)
+			}
+		}
+		if len(rest) > 0 {
+			more, err := s.loadMessages(rest)
+			if err != nil {
+				return err
+			}
+			maps.Copy(msgs, more)
+		}
 	}
 	for _, r := range refs {
 		m, ok := msgs[r.uid]

@@ -37,12 +37,12 @@ func (s *session) doSelect(tag string, p *imapwire.Parser, readOnly bool) error 
 	if err != nil {
 		return mailboxErr(err)
 	}
-	msgs, err := s.srv.Store.MessageIndex(s.ctx, s.acct.ID, mb.ID)
+	list, err := s.srv.Store.MailboxUIDs(s.ctx, s.acct.ID, mb.ID)
 	if err != nil {
 		return err
 	}
-	sel := newSelected(mb, readOnly, msgs)
-	s.writeSelectData(sel, msgs)
+	sel := newSelected(mb, readOnly, list.UIDs)
+	s.writeSelectData(sel, list.FirstUnseen)
 	if a.QResync != nil && a.QResync.UIDValidity == mb.UIDValidity {
 		if err := s.qresyncReport(sel, a.QResync); err != nil {
 			return err
@@ -58,7 +58,7 @@ func (s *session) doSelect(tag string, p *imapwire.Parser, readOnly bool) error 
 // writeSelectData writes the untagged responses of SELECT. HIGHESTMODSEQ
 // is the one read before the messages, so nothing later is hidden behind
 // it; UIDNEXT is raised past any message the view already has.
-func (s *session) writeSelectData(sel *selected, msgs []store.IndexEntry) {
+func (s *session) writeSelectData(sel *selected, firstUnseen uint32) {
 	w := s.w
 	w.Raw("* FLAGS (" + systemFlags + ")\r\n")
 	if sel.readOnly {
@@ -71,13 +71,10 @@ func (s *session) writeSelectData(sel *selected, msgs []store.IndexEntry) {
 	w.Raw(" EXISTS\r\n")
 	if !s.rev2 {
 		w.Raw("* 0 RECENT\r\n")
-		for i, m := range msgs {
-			if m.Flags&store.FlagSeen == 0 {
-				w.Raw("* OK [UNSEEN ")
-				w.Number(uint64(i + 1))
-				w.Raw("] First unseen\r\n")
-				break
-			}
+		if seq := sel.seqOf(firstUnseen); seq != 0 {
+			w.Raw("* OK [UNSEEN ")
+			w.Number(uint64(seq))
+			w.Raw("] First unseen\r\n")
 		}
 	}
 	w.Raw("* OK [UIDVALIDITY ")

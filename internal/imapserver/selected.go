@@ -34,17 +34,14 @@ type selected struct {
 	saved []uint32
 }
 
-func newSelected(mb store.Mailbox, readOnly bool, msgs []store.IndexEntry) *selected {
+func newSelected(mb store.Mailbox, readOnly bool, uids []uint32) *selected {
 	sel := &selected{
 		mb:       mb,
 		readOnly: readOnly,
-		uids:     make([]uint32, len(msgs)),
+		uids:     uids,
 		expunged: map[uint32]bool{},
 		flagsChg: map[uint32]bool{},
 		ownMods:  map[uint64]bool{},
-	}
-	for i, m := range msgs {
-		sel.uids[i] = m.UID
 	}
 	if n := len(sel.uids); n > 0 {
 		sel.maxUID = sel.uids[n-1]
@@ -230,15 +227,12 @@ func (s *session) flushFlags() {
 	}
 	clear(sel.flagsChg)
 	slices.Sort(uids)
-	msgs, err := s.srv.Store.Messages(s.ctx, s.acct.ID, sel.mb.ID, uids[0], uids[len(uids)-1])
+	msgs, err := s.srv.Store.MessagesByUID(s.ctx, s.acct.ID, sel.mb.ID, uids)
 	if err != nil {
 		s.log.Warn("imap: reading changed flags", "err", err)
 		return
 	}
 	for _, m := range msgs {
-		if _, ok := slices.BinarySearch(uids, m.UID); !ok {
-			continue
-		}
 		seq := sel.seqOf(m.UID)
 		if seq == 0 {
 			continue

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // inlineMax is the largest body stored inside the index. 64 KiB keeps the
@@ -241,6 +242,74 @@ func (s *SQLite) openBlob(ctx context.Context, id int64, prefix []byte) (Content
 		}
 	}
 	return c, nil
+}
+
+// openBlobs is openBlob of the blobs of msgs, read in one query per
+// uidChunk messages.
+func (s *SQLite) openBlobs(ctx context.Context, msgs []Message) (_ []Content, err error) {
+	out := make([]Content, len(msgs))
+	defer func() {
+		if err != nil {
+			for _, c := range out {
+				if c != nil {
+					c.Close()
+				}
+			}
+		}
+	}()
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	type row struct {
+		size int64
+		data []byte
+		path sql.NullString
+	}
+	for start := 0; start < len(msgs); start += uidChunk {
+		part := msgs[start:min(start+uidChunk, len(msgs))]
+		args := make([]any, len(part))
+		for i, m := range part {
+			args[i] = m.BlobID
+		}
+		rows, err := db.QueryContext(ctx, `SELECT id, size, data, path FROM blobs WHERE id IN (?`+
+			strings.Repeat(",?", len(part)-1)+`)`, args...)
+		if err != nil {
+			return nil, s.readErr(err)
+		}
+		blobs := make(map[int64]row, len(part))
+		for rows.Next() {
+			var id int64
+			var r row
+			if err := rows.Scan(&id, &r.size, &r.data, &r.path); err != nil {
+				rows.Close()
+				return nil, s.readErr(err)
+			}
+			blobs[id] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, s.readErr(err)
+		}
+		for i, m := range part {
+			r, ok := blobs[m.BlobID]
+			if !ok {
+				return nil, fmt.Errorf("store: blob %d: %w", m.BlobID, ErrNotFound)
+			}
+			c := &content{prefix: m.HeaderPrefix, data: r.data, size: r.size}
+			if r.path.Valid {
+				c.f, err = os.Open(filepath.Join(s.dir, "blobs", r.path.String))
+				if os.IsNotExist(err) {
+					return nil, fmt.Errorf("store: blob %d: %w", m.BlobID, ErrNotFound)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("store: blob %d: %w", m.BlobID, err)
+				}
+			}
+			out[start+i] = c
+		}
+	}
+	return out, nil
 }
 
 // content serves a header prefix followed by a blob held in memory or

@@ -289,6 +289,81 @@ func (s *SQLite) Messages(ctx context.Context, accountID, mailboxID int64, first
 	return msgs, err
 }
 
+// MessagesByUID implements Mail.
+func (s *SQLite) MessagesByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]Message, error) {
+	if len(uids) == 0 {
+		_, err := s.MailboxByID(ctx, accountID, mailboxID)
+		return nil, err
+	}
+	var msgs []Message
+	err := forUIDChunks(uids, func(where string, args []any, keep func(uint32) bool) error {
+		list, err := queryList(s, ctx, scanMessage, `SELECT `+messageCols+` FROM messages
+			WHERE account_id = ? AND `+where+` ORDER BY uid`, append([]any{accountID, mailboxID}, args...)...)
+		for _, m := range list {
+			if keep(m.UID) {
+				msgs = append(msgs, m)
+			}
+		}
+		return err
+	})
+	if err == nil && len(msgs) == 0 {
+		_, err = s.MailboxByID(ctx, accountID, mailboxID)
+	}
+	return msgs, err
+}
+
+// uidChunk is how many UIDs one "uid IN (...)" query lists, well below
+// SQLite's limit on bound parameters.
+const uidChunk = 500
+
+// forUIDChunks calls query with WHERE conditions ("mailbox_id = ? AND
+// ...", the mailbox ID being the caller's first argument) that together
+// select the UIDs of uids, ascending, from the (mailbox_id, uid) index.
+// A dense set is one range scan, filtered by keep; a sparse one is
+// looked up in chunks of uidChunk, so that the work follows len(uids)
+// rather than the span of the set.
+func forUIDChunks(uids []uint32, query func(where string, args []any, keep func(uint32) bool) error) error {
+	if !isStrictlyAscending(uids) {
+		uids = slices.Clone(uids)
+		slices.Sort(uids)
+		uids = slices.Compact(uids)
+	}
+	lo, hi := uids[0], uids[len(uids)-1]
+	if int64(hi)-int64(lo) < 2*int64(len(uids)) {
+		keep := func(u uint32) bool { _, ok := slices.BinarySearch(uids, u); return ok }
+		return query(`mailbox_id = ? AND uid >= ? AND uid <= ?`, []any{int64(lo), int64(hi)}, keep)
+	}
+	all := func(uint32) bool { return true }
+	for len(uids) > 0 {
+		n := min(len(uids), uidChunk)
+		var sb strings.Builder
+		sb.WriteString(`mailbox_id = ? AND uid IN (`)
+		args := make([]any, n)
+		for i, u := range uids[:n] {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('?')
+			args[i] = int64(u)
+		}
+		sb.WriteByte(')')
+		if err := query(sb.String(), args, all); err != nil {
+			return err
+		}
+		uids = uids[n:]
+	}
+	return nil
+}
+
+func isStrictlyAscending(uids []uint32) bool {
+	for i := 1; i < len(uids); i++ {
+		if uids[i] <= uids[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
 // ChangedSince implements Mail.
 func (s *SQLite) ChangedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Message, error) {
 	msgs, err := queryList(s, ctx, scanMessage, `SELECT `+messageCols+` FROM messages
@@ -306,6 +381,44 @@ func (s *SQLite) MessageIndex(ctx context.Context, accountID, mailboxID int64) (
 	}
 	return queryList(s, ctx, scanIndexEntry, `SELECT `+indexCols+` FROM messages
 		WHERE mailbox_id = ? AND account_id = ? ORDER BY uid`, mailboxID, accountID)
+}
+
+// MailboxUIDs implements Mail. Both queries read only the indexes
+// (mailbox_id, uid) and messages_unseen, in one read transaction.
+func (s *SQLite) MailboxUIDs(ctx context.Context, accountID, mailboxID int64) (UIDList, error) {
+	if _, err := s.MailboxByID(ctx, accountID, mailboxID); err != nil {
+		return UIDList{}, err
+	}
+	db, err := s.reader()
+	if err != nil {
+		return UIDList{}, err
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return UIDList{}, s.readErr(err)
+	}
+	defer tx.Rollback()
+	var l UIDList
+	var unseen sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT min(uid) FROM messages WHERE mailbox_id = ? AND flags & 1 = 0`,
+		mailboxID).Scan(&unseen)
+	if err != nil {
+		return UIDList{}, s.readErr(err)
+	}
+	l.FirstUnseen = uint32(unseen.Int64)
+	rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	if err != nil {
+		return UIDList{}, s.readErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u int64
+		if err := rows.Scan(&u); err != nil {
+			return UIDList{}, s.readErr(err)
+		}
+		l.UIDs = append(l.UIDs, uint32(u))
+	}
+	return l, s.readErr(rows.Err())
 }
 
 // MailboxCounts implements Mail. The conditions are spelled as the
@@ -343,6 +456,11 @@ func (s *SQLite) Open(ctx context.Context, m Message) (Content, error) {
 	return s.openBlob(ctx, m.BlobID, m.HeaderPrefix)
 }
 
+// OpenAll implements Mail.
+func (s *SQLite) OpenAll(ctx context.Context, msgs []Message) ([]Content, error) {
+	return s.openBlobs(ctx, msgs)
+}
+
 // ------------------------------------------------------------------- writes
 
 // messagesByUID returns the mailbox's messages whose UIDs are in uids, by UID.
@@ -350,14 +468,13 @@ func messagesByUID(w *wtx, mailboxID int64, uids []uint32) ([]Message, error) {
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	want := make(map[uint32]bool, len(uids))
-	lo, hi := uids[0], uids[0]
-	for _, u := range uids {
-		want[u] = true
-		lo, hi = min(lo, u), max(hi, u)
-	}
-	return messagesWhere(w, func(m Message) bool { return want[m.UID] },
-		`mailbox_id = ? AND uid >= ? AND uid <= ?`, mailboxID, int64(lo), int64(hi))
+	var out []Message
+	err := forUIDChunks(uids, func(where string, args []any, keep func(uint32) bool) error {
+		ms, err := messagesWhere(w, func(m Message) bool { return keep(m.UID) }, where, append([]any{mailboxID}, args...)...)
+		out = append(out, ms...)
+		return err
+	})
+	return out, err
 }
 
 func messagesWhere(w *wtx, keep func(Message) bool, where string, args ...any) ([]Message, error) {
@@ -404,6 +521,63 @@ func applyFlags(m Message, c FlagChange, kws []string) (Flags, []string) {
 	}
 }
 
+// flagsByUID is messagesByUID reading only what StoreFlags needs.
+func flagsByUID(w *wtx, mb Mailbox, uids []uint32) ([]Message, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	var out []Message
+	err := forUIDChunks(uids, func(where string, args []any, keep func(uint32) bool) error {
+		rows, err := w.query(`SELECT id, uid, modseq, flags, keywords FROM messages WHERE `+where+` ORDER BY uid`,
+			append([]any{mb.ID}, args...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m := Message{AccountID: mb.AccountID, MailboxID: mb.ID}
+			var uid, modseq int64
+			var flags int
+			var kw string
+			if err := rows.Scan(&m.ID, &uid, &modseq, &flags, &kw); err != nil {
+				return err
+			}
+			m.UID, m.ModSeq, m.Flags, m.Keywords = uint32(uid), uint64(modseq), Flags(flags), splitKeywords(kw)
+			if keep(m.UID) {
+				out = append(out, m)
+			}
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// flagState is a message's flags and joined keywords.
+type flagState struct {
+	flags    Flags
+	keywords string
+}
+
+// updateFlags sets st and modseq on the messages ids, uidChunk rows per
+// statement: one statement per row would be prepared and run 10,000
+// times for a STORE 1:* on a large mailbox.
+func updateFlags(w *wtx, st flagState, modseq uint64, ids []int64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), uidChunk)
+		args := make([]any, 0, n+3)
+		args = append(args, int(st.flags), st.keywords, int64(modseq))
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		q := `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id IN (?` + strings.Repeat(",?", n-1) + `)`
+		if _, err := w.exec(q, args...); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
 // StoreFlags implements Mail. Messages whose flags would not change keep
 // their MODSEQ and are not reported in Changed; UIDs that do not exist are
 // ignored. A non-empty Failed is not an error.
@@ -422,12 +596,15 @@ func (s *SQLite) StoreFlags(ctx context.Context, c FlagChange) (FlagResult, erro
 		if err != nil {
 			return nil, err
 		}
-		msgs, err := messagesByUID(w, mb.ID, c.UIDs)
+		msgs, err := flagsByUID(w, mb, c.UIDs)
 		if err != nil {
 			return nil, err
 		}
 		var modseq uint64
 		var uids []uint32
+		// The messages that end with the same flags are updated together.
+		groups := map[flagState][]int64{}
+		var order []flagState
 		for _, m := range msgs {
 			// RFC 7162 §3.1.3: skip messages modified since UNCHANGEDSINCE.
 			if c.UnchangedSince != 0 && m.ModSeq > c.UnchangedSince {
@@ -444,15 +621,21 @@ func (s *SQLite) StoreFlags(ctx context.Context, c FlagChange) (FlagResult, erro
 				}
 			}
 			m.Flags, m.Keywords, m.ModSeq = flags, kw, modseq
-			if _, err := w.exec(`UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?`,
-				int(flags), joinKeywords(kw), int64(modseq), m.ID); err != nil {
-				return nil, err
+			st := flagState{flags, joinKeywords(kw)}
+			if _, ok := groups[st]; !ok {
+				order = append(order, st)
 			}
+			groups[st] = append(groups[st], m.ID)
 			res.Changed = append(res.Changed, m)
 			uids = append(uids, m.UID)
 		}
 		if modseq == 0 {
 			return nil, nil
+		}
+		for _, st := range order {
+			if err := updateFlags(w, st, modseq, groups[st]); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := w.exec(`UPDATE mailboxes SET highestmodseq = ? WHERE id = ?`, int64(modseq), mb.ID); err != nil {
 			return nil, err

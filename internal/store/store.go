@@ -269,8 +269,11 @@ type FlagChange struct {
 
 // FlagResult reports a StoreFlags call.
 type FlagResult struct {
-	Changed []Message // the messages whose flags changed, with their new MODSEQ
-	Failed  []uint32  // UIDs skipped by UnchangedSince
+	// Changed are the messages whose flags changed, with their new
+	// MODSEQ: ID, AccountID, MailboxID, UID, ModSeq, Flags and Keywords
+	// only (a STORE on a large mailbox does not read every part tree).
+	Changed []Message
+	Failed  []uint32 // UIDs skipped by UnchangedSince
 }
 
 // CopyResult maps source UIDs to new UIDs (for UIDPLUS COPYUID/MOVE).
@@ -290,6 +293,12 @@ type IndexEntry struct {
 	InternalDate time.Time // with its zone offset, as Message.InternalDate
 	SaveDate     time.Time
 	Size         int64
+}
+
+// UIDList is what MailboxUIDs returns.
+type UIDList struct {
+	UIDs        []uint32 // ascending
+	FirstUnseen uint32   // the lowest UID without \Seen, 0 if none
 }
 
 // MailboxCounts are the flag counters of a mailbox (STATUS UNSEEN and
@@ -349,11 +358,18 @@ type Mail interface {
 	// Messages returns the messages of a mailbox with first <= UID <= last,
 	// ordered by UID; last 0 means no upper bound.
 	Messages(ctx context.Context, accountID, mailboxID int64, first, last uint32) ([]Message, error)
+	// MessagesByUID returns the mailbox's messages whose UIDs are in uids
+	// (ascending), ordered by UID; missing UIDs are skipped. Its cost
+	// follows len(uids), not the mailbox (a sparse IMAP UID set).
+	MessagesByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]Message, error)
 	// ChangedSince returns the messages whose MODSEQ > modseq, by UID.
 	ChangedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Message, error)
 	// MessageIndex lists a mailbox's messages by UID without their header
 	// prefix and part tree (SELECT, SEARCH on flags, dates and sizes).
 	MessageIndex(ctx context.Context, accountID, mailboxID int64) ([]IndexEntry, error)
+	// MailboxUIDs lists a mailbox's UIDs, ascending, and its first unseen
+	// one: what IMAP SELECT needs, read from the indexes alone.
+	MailboxUIDs(ctx context.Context, accountID, mailboxID int64) (UIDList, error)
 	// MailboxCounts counts a mailbox's messages, unseen and deleted ones.
 	MailboxCounts(ctx context.Context, accountID, mailboxID int64) (MailboxCounts, error)
 	// SearchText returns the UIDs, ascending, of the mailbox's messages
@@ -363,6 +379,9 @@ type Mail interface {
 	Vanished(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]uint32, error)
 	// Open returns the message as served: HeaderPrefix then the blob.
 	Open(ctx context.Context, m Message) (Content, error)
+	// OpenAll is Open of several messages with one index read: out[i] is
+	// msgs[i]'s content. The caller closes every one.
+	OpenAll(ctx context.Context, msgs []Message) ([]Content, error)
 
 	StoreFlags(ctx context.Context, c FlagChange) (FlagResult, error)
 	// Expunge removes the given UIDs (all \Deleted ones if uids is nil),

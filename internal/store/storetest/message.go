@@ -211,6 +211,7 @@ func testLargeMessage(t *testing.T, open Opener) {
 	if n, err := c.ReadAt(buf, off); n != len(buf) || !bytes.Equal(buf, want[off:off+4096]) {
 		t.Errorf("ReadAt(%d) = %d, %v; wrong bytes", off, n, err)
 	}
+	f.checkOpenAll(ms)
 	f.checkConsistent(a.ID)
 }
 
@@ -239,6 +240,91 @@ func testMessagesRange(t *testing.T, open Opener) {
 	}
 	_, err := f.s.Messages(f.ctx, a.ID, 987654, 1, 0)
 	wantErr(t, "Messages of a missing mailbox", err, store.ErrNotFound)
+}
+
+// testMessagesByUID: dense, sparse, unsorted and duplicated sets, UIDs
+// that do not exist, another account's mailbox.
+func testMessagesByUID(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	a := f.account("a@example.org")
+	ms := f.deliverN(12, inbox(a.ID))
+	in := f.mailbox(a.ID, "INBOX")
+	u := uidsOf(ms)
+	for _, tc := range []struct {
+		uids, want []uint32
+	}{
+		{u, u},
+		{u[3:5], u[3:5]},
+		{[]uint32{u[0], u[11]}, []uint32{u[0], u[11]}},
+		{[]uint32{u[9], u[2], u[9], u[0]}, []uint32{u[0], u[2], u[9]}},
+		{[]uint32{u[1], u[11] + 1000}, u[1:2]},
+		{[]uint32{u[11] + 1}, nil},
+		{nil, nil},
+	} {
+		got, err := f.s.MessagesByUID(f.ctx, a.ID, in.ID, tc.uids)
+		f.must(err, "MessagesByUID")
+		if !slices.Equal(uidsOf(got), tc.want) {
+			t.Errorf("MessagesByUID(%v) = %v, want %v", tc.uids, uidsOf(got), tc.want)
+		}
+		for _, m := range got {
+			if want := f.message(a.ID, in.ID, m.UID); !bytes.Equal(m.Structure, want.Structure) || m.BlobID != want.BlobID {
+				t.Errorf("MessagesByUID: UID %d differs from Messages", m.UID)
+			}
+		}
+	}
+	f.checkOpenAll(append(slices.Clone(ms), ms[3]))
+	_, err := f.s.MessagesByUID(f.ctx, a.ID, 987654, u)
+	wantErr(t, "MessagesByUID of a missing mailbox", err, store.ErrNotFound)
+	b := f.account("b@example.org")
+	_, err = f.s.MessagesByUID(f.ctx, b.ID, in.ID, u)
+	wantErr(t, "MessagesByUID of another account's mailbox", err, store.ErrNotFound)
+}
+
+// checkOpenAll checks that OpenAll serves each message as Open does.
+func (f *fixture) checkOpenAll(ms []store.Message) {
+	f.t.Helper()
+	cs, err := f.s.OpenAll(f.ctx, ms)
+	f.must(err, "OpenAll")
+	if len(cs) != len(ms) {
+		f.t.Fatalf("OpenAll: %d contents for %d messages", len(cs), len(ms))
+	}
+	for i, c := range cs {
+		got, err := io.ReadAll(io.NewSectionReader(c, 0, c.Size()))
+		f.must(err, "read OpenAll content")
+		c.Close()
+		if !bytes.Equal(got, f.content(ms[i])) {
+			f.t.Errorf("OpenAll: message %d (UID %d) differs from Open", i, ms[i].UID)
+		}
+	}
+}
+
+// testMailboxUIDs: the UIDs and the first unseen one follow deliveries,
+// flag changes and expunges.
+func testMailboxUIDs(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	a := f.account("a@example.org")
+	in := f.mailbox(a.ID, "INBOX")
+	l, err := f.s.MailboxUIDs(f.ctx, a.ID, in.ID)
+	f.must(err, "MailboxUIDs (empty)")
+	if len(l.UIDs) != 0 || l.FirstUnseen != 0 {
+		t.Errorf("empty mailbox: %+v", l)
+	}
+	ms := f.deliverN(5, inbox(a.ID))
+	u := uidsOf(ms)
+	_, err = f.s.StoreFlags(f.ctx, store.FlagChange{AccountID: a.ID, MailboxID: in.ID, UIDs: u[:2], Op: store.FlagsAdd, Flags: store.FlagSeen})
+	f.must(err, "StoreFlags")
+	_, err = f.s.Expunge(f.ctx, a.ID, in.ID, u[3:4])
+	f.must(err, "Expunge")
+	l, err = f.s.MailboxUIDs(f.ctx, a.ID, in.ID)
+	f.must(err, "MailboxUIDs")
+	if want := []uint32{u[0], u[1], u[2], u[4]}; !slices.Equal(l.UIDs, want) || l.FirstUnseen != u[2] {
+		t.Errorf("MailboxUIDs = %+v, want UIDs %v, first unseen %d", l, want, u[2])
+	}
+	_, err = f.s.MailboxUIDs(f.ctx, a.ID, 987654)
+	wantErr(t, "MailboxUIDs of a missing mailbox", err, store.ErrNotFound)
+	b := f.account("b@example.org")
+	_, err = f.s.MailboxUIDs(f.ctx, b.ID, in.ID)
+	wantErr(t, "MailboxUIDs of another account's mailbox", err, store.ErrNotFound)
 }
 
 // storeFlags runs StoreFlags and fails on error.

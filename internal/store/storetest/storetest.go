@@ -56,6 +56,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("DeliverCreatesMailbox", func(t *testing.T) { testDeliverCreatesMailbox(t, open) })
 	t.Run("LargeMessage", func(t *testing.T) { testLargeMessage(t, open) })
 	t.Run("MessagesRange", func(t *testing.T) { testMessagesRange(t, open) })
+	t.Run("MessagesByUID", func(t *testing.T) { testMessagesByUID(t, open) })
+	t.Run("MailboxUIDs", func(t *testing.T) { testMailboxUIDs(t, open) })
 	t.Run("Flags", func(t *testing.T) { testFlags(t, open) })
 	t.Run("Keywords", func(t *testing.T) { testKeywords(t, open) })
 	t.Run("ModSeq", func(t *testing.T) { testModSeq(t, open) })
