@@ -7,9 +7,12 @@
 #
 #   bench/run.sh [--quick] [--runs N] [--no-postfix]
 #   bench/run.sh --imap [--quick] [--runs N] [--messages N]
+#   bench/run.sh --outbound [--quick] [--runs N] [--messages N]
 #
 # --imap runs the IMAP benchmark instead (bench/imap/run.sh: posthorn vs
 # Dovecot on a mailbox of 10,000 messages by default).
+# --outbound runs the outbound delivery benchmark instead (bench/outbound:
+# posthorn's queue to Postfix's smtp-sink at concurrency 8 and 32).
 #
 # --quick: 300 messages per level, one run (a smoke test of the harness).
 # Default: 2,000 messages of 4 KiB per level (each level stops after 60 s),
@@ -19,6 +22,11 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 for a in "$@"; do
+  if [ "$a" = --outbound ]; then
+    args=()
+    for b in "$@"; do [ "$b" = --outbound ] || args+=("$b"); done
+    exec bench/outbound/run.sh "${args[@]}"
+  fi
   if [ "$a" = --imap ]; then
     args=()
     for b in "$@"; do [ "$b" = --imap ] || args+=("$b"); done

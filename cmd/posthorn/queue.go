@@ -39,6 +39,8 @@ type queueParams struct {
 	log      *slog.Logger
 	// sender replaces the SMTP client (tests); nil: a smtpclient.Client.
 	sender queue.Sender
+	// observer counts remote deliveries for metrics; nil: none.
+	observer queue.Observer
 }
 
 // startQueue builds the queue from [queue] and [relay] and runs it until
@@ -77,21 +79,32 @@ func startQueue(ctx context.Context, p queueParams, run *running) (*outbound, er
 	if opts.Smarthost, err = smarthost(p.cfg.Relay); err != nil {
 		return nil, err
 	}
+	tlsOut, err := newOutboundTLS(c, p.resolver, p.dataDir, p.log.With("svc", "smtpclient"))
+	if err != nil {
+		return nil, err
+	}
 	sender := p.sender
 	if sender == nil {
-		client := &smtpclient.Client{Resolver: p.resolver, Hostname: p.host, Logger: p.log.With("svc", "smtpclient")}
+		// DANE needs no setting: the client uses TLSA records whenever the
+		// resolver marks the answers DNSSEC-authentic ([dns] servers must
+		// be a validating resolver).
+		client := &smtpclient.Client{Resolver: p.resolver, Hostname: p.host, Logger: p.log.With("svc", "smtpclient"),
+			TLSConfig: tlsOut.tlsConfig, Policy: tlsOut.policy, TLSRPT: tlsOut.recorder}
 		sender = clientSender{client}
 		run.add("smtpclient", func(context.Context) error { client.Close(); return nil })
 	}
 	svc := &accounts.Service{Store: p.st}
 	o.queue = &queue.Queue{
 		Store: p.st, Sender: sender, Resolver: p.resolver, Hostname: p.host, SRS: o.srs, Options: opts,
-		Local:  localBounces{svc: svc, d: &delivery.Deliverer{Store: p.st, Hostname: p.host}},
-		Logger: p.log.With("svc", "queue"),
+		Local:      localBounces{svc: svc, d: &delivery.Deliverer{Store: p.st, Hostname: p.host}},
+		TLSReports: tlsOut.tlsReports(ctx, p.st, p.host, p.resolver),
+		Observer:   p.observer,
+		Logger:     p.log.With("svc", "queue"),
 	}
 	qctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { o.queue.Run(qctx); close(done) }()
+	go tlsOut.refresh(qctx)
 	run.add("queue", func(sctx context.Context) error {
 		cancel()
 		select {
@@ -196,7 +209,7 @@ func toClient(m queue.Message) smtpclient.Message {
 }
 
 func fromClient(r smtpclient.Result) queue.Result {
-	res := queue.Result{MX: r.MX, Err: r.Err}
+	res := queue.Result{MX: r.MX, DSN: r.DSN, Err: r.Err}
 	for _, rr := range r.PerRecipient {
 		res.PerRecipient = append(res.PerRecipient, queue.RecipientResult{Address: rr.Address, Code: rr.Code,
 			Enhanced: rr.Enhanced, Text: rr.Text, Permanent: rr.Permanent, Delivered: rr.Delivered})

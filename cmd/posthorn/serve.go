@@ -261,7 +261,7 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 		return nil, err
 	}
 	listening["control"] = []string{paths.socket}
-	out, err := startQueue(ctx, queueParams{cfg: cfg, host: host, st: st, resolver: resolver, dataDir: paths.dir, log: log, sender: p.sender}, run)
+	out, err := startQueue(ctx, queueParams{cfg: cfg, host: host, st: st, resolver: resolver, dataDir: paths.dir, log: log, sender: p.sender, observer: metrics}, run)
 	if err != nil {
 		return nil, err
 	}

@@ -40,10 +40,11 @@ func startTLS(ctx context.Context, p tlsParams, run *running) (*tlsmgr.Manager, 
 	cfg := p.cfg
 	log := p.log.With("svc", "tls")
 	opt := tlsmgr.Options{
-		DefaultName: p.host.ASCII,
-		StateFile:   filepath.Join(p.paths.dir, "tls-alarms.json"),
-		Notifier:    &postmasterNotifier{st: p.st, host: p.host, to: cfg.TLS.AlarmTo, log: log},
-		Logger:      log,
+		DefaultName:   p.host.ASCII,
+		StateFile:     filepath.Join(p.paths.dir, "tls-alarms.json"),
+		Notifier:      &postmasterNotifier{st: p.st, host: p.host, to: cfg.TLS.AlarmTo, log: log},
+		CheckInterval: cfg.TLS.CheckInterval,
+		Logger:        log,
 	}
 	switch {
 	case cfg.ACME.Enabled:
@@ -185,15 +186,37 @@ func (n *postmasterNotifier) NotifyExpiry(ctx context.Context, a tlsmgr.Alarm) e
 	return nil
 }
 
+// remainingWords says how long a certificate has left, for the alarm's
+// subject: whole days from two days on, then hours. The watch runs just
+// after a threshold is crossed, so 23h59m left is "23 hours", not the
+// "0 days" a truncation to days would say.
+func remainingWords(d time.Duration) string {
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d <= 0:
+		return "no time: it has expired"
+	case d >= 48*time.Hour:
+		return plural(int(d/(24*time.Hour)), "day")
+	case d >= time.Hour:
+		return plural(int(d/time.Hour), "hour")
+	default:
+		return "less than an hour"
+	}
+}
+
 // expiryMessage is the alarm mail.
 func expiryMessage(a tlsmgr.Alarm, to addr.Address, host addr.Domain, id string, now time.Time) []byte {
 	c := a.Cert
 	names := strings.Join(c.Names, ", ")
-	days := int(a.Remaining.Hours() / 24)
 	var b strings.Builder
 	fmt.Fprintf(&b, "From: posthorn <postmaster@%s>\r\n", host.ASCII)
 	fmt.Fprintf(&b, "To: <%s>\r\n", to.ASCIIString())
-	fmt.Fprintf(&b, "Subject: TLS certificate for %s expires in %d days\r\n", c.Names[0], days)
+	fmt.Fprintf(&b, "Subject: TLS certificate for %s expires in %s\r\n", c.Names[0], remainingWords(a.Remaining))
 	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", id, host.ASCII)
 	b.WriteString("Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")

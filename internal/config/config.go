@@ -64,6 +64,7 @@ type TLS struct {
 	KeyFile        string        `toml:"key_file" doc:"PEM file with the private key of the certificate in cert_file."`
 	ReloadInterval time.Duration `toml:"reload_interval" doc:"How often cert_file and key_file are checked for changes (size and modification time); a changed valid pair is served from the next connection on, an invalid one is logged and the previous certificate kept. SIGHUP reloads at once."`
 	AlarmTo        string        `toml:"alarm_to" doc:"Address mailed (delivered locally) when a certificate is 14, 7, 3 and 1 days from expiry without having been renewed. Empty: postmaster@ the first local domain."`
+	CheckInterval  time.Duration `toml:"check_interval" doc:"How often the expiry watch looks at every certificate (ACME or files) and raises the alarm (error log line, alarm_to mail) for one near its expiry that was not renewed. 0 means one hour. Shorter values only make sense for tests with short-lived certificates."`
 }
 
 // ACME configures automatic certificates.
@@ -164,7 +165,7 @@ func Default() Config {
 			DMARCTempError: "defer",
 			CheckTimeout:   30 * time.Second,
 		},
-		TLS: TLS{ReloadInterval: time.Minute},
+		TLS: TLS{ReloadInterval: time.Minute, CheckInterval: time.Hour},
 		ACME: ACME{
 			Challenges:         []string{"tls-alpn-01", "http-01"},
 			RenewCheckInterval: 10 * time.Minute,

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // certs makes the default implicit-TLS listeners valid.
@@ -372,5 +373,24 @@ domains = ["gmail.com"]
 	}
 	if c.Queue.RetryMax != Default().Queue.RetryMax || c.Queue.Expire != Default().Queue.Expire || c.Relay.Port != 465 {
 		t.Errorf("parsed %+v %+v", c.Queue, c.Relay)
+	}
+}
+
+func TestTLSCheckInterval(t *testing.T) {
+	c, err := Parse("posthorn.toml", []byte(`hostname = "mail.example.com"`+certs))
+	if err != nil || c.TLS.CheckInterval != time.Hour {
+		t.Errorf("default check_interval %v, %v", c.TLS.CheckInterval, err)
+	}
+	c, err = Parse("posthorn.toml", []byte(`hostname = "mail.example.com"`+certs+`
+check_interval = "2s"
+`))
+	if err != nil || c.TLS.CheckInterval != 2*time.Second {
+		t.Errorf("check_interval %v, %v", c.TLS.CheckInterval, err)
+	}
+	_, err = Parse("posthorn.toml", []byte(`hostname = "mail.example.com"`+certs+`
+check_interval = "10ms"
+`))
+	if err == nil || !strings.Contains(err.Error(), "tls.check_interval: must be at least 1s") {
+		t.Errorf("error %v", err)
 	}
 }

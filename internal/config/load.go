@@ -81,6 +81,9 @@ func (o Options) Load(path string) (Config, error) {
 	if f := c.Relay.PasswordFile; f != "" && !filepath.IsAbs(f) {
 		c.Relay.PasswordFile = filepath.Join(filepath.Dir(path), f)
 	}
+	if f := c.Queue.TLSCAFile; f != "" && !filepath.IsAbs(f) {
+		c.Queue.TLSCAFile = filepath.Join(filepath.Dir(path), f)
+	}
 	return c, nil
 }
 

@@ -20,6 +20,10 @@ type Queue struct {
 	RelayRecipients          []string      `toml:"relay_recipients" doc:"When not empty, the only addresses of relay_domains accepted (others get 550 at RCPT); keeps the backup MX from accepting spam for addresses the primary would refuse. Example: [\"alice@example.net\", \"bob@example.net\"]."`
 	AccountMessagesPerDay    int           `toml:"account_messages_per_day" doc:"Most messages to other domains one account may send in 24 hours; the next is refused with 450 4.7.1 saying so. 0: no limit."`
 	AccountRecipientsPerHour int           `toml:"account_recipients_per_hour" doc:"Most recipients at other domains one account may send to in an hour; further recipients are refused with 450 4.7.1 saying so. 0: no limit."`
+	RequireTLSDomains        []string      `toml:"require_tls_domains" doc:"Destination domains whose mail is only sent over STARTTLS with a certificate valid (PKIX) for the MX host name; without it delivery is retried and eventually bounced. Applies on top of MTA-STS and DANE. Example: [\"bank.example\"]."`
+	TLSCAFile                string        `toml:"tls_ca_file" doc:"PEM file of extra CA certificates trusted, besides the system roots, when verifying the certificates of MX hosts, smarthosts, MTA-STS policy servers and TLS-RPT collectors (a private CA; tests). Relative to the directory of this file. Empty: system roots only."`
+	MTASTS                   bool          `toml:"mta_sts" doc:"Look up and apply the MTA-STS policies (RFC 8461) of destination domains: in enforce mode, MX hosts not listed in the policy or without a valid certificate are refused. Policies are cached in DATA_DIR/mta-sts-cache.json for their max_age and refreshed daily."`
+	TLSReports               bool          `toml:"tls_reports" doc:"Send destination domains that publish a _smtp._tls TXT record the daily TLS-RPT report (RFC 8460) of our TLS sessions with them, just after midnight UTC, by mail (DKIM-signed, from postmaster@ the local domain of the hostname) or HTTPS. The day's tallies are kept in memory: a restart starts them afresh."`
 }
 
 // Relay configures a smarthost.
@@ -42,6 +46,8 @@ func defaultQueue() Queue {
 		MaxHops:                  50,
 		AccountMessagesPerDay:    1000,
 		AccountRecipientsPerHour: 500,
+		MTASTS:                   true,
+		TLSReports:               true,
 	}
 }
 
@@ -68,6 +74,11 @@ func checkQueue(q Queue, r Relay, report reportFunc) {
 	}
 	if q.AccountMessagesPerDay < 0 || q.AccountRecipientsPerHour < 0 {
 		report(at("account_messages_per_day"), "limits must not be negative")
+	}
+	for _, d := range q.RequireTLSDomains {
+		if _, err := addr.ParseDomain(d); err != nil {
+			report(at("require_tls_domains"), "%q is not a valid domain name", d)
+		}
 	}
 	for _, d := range q.RelayDomains {
 		if _, err := addr.ParseDomain(d); err != nil {

@@ -258,6 +258,9 @@ func checkACME(c Config, report reportFunc) {
 	if c.TLS.ReloadInterval < 0 {
 		report([]string{"tls", "reload_interval"}, "must not be negative")
 	}
+	if c.TLS.CheckInterval != 0 && c.TLS.CheckInterval < time.Second {
+		report([]string{"tls", "check_interval"}, "must be at least 1s (or 0 for one hour)")
+	}
 	if c.TLS.AlarmTo != "" {
 		if _, err := addr.ParseAddress(c.TLS.AlarmTo); err != nil {
 			report([]string{"tls", "alarm_to"}, "%q is not a valid address", c.TLS.AlarmTo)

@@ -54,11 +54,17 @@ func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 	e.Attempts++
 	outs, lastErr := q.results(&e, pending, res)
 	e.LastError = lastErr
-	stillPending := false
+	stillPending, delivered := false, 0
 	for _, i := range pending {
-		if e.Recipients[i].Status == "" {
+		switch e.Recipients[i].Status {
+		case "":
 			stillPending = true
+		case "delivered":
+			delivered++
 		}
+	}
+	if q.Observer != nil {
+		q.Observer.Delivered("remote", delivered)
 	}
 	if stillPending {
 		outs = append(outs, q.reschedule(&e, now)...)

@@ -80,6 +80,13 @@ type Options struct {
 	RelayDomains []addr.Domain
 }
 
+// Observer is told about the queue's deliveries; *httpserver.Metrics
+// implements it.
+type Observer interface {
+	// Delivered counts n recipients delivered, via "remote".
+	Delivered(via string, n int)
+}
+
 // Queue delivers queued messages.
 type Queue struct {
 	Store    store.Queue
@@ -91,8 +98,12 @@ type Queue struct {
 	// is kept (and forwarded mail may fail SPF at its destination).
 	SRS     *srs.Rewriter
 	Options Options
-	Logger  *slog.Logger     // nil: discard
-	Now     func() time.Time // nil: time.Now
+	// TLSReports, when set, sends the daily TLS-RPT reports (tlsrpt.go).
+	TLSReports *TLSReports
+	// Observer counts deliveries for metrics; nil: none.
+	Observer Observer
+	Logger   *slog.Logger     // nil: discard
+	Now      func() time.Time // nil: time.Now
 
 	once    sync.Once
 	wake    chan struct{}
@@ -156,6 +167,9 @@ func (q *Queue) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			q.Logger.Error("reading the queue", "err", err)
 			next = q.now().Add(time.Minute)
+		}
+		if day := q.tlsReportTick(ctx); !day.IsZero() && (next.IsZero() || day.Before(next)) {
+			next = day
 		}
 		wait := time.Hour
 		if !next.IsZero() {

@@ -167,6 +167,10 @@ type Result struct {
 	PerRecipient []RecipientResult
 	MX           string // the host that answered last ("host [ip]")
 	TLS          TLSInfo
+	// DSN: the server that answered last offered the DSN extension
+	// (RFC 3461), so it passes NOTIFY=SUCCESS requests on itself and the
+	// queue need not report "relayed" (RFC 3461 §6.2.2).
+	DSN bool
 	// Err is the last connection-level error (DNS, connect, TLS, policy,
 	// protocol), nil when every host answered. It is for logs; the
 	// recipients' results already say what to do.

@@ -312,7 +312,11 @@ func TestDSNParams(t *testing.T) {
 	m := msg(simpleBody)
 	m.Recipients = []Recipient{{Address: "a@example.test", Notify: "SUCCESS,FAILURE", ORcpt: "rfc822;a+b@example.test"}}
 	m.EnvID, m.Ret = "id 1", "HDRS"
-	wantDelivered(t, c.Deliver(context.Background(), dom, m))
+	res := c.Deliver(context.Background(), dom, m)
+	wantDelivered(t, res)
+	if !res.DSN {
+		t.Error("Result.DSN false for a server offering DSN")
+	}
 	cmds := strings.Join(s.Commands(), "|")
 	for _, want := range []string{"SIZE=22", "RET=HDRS", "ENVID=id+201", "NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;a+2Bb@example.test"} {
 		if !strings.Contains(cmds, want) {

@@ -19,7 +19,7 @@ func tlsCipher(s uint16) string  { return tls.CipherSuiteName(s) }
 // (RFC 2920), with BDAT when it offers CHUNKING (RFC 3030).
 func (c *Client) transact(d *delivery, cn *conn) {
 	m := d.m
-	d.res.MX, d.res.TLS = cn.name(), cn.tlsInfo()
+	d.res.MX, d.res.TLS, d.res.DSN = cn.name(), cn.tlsInfo(), cn.has("DSN")
 	if f := c.capabilities(d, cn); f != nil {
 		d.hostFailed(*f, nil, failCapability)
 		return

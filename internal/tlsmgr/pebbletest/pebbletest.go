@@ -39,6 +39,8 @@ type Pebble struct {
 	DirectoryURL string
 	// APIRoots trusts pebble's own HTTPS listener (for the ACME client).
 	APIRoots *x509.CertPool
+	// APIRootsFile is the same root as a PEM file (for acme.ca_root).
+	APIRootsFile string
 	// HTTPPort and TLSPort are the challenge ports pebble connects to.
 	HTTPPort, TLSPort int
 
@@ -87,7 +89,7 @@ func Start(t *testing.T, o Options) *Pebble {
 		p.TLSPort = FreePort(t)
 	}
 	certFile, keyFile, pool := listenerCert(t, p.dir)
-	p.APIRoots = pool
+	p.APIRoots, p.APIRootsFile = pool, certFile
 	listen := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	p.mgmt = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	p.dnsAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
@@ -155,6 +157,17 @@ func (p *Pebble) StopCA() {
 func (p *Pebble) Log() string {
 	b, _ := os.ReadFile(filepath.Join(p.dir, "pebble.log"))
 	return string(b)
+}
+
+// IssuerRootPEM is the root that signs pebble's certificates, in PEM
+// (new at every start of pebble).
+func (p *Pebble) IssuerRootPEM() []byte {
+	p.t.Helper()
+	b, err := p.get("/roots/0")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return b
 }
 
 // IssuerRoots is a pool with the root that signs pebble's certificates
