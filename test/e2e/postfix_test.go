@@ -26,6 +26,12 @@ type postfixInstance struct {
 // stopped with "postfix -c DIR stop" when the test ends.
 func startPostfix(t *testing.T, mainCF string) *postfixInstance {
 	t.Helper()
+	return startPostfixAt(t, "127.0.0.2:"+port(freePort(t)), mainCF)
+}
+
+// startPostfixAt is startPostfix with smtpd on the given address.
+func startPostfixAt(t *testing.T, smtpAddr, mainCF string) *postfixInstance {
+	t.Helper()
 	postfix := "/usr/sbin/postfix"
 	if _, err := os.Stat(postfix); err != nil {
 		t.Skip("postfix not installed (.ci/run installs it)")
@@ -41,7 +47,7 @@ func startPostfix(t *testing.T, mainCF string) *postfixInstance {
 	if err := os.Mkdir(filepath.Join(dir, "queue"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := &postfixInstance{dir: dir, smtp: "127.0.0.2:" + port(freePort(t))}
+	p := &postfixInstance{dir: dir, smtp: smtpAddr}
 	main := fmt.Sprintf(`compatibility_level = 3.6
 queue_directory = %[1]s/queue
 data_directory = %[1]s/data
