@@ -208,8 +208,20 @@ func toClient(m queue.Message) smtpclient.Message {
 	return cm
 }
 
+// tlsSummary formats a delivery's transport security for the mail log.
+func tlsSummary(t smtpclient.TLSInfo) string {
+	if t.Version == "" {
+		return ""
+	}
+	s := t.Version + " " + t.Cipher + " policy=" + t.Policy
+	if t.Verified {
+		s += " verified"
+	}
+	return s
+}
+
 func fromClient(r smtpclient.Result) queue.Result {
-	res := queue.Result{MX: r.MX, DSN: r.DSN, Err: r.Err}
+	res := queue.Result{MX: r.MX, DSN: r.DSN, Err: r.Err, TLS: tlsSummary(r.TLS)}
 	for _, rr := range r.PerRecipient {
 		res.PerRecipient = append(res.PerRecipient, queue.RecipientResult{Address: rr.Address, Code: rr.Code,
 			Enhanced: rr.Enhanced, Text: rr.Text, Permanent: rr.Permanent, Delivered: rr.Delivered})

@@ -56,11 +56,12 @@ func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 	e.LastError = lastErr
 	stillPending, delivered := false, 0
 	for _, i := range pending {
-		switch e.Recipients[i].Status {
+		switch r := e.Recipients[i]; r.Status {
 		case "":
 			stillPending = true
 		case "delivered":
 			delivered++
+			log.Info("delivered", "to", r.Address, "attempt", e.Attempts, "mx", res.MX, "tls", res.TLS, "reply", r.Reply)
 		}
 	}
 	if q.Observer != nil {

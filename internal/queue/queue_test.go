@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +37,28 @@ func TestDelivered(t *testing.T) {
 	}
 	if got := e.local.For("alice@local.example"); len(got) != 0 {
 		t.Errorf("unexpected report: %s", got[0])
+	}
+}
+
+// TestDeliveredLogLine checks the mail log's line per delivered recipient,
+// with the MX and the transport security.
+func TestDeliveredLogLine(t *testing.T) {
+	e := newEnv(t)
+	var buf bytes.Buffer
+	e.q.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	base := e.snd.answer
+	e.snd.answer = func(c call) Result {
+		r := base(c)
+		r.TLS = "TLS1.3 TLS_AES_128_GCM_SHA256 policy=dane verified"
+		return r
+	}
+	e.submit("alice@local.example", "bob@remote.example")
+	e.process()
+	line := buf.String()
+	for _, want := range []string{"msg=delivered", "to=bob@remote.example", `tls="TLS1.3 TLS_AES_128_GCM_SHA256 policy=dane verified"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log lacks %s:\n%s", want, line)
+		}
 	}
 }
 

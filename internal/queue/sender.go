@@ -55,6 +55,9 @@ type Result struct {
 	// so it handles NOTIFY=SUCCESS itself (RFC 3461 §6.2.2); when false,
 	// a success is reported to the sender as "relayed".
 	DSN bool
+	// TLS describes the connection's security for the mail log, e.g.
+	// "TLS1.3 TLS_AES_128_GCM_SHA256 policy=dane verified"; "" without TLS.
+	TLS string
 	// Err is a failure of the whole attempt (no MX reachable, TLS policy,
 	// …). It is permanent if it has a Permanent() bool method saying so.
 	Err error
