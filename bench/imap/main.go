@@ -8,9 +8,13 @@
 //	     -dovecot 127.0.0.1:2143 -dovecot-user bob -dovecot-pass pass \
 //	     -dovecot-maildir /tmp/dv/mail/bob -dovecot-uid 999 -n 10000 -runs 3
 //
-// posthorn is filled over IMAP with MULTIAPPEND batches (LITERAL+), Dovecot
-// by writing its Maildir directly; both then get one untimed SELECT so
-// their indexes exist before the first measurement. The operations:
+// By default posthorn is filled over IMAP with MULTIAPPEND batches
+// (LITERAL+), Dovecot by writing its Maildir directly. bench/imap/run.sh
+// instead writes the Maildir once (-write-maildir DIR, then exit), imports
+// it into posthorn with `posthorn import maildir` before the server
+// starts, hands the same files to Dovecot and runs this with -prefilled.
+// Both then get one untimed SELECT so their indexes exist before the first
+// measurement. The operations:
 //
 //	login_select    connect, LOGIN, SELECT INBOX
 //	fetch_envelope  FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)
@@ -70,7 +74,15 @@ func main() {
 	n := flag.Int("n", 10000, "messages in the mailbox")
 	runs := flag.Int("runs", 3, "runs of each operation per server")
 	summarize := flag.String("summarize", "", "print the table of the JSON lines in this file and exit")
+	writeMaildir := flag.String("write-maildir", "", "write the -n messages into this Maildir and exit")
+	prefilled := flag.Bool("prefilled", false, "the mailboxes already hold the -n messages (of -write-maildir)")
 	flag.Parse()
+	if *writeMaildir != "" {
+		t0 := time.Now()
+		populateMaildir(*writeMaildir, corpus(*n), -1, -1)
+		fmt.Fprintf(os.Stderr, "imap: Maildir of %d messages written in %.1fs\n", *n, time.Since(t0).Seconds())
+		return
+	}
 	if *summarize != "" {
 		b, err := os.ReadFile(*summarize)
 		check(err)
@@ -88,14 +100,16 @@ func main() {
 	if dv.addr != "" {
 		servers = append(servers, dv)
 	}
-	msgs := corpus(*n)
-	t0 := time.Now()
-	populateIMAP(ph, msgs)
-	fmt.Fprintf(os.Stderr, "imap: posthorn filled with %d messages in %.1fs\n", *n, time.Since(t0).Seconds())
-	if dv.addr != "" {
-		t0 = time.Now()
-		populateMaildir(*maildir, msgs, *uid, *gid)
-		fmt.Fprintf(os.Stderr, "imap: Dovecot's Maildir written in %.1fs\n", time.Since(t0).Seconds())
+	if !*prefilled {
+		msgs := corpus(*n)
+		t0 := time.Now()
+		populateIMAP(ph, msgs)
+		fmt.Fprintf(os.Stderr, "imap: posthorn filled with %d messages in %.1fs\n", *n, time.Since(t0).Seconds())
+		if dv.addr != "" {
+			t0 = time.Now()
+			populateMaildir(*maildir, msgs, *uid, *gid)
+			fmt.Fprintf(os.Stderr, "imap: Dovecot's Maildir written in %.1fs\n", time.Since(t0).Seconds())
+		}
 	}
 	for _, s := range servers {
 		t0 := time.Now()

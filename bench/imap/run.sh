@@ -4,11 +4,14 @@
 #
 #   bench/imap/run.sh [--quick] [--runs N] [--messages N]
 #
-# Starts a fresh posthorn (IMAP on a free loopback port) and, as root with
-# dovecot-imapd installed, a Dovecot with its own base_dir, Maildir
-# storage as the vmail user and a static password; fills the same mailbox
-# on both and runs bench/imap (see its doc comment for the operations).
-# Both are stopped by PID when it ends. JSON lines go to $OUT/imap.jsonl.
+# Writes one Maildir of N messages (bench/imap -write-maildir), imports it
+# into a fresh posthorn with `posthorn import maildir` (batched DeliverAll,
+# before the server starts) and, as root with dovecot-imapd installed, moves
+# the same files into the Maildir of a Dovecot with its own base_dir
+# (vmail user, static password); then starts both (IMAP on free loopback
+# ports) and runs bench/imap -prefilled (see its doc comment for the
+# operations). Both are stopped by PID when it ends. JSON lines go to
+# $OUT/imap.jsonl; the fill times to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -42,6 +45,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# ---- the messages, once, for both servers.
+"$OUT/imapbench" -n "$N" -write-maildir "$OUT/maildir"
+
 # ---- posthorn: fresh init, IMAP (STARTTLS port, plaintext LOGIN is allowed
 # from loopback) and HTTP on free loopback ports, nothing else.
 IMAP_PORT=$(freeport) HTTP_PORT=$(freeport)
@@ -53,6 +59,9 @@ sed -i -e 's/^user = .*/user = ""/' -e 's/^allow_root = .*/allow_root = true/' \
   -e 's/^level = .*/level = "warn"/' "$OUT/ph/posthorn.toml"
 PW=bench-password-1
 echo "$PW" | "$OUT/posthorn" user add bob@example.com --password-stdin --config "$OUT/ph/posthorn.toml" >/dev/null
+S0=$SECONDS
+"$OUT/posthorn" import maildir bob@example.com "$OUT/maildir" --config "$OUT/ph/posthorn.toml" 2>"$OUT/import.log" >"$OUT/import.out"
+echo "bench imap: posthorn import: $(cat "$OUT/import.out") (wall $((SECONDS - S0)) s)" >&2
 "$OUT/posthorn" serve --config "$OUT/ph/posthorn.toml" 2>"$OUT/posthorn.log" &
 PH_PID=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -63,7 +72,8 @@ if [ -x /usr/sbin/dovecot ] && [ "$(id -u)" = 0 ]; then
   id vmail >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vmail
   DV="$OUT/dovecot" DV_PORT=$(freeport)
   mkdir -p "$DV/mail"
-  chown vmail:vmail "$DV/mail"
+  mv "$OUT/maildir" "$DV/mail/bob"
+  chown -R vmail:vmail "$DV/mail"
   cat > "$DV/dovecot.conf" <<CONF
 base_dir = $DV/run
 state_dir = $DV/state
@@ -99,11 +109,12 @@ CONF
   /usr/sbin/dovecot -c "$DV/dovecot.conf"
   DV_PID=$(cat "$DV/run/master.pid")
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$DV_PORT") 2>/dev/null && break; sleep 0.1; done
-  DV_ARGS=(-dovecot "127.0.0.1:$DV_PORT" -dovecot-maildir "$DV/mail/bob" -dovecot-uid "$(id -u vmail)" -dovecot-gid "$(id -g vmail)")
+  DV_ARGS=(-dovecot "127.0.0.1:$DV_PORT" -dovecot-maildir "$DV/mail/bob")
 else
   echo "bench imap: Dovecot comparison skipped (needs /usr/sbin/dovecot, from dovecot-imapd, and root)"
+  rm -rf "$OUT/maildir"
 fi
 
-"$OUT/imapbench" -posthorn "127.0.0.1:$IMAP_PORT" -posthorn-pass "$PW" -n "$N" -runs "$RUNS" "${DV_ARGS[@]}" | tee "$OUT/imap.out"
+"$OUT/imapbench" -prefilled -posthorn "127.0.0.1:$IMAP_PORT" -posthorn-pass "$PW" -n "$N" -runs "$RUNS" "${DV_ARGS[@]}" | tee "$OUT/imap.out"
 grep '^{' "$OUT/imap.out" > "$OUT/imap.jsonl" || true
 echo "(JSON lines: $OUT/imap.jsonl)"

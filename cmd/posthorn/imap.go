@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/posthorn/posthorn/internal/accounts"
 	"github.com/posthorn/posthorn/internal/addr"
@@ -99,13 +100,17 @@ func startIMAP(p imapParams, ls *imapListeners, errc chan<- error) (*imapserver.
 	}
 	svc := &accounts.Service{Store: p.st}
 	srv := &imapserver.Server{
-		Store:       p.st,
-		Auth:        imapAuth{svc: svc, sasl: accounts.SASLAuthenticator{Service: svc, Protocol: "imap"}},
-		SCRAMSecret: p.secret,
-		TLSConfig:   tlsConfig,
-		AppendLimit: int64(p.cfg.SMTP.MaxMessageSize),
-		Logger:      p.log.With("svc", "imap"),
-		Observer:    p.observer,
+		Store: p.st,
+		// Events accumulate (one small row and a blob reference per
+		// message moved into or out of Junk) until the junk filter
+		// consumes them with JunkEvents/DeleteJunkEvents.
+		JunkTraining: true,
+		Auth:         imapAuth{svc: svc, sasl: accounts.SASLAuthenticator{Service: svc, Protocol: "imap"}},
+		SCRAMSecret:  p.secret,
+		TLSConfig:    tlsConfig,
+		AppendLimit:  int64(p.cfg.SMTP.MaxMessageSize),
+		Logger:       p.log.With("svc", "imap"),
+		Observer:     p.observer,
 	}
 	if p.guard != nil {
 		srv.Guard = p.guard
@@ -120,4 +125,52 @@ func startIMAP(p imapParams, ls *imapListeners, errc chan<- error) (*imapserver.
 		go func() { errc <- srv.ServeTLS(l) }()
 	}
 	return srv, listening, nil
+}
+
+// junkEventMaxAge is how long junk-training events wait for the junk
+// filter before they are pruned (and the message content they hold is
+// released), so unconsumed events cannot fill the disk.
+const junkEventMaxAge = 30 * 24 * time.Hour
+
+// pruneJunkEvents deletes junk-training events older than maxAge, oldest
+// first, once an hour until ctx ends.
+func pruneJunkEvents(ctx context.Context, st store.Store, maxAge time.Duration, now func() time.Time, log *slog.Logger) {
+	for {
+		if n, err := pruneJunkEventsOnce(ctx, st, now().Add(-maxAge)); err != nil {
+			log.Warn("pruning junk-training events", "err", err)
+		} else if n > 0 {
+			log.Info("pruned unconsumed junk-training events", "events", n, "older_than", maxAge)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
+}
+
+// pruneJunkEventsOnce deletes the events recorded before cutoff.
+func pruneJunkEventsOnce(ctx context.Context, st store.Store, cutoff time.Time) (int, error) {
+	total := 0
+	for {
+		evs, err := st.JunkEvents(ctx, 0, 500)
+		if err != nil || len(evs) == 0 {
+			return total, err
+		}
+		var through int64
+		for _, e := range evs {
+			if !e.Time.Before(cutoff) {
+				break
+			}
+			through = e.ID
+		}
+		if through == 0 {
+			return total, nil
+		}
+		n, err := st.DeleteJunkEvents(ctx, through)
+		total += n
+		if err != nil || through != evs[len(evs)-1].ID {
+			return total, err
+		}
+	}
 }

@@ -288,6 +288,9 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	}
 	run.add("imap", imapSrv.Shutdown)
 	maps.Copy(listening, imapListening)
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	go pruneJunkEvents(pruneCtx, st, junkEventMaxAge, time.Now, log.With("svc", "imap"))
+	run.add("junk-prune", func(context.Context) error { stopPrune(); return nil })
 	return listening, nil
 }
 

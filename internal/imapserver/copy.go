@@ -35,11 +35,8 @@ func (s *session) copyMove(p *imapwire.Parser, uid, move bool) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	op := s.srv.Store.Copy
-	if move {
-		op = s.srv.Store.Move
-	}
-	res, err := op(s.ctx, s.acct.ID, s.sel.mb.ID, uidsOf(refs), dst.ID)
+	res, err := s.copyMessages(store.CopyRequest{AccountID: s.acct.ID, SrcMailboxID: s.sel.mb.ID,
+		UIDs: uidsOf(refs), DstMailboxID: dst.ID, Move: move})
 	if err != nil {
 		return err
 	}
@@ -55,4 +52,17 @@ func (s *session) copyMove(p *imapwire.Parser, uid, move bool) error {
 	s.sel.absorb(store.Change{Kind: store.ChangeExpunge, MailboxID: s.sel.mb.ID, UIDs: res.SrcUIDs})
 	s.flushUpdates(true)
 	return nil
+}
+
+// copyMessages copies or moves; with Server.JunkTraining a copy into or
+// out of \Junk also records junk-training events (store.TrainingVerdict:
+// spam into \Junk, ham out of it unless into \Trash), atomically with it.
+func (s *session) copyMessages(r store.CopyRequest) (store.CopyResult, error) {
+	switch {
+	case s.srv.JunkTraining:
+		return s.srv.Store.TrainingCopy(s.ctx, r)
+	case r.Move:
+		return s.srv.Store.Move(s.ctx, r.AccountID, r.SrcMailboxID, r.UIDs, r.DstMailboxID)
+	}
+	return s.srv.Store.Copy(s.ctx, r.AccountID, r.SrcMailboxID, r.UIDs, r.DstMailboxID)
 }

@@ -79,3 +79,65 @@ func TestMultiAppendAtomic(t *testing.T) {
 	c.ok("APPEND INBOX " + lit)
 	has(t, c.ok("STATUS INBOX (MESSAGES UIDNEXT)"), "MESSAGES 1 UIDNEXT 2")
 }
+
+// TestJunkTraining: with JunkTraining, MOVE and COPY into Junk record a
+// spam event per message, MOVE out of Junk a ham event, except into Trash;
+// APPEND into Junk records none; without JunkTraining nothing is recorded.
+func TestJunkTraining(t *testing.T) {
+	e := newEnv(t)
+	e.srv.JunkTraining = true
+	for range 4 {
+		e.deliver("", simpleMsg, 0)
+	}
+	ctx := context.Background()
+	events := func() []string {
+		t.Helper()
+		es, err := e.st.JunkEvents(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range es {
+			out = append(out, string(ev.Verdict)+" "+ev.From+">"+ev.To)
+		}
+		_, err = e.st.DeleteJunkEvents(ctx, 1<<62)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := func(what string, got []string, w ...string) {
+		t.Helper()
+		if strings.Join(got, ",") != strings.Join(w, ",") {
+			t.Errorf("%s: events %q, want %q", what, got, w)
+		}
+	}
+	c := e.login()
+	c.ok("SELECT INBOX")
+	has(t, c.ok("MOVE 1:2 Junk"), "* OK [COPYUID ", "* 1 EXPUNGE")
+	want("MOVE into Junk", events(), "spam INBOX>Junk", "spam INBOX>Junk")
+	c.ok("UID COPY 3 Junk")
+	want("COPY into Junk", events(), "spam INBOX>Junk")
+	c.ok("COPY 1 Archive")
+	want("COPY into Archive", events())
+	msg := "Subject: appended\r\n\r\nbody\r\n"
+	c.ok("APPEND Junk {" + itoa(len(msg)) + "+}\r\n" + msg)
+	want("APPEND into Junk", events())
+
+	c.ok("SELECT Junk")
+	c.ok("MOVE 1 INBOX")
+	want("MOVE Junk to INBOX", events(), "ham Junk>INBOX")
+	c.ok("UID MOVE 2 Trash")
+	want("MOVE Junk to Trash", events())
+	c.ok("COPY 1 Archive")
+	want("COPY Junk to Archive", events(), "ham Junk>Archive")
+
+	plain := newEnv(t) // JunkTraining false
+	plain.deliver("", simpleMsg, 0)
+	c = plain.login()
+	c.ok("SELECT INBOX")
+	c.ok("MOVE 1 Junk")
+	if es, err := plain.st.JunkEvents(ctx, 0, 100); err != nil || len(es) != 0 {
+		t.Errorf("without JunkTraining: events %+v, %v", es, err)
+	}
+}

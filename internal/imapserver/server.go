@@ -105,6 +105,11 @@ const (
 type Server struct {
 	// Store holds the mailboxes. Required.
 	Store store.Store
+	// JunkTraining makes COPY and MOVE (and their UID forms) into and out
+	// of the account's \Junk mailbox record junk-training events
+	// (store.JunkTraining.TrainingCopy) in the same transaction, for the
+	// junk filter to learn from; APPEND never does (docs/imap.md).
+	JunkTraining bool
 	// Auth checks logins. Required.
 	Auth Authenticator
 	// SCRAMSecret keys the fake SCRAM salts of unknown users (see

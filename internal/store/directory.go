@@ -313,6 +313,9 @@ func (s *SQLite) DeleteAccount(ctx context.Context, accountID int64) error {
 		if err != nil {
 			return nil, err
 		}
+		if _, err := s.deleteJunkEventsTx(w, `account_id = ?`, accountID); err != nil {
+			return nil, err
+		}
 		for _, q := range []string{
 			`DELETE FROM messages WHERE account_id = ?`,
 			`DELETE FROM tombstones WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)`,

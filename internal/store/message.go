@@ -755,37 +755,43 @@ func (s *SQLite) expungeTx(w *wtx, accountID, mailboxID int64, msgs []Message) (
 // Copy implements Mail. It fails with ErrOverQuota if the copies would
 // exceed the account's quota.
 func (s *SQLite) Copy(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error) {
-	return s.copyOrMove(ctx, accountID, srcMailboxID, uids, dstMailboxID, false)
+	return s.copyOrMove(ctx, CopyRequest{AccountID: accountID, SrcMailboxID: srcMailboxID, UIDs: uids, DstMailboxID: dstMailboxID}, false)
 }
 
 // Move implements Mail.
 func (s *SQLite) Move(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error) {
-	return s.copyOrMove(ctx, accountID, srcMailboxID, uids, dstMailboxID, true)
+	return s.copyOrMove(ctx, CopyRequest{AccountID: accountID, SrcMailboxID: srcMailboxID, UIDs: uids, DstMailboxID: dstMailboxID, Move: true}, false)
 }
 
-func (s *SQLite) copyOrMove(ctx context.Context, accountID, srcID int64, uids []uint32, dstID int64, move bool) (CopyResult, error) {
+// copyOrMove is Copy, Move and, with train, TrainingCopy.
+func (s *SQLite) copyOrMove(ctx context.Context, r CopyRequest, train bool) (CopyResult, error) {
 	var res CopyResult
 	err := s.write(ctx, nil, func(w *wtx) ([]Change, error) {
-		src, err := mailboxByIDTx(w, accountID, srcID)
+		src, err := mailboxByIDTx(w, r.AccountID, r.SrcMailboxID)
 		if err != nil {
 			return nil, err
 		}
-		dst, err := mailboxByIDTx(w, accountID, dstID)
+		dst, err := mailboxByIDTx(w, r.AccountID, r.DstMailboxID)
 		if err != nil {
 			return nil, err
 		}
 		res = CopyResult{UIDValidity: dst.UIDValidity}
-		msgs, err := messagesByUID(w, src.ID, uids)
+		msgs, err := messagesByUID(w, src.ID, r.UIDs)
 		if err != nil || len(msgs) == 0 {
 			return nil, err
 		}
-		ch, err := s.copyTx(w, &res, dst, msgs, !move)
+		ch, copies, err := s.copyTx(w, &res, dst, msgs, !r.Move)
 		if err != nil {
 			return nil, err
 		}
+		if train {
+			if err := addJunkEventsTx(w, src, dst, copies); err != nil {
+				return nil, err
+			}
+		}
 		changes := []Change{ch}
-		if move {
-			_, ech, err := s.expungeTx(w, accountID, src.ID, msgs)
+		if r.Move {
+			_, ech, err := s.expungeTx(w, r.AccountID, src.ID, msgs)
 			if err != nil {
 				return nil, err
 			}
@@ -799,8 +805,9 @@ func (s *SQLite) copyOrMove(ctx context.Context, accountID, srcID int64, uids []
 	return res, nil
 }
 
-// copyTx adds copies of msgs to dst, sharing their blobs.
-func (s *SQLite) copyTx(w *wtx, res *CopyResult, dst Mailbox, msgs []Message, checkQuota bool) (Change, error) {
+// copyTx adds copies of msgs to dst, sharing their blobs, and returns
+// them (with their new IDs).
+func (s *SQLite) copyTx(w *wtx, res *CopyResult, dst Mailbox, msgs []Message, checkQuota bool) (Change, []Message, error) {
 	var size int64
 	for _, m := range msgs {
 		size += m.Size
@@ -809,31 +816,33 @@ func (s *SQLite) copyTx(w *wtx, res *CopyResult, dst Mailbox, msgs []Message, ch
 	err := w.queryRow(`UPDATE accounts SET modseq = modseq + 1, used_bytes = used_bytes + ? WHERE id = ?
 		RETURNING modseq, quota_bytes, used_bytes`, size, dst.AccountID).Scan(&modseq, &quota, &used)
 	if err != nil {
-		return Change{}, notFound(err, fmt.Sprintf("account %d", dst.AccountID))
+		return Change{}, nil, notFound(err, fmt.Sprintf("account %d", dst.AccountID))
 	}
 	if checkQuota && quota > 0 && used > quota {
-		return Change{}, fmt.Errorf("store: account %d: %d bytes over a quota of %d: %w",
+		return Change{}, nil, fmt.Errorf("store: account %d: %d bytes over a quota of %d: %w",
 			dst.AccountID, used-quota, quota, ErrOverQuota)
 	}
 	if int64(dst.UIDNext)+int64(len(msgs)) > math.MaxUint32 {
-		return Change{}, fmt.Errorf("store: mailbox %s: UIDs exhausted", dst.Name)
+		return Change{}, nil, fmt.Errorf("store: mailbox %s: UIDs exhausted", dst.Name)
 	}
 	uid := dst.UIDNext
 	ch := Change{Kind: ChangeNew, AccountID: dst.AccountID, MailboxID: dst.ID, ModSeq: uint64(modseq)}
+	copies := make([]Message, 0, len(msgs))
 	for _, m := range msgs {
 		res.SrcUIDs = append(res.SrcUIDs, m.UID)
 		m.MailboxID, m.UID, m.ModSeq, m.SaveDate = dst.ID, uid, uint64(modseq), w.now
 		if err := insertMessage(w, &m); err != nil {
-			return Change{}, err
+			return Change{}, nil, err
 		}
 		if err := refBlob(w, m.BlobID, 1); err != nil {
-			return Change{}, err
+			return Change{}, nil, err
 		}
+		copies = append(copies, m)
 		res.DstUIDs = append(res.DstUIDs, uid)
 		ch.UIDs = append(ch.UIDs, uid)
 		uid++
 	}
 	_, err = w.exec(`UPDATE mailboxes SET uidnext = ?, messages = messages + ?, size = size + ?, highestmodseq = ?
 		WHERE id = ?`, int64(uid), len(msgs), size, modseq, dst.ID)
-	return ch, err
+	return ch, copies, err
 }

@@ -1,10 +1,10 @@
 // Package store is posthorn's persistent state: an SQL index (domains,
 // accounts and credentials, aliases, DKIM keys, mailboxes, messages with
 // UIDs/MODSEQs and flags, expunge tombstones, queue entries, DMARC report
-// records) plus immutable message blobs. This file declares the interface
-// every backend implements (the embedded SQLite one in this package;
-// PostgreSQL later) and the values that cross it. storetest holds the
-// conformance suite all backends must pass.
+// records, junk-training events) plus immutable message blobs. This file
+// declares the interface every backend implements (the embedded SQLite
+// one in this package; PostgreSQL later) and the values that cross it.
+// storetest holds the conformance suite all backends must pass.
 //
 // Durability rule: a method that stores a message returns only after the
 // message bytes and their index record are durable (fsync'd). A crash at any
@@ -39,6 +39,7 @@ type Store interface {
 	Queue
 	Reports
 	Metadata
+	JunkTraining
 	// Notifier carries every mailbox change after its transaction commits.
 	Notifier() Notifier
 	// Close waits for pending writes, then releases the store.
@@ -395,7 +396,8 @@ type Mail interface {
 	// Copy copies messages into another mailbox of the same account; the blob
 	// is shared, not copied.
 	Copy(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error)
-	// Move is Copy then Expunge of the source, atomically.
+	// Move is Copy then Expunge of the source, atomically. Neither records
+	// junk-training events; JunkTraining.TrainingCopy does.
 	Move(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dstMailboxID int64) (CopyResult, error)
 }
 

@@ -82,6 +82,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Queue", func(t *testing.T) { testQueue(t, open) })
 	t.Run("Metadata", func(t *testing.T) { testMetadata(t, open) })
 	t.Run("DMARCRecords", func(t *testing.T) { testDMARCRecords(t, open) })
+	t.Run("JunkEvents", func(t *testing.T) { testJunkEvents(t, open) })
 
 	t.Run("Notify", func(t *testing.T) { testNotify(t, open) })
 	t.Run("NotifyFailedWrites", func(t *testing.T) { testNotifyFailedWrites(t, open) })
