@@ -229,7 +229,7 @@ func (s *session) cmdCreate(tag string, p *imapwire.Parser) error {
 
 func canonicalSpecial(use string) string {
 	for _, su := range []string{store.SpecialSent, store.SpecialDrafts, store.SpecialJunk, store.SpecialTrash, store.SpecialArchive} {
-		if equalFold(su, use) {
+		if strings.EqualFold(su, use) {
 			return su
 		}
 	}

@@ -100,7 +100,7 @@ func (sr *searcher) matchIndex(k *imapwire.SearchKey, e *store.IndexEntry) bool 
 
 func systemFlag(name string) store.Flags {
 	for _, fn := range flagNames {
-		if equalFold(fn.name[1:], name) {
+		if strings.EqualFold(fn.name[1:], name) {
 			return fn.f
 		}
 	}
@@ -115,7 +115,7 @@ func hasKeyword(e *store.IndexEntry, kw string) bool {
 		return f != 0 && e.Flags&f != 0
 	}
 	for _, k := range e.Keywords {
-		if equalFold(k, kw) {
+		if strings.EqualFold(k, kw) {
 			return true
 		}
 	}
@@ -239,7 +239,7 @@ func (sr *searcher) headerMatch(uid uint32, field, value string) (bool, error) {
 		return false, err
 	}
 	for _, f := range h.Fields {
-		if equalFold(f.Name, field) && hasSubstrFold(message.DecodeWords(f.Value()), value) {
+		if strings.EqualFold(f.Name, field) && hasSubstrFold(message.DecodeWords(f.Value()), value) {
 			return true, nil
 		}
 	}

@@ -1,12 +1,9 @@
 package imapserver
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"io"
-	"mime/quotedprintable"
 	"strings"
 
 	"github.com/posthorn/posthorn/internal/imapwire"
@@ -243,48 +240,10 @@ func (f *fetcher) decoded(part *message.Part, whole bool) (io.Reader, error) {
 	if part.IsMultipart() && len(part.Parts) > 0 || part.Message != nil {
 		return body, nil
 	}
-	switch part.Encoding {
-	case "", "7bit", "8bit", "binary":
-		return body, nil
-	case "base64":
-		return lenient{base64.NewDecoder(base64.StdEncoding, &b64Filter{r: bufio.NewReader(body)})}, nil
-	case "quoted-printable":
-		return lenient{quotedprintable.NewReader(body)}, nil
+	if r, ok := message.DecodeTransfer(part.Encoding, body); ok {
+		return r, nil
 	}
 	return nil, nil
-}
-
-// lenient turns a decoding error into the end of the data.
-type lenient struct{ r io.Reader }
-
-func (l lenient) Read(b []byte) (int, error) {
-	n, err := l.r.Read(b)
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = io.EOF
-	}
-	return n, err
-}
-
-// b64Filter passes only base64 alphabet and padding bytes.
-type b64Filter struct{ r *bufio.Reader }
-
-func (b *b64Filter) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		c, err := b.r.ReadByte()
-		if err != nil {
-			if n == 0 {
-				return 0, err
-			}
-			break
-		}
-		switch {
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/', c == '=':
-			p[n] = c
-			n++
-		}
-	}
-	return n, nil
 }
 
 // writeBinary writes BINARY[section]<partial> or BINARY.SIZE[section].

@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/posthorn/posthorn/internal/imapwire"
 	"github.com/posthorn/posthorn/internal/store"
@@ -52,7 +53,7 @@ outer:
 	for _, name := range flags {
 		if len(name) > 0 && name[0] == '\\' {
 			for _, fn := range flagNames {
-				if equalFold(fn.name, name) {
+				if strings.EqualFold(fn.name, name) {
 					f |= fn.f
 					continue outer
 				}
@@ -62,23 +63,4 @@ outer:
 		kws = append(kws, name)
 	}
 	return f, kws, nil
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -23,15 +23,12 @@ package store
 // it (unrefBlob).
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"fmt"
 	"html"
 	"io"
-	"mime/quotedprintable"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,13 +178,7 @@ func headerText(r io.ReaderAt, p *message.Part, budget *int) string {
 
 // partText returns the decoded text of a text/* leaf part.
 func partText(r io.ReaderAt, p *message.Part, budget *int) string {
-	var body io.Reader = io.NewSectionReader(r, p.BodyStart, p.Size())
-	switch p.Encoding {
-	case "base64":
-		body = base64.NewDecoder(base64.StdEncoding, &b64Filter{r: bufio.NewReader(body)})
-	case "quoted-printable":
-		body = quotedprintable.NewReader(body)
-	}
+	body, _ := message.DecodeTransfer(p.Encoding, io.NewSectionReader(r, p.BodyStart, p.Size()))
 	raw, _ := io.ReadAll(io.LimitReader(body, int64(*budget))) // a decoding error ends the text
 	text, err := message.DecodeCharset(p.Params["charset"], raw)
 	if err != nil {
@@ -229,29 +220,6 @@ func truncUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// b64Filter passes only base64 alphabet and padding bytes, so that line
-// breaks and junk do not stop the decoder.
-type b64Filter struct{ r *bufio.Reader }
-
-func (b *b64Filter) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		c, err := b.r.ReadByte()
-		if err != nil {
-			if n == 0 {
-				return 0, err
-			}
-			break
-		}
-		switch {
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/', c == '=':
-			p[n] = c
-			n++
-		}
-	}
-	return n, nil
 }
 
 // stripHTML crudely turns HTML into text: tags (and the content of script
