@@ -31,12 +31,14 @@ OUT=$(mktemp -d /tmp/posthorn-bench-imap-XXXXXX)
 chmod 755 "$OUT"
 echo "bench imap: working in $OUT"
 go build -o "$OUT/posthorn" ./cmd/posthorn
+go build -o "$OUT/testdns" ./internal/dns/dnstest/testdns
 go build -o "$OUT/imapbench" ./bench/imap
 
 freeport() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 PH_PID="" DV_PID=""
 cleanup() {
+  [ -n "${DNS_PID:-}" ] && kill "$DNS_PID" 2>/dev/null && wait "$DNS_PID" 2>/dev/null || true
   [ -n "$PH_PID" ] && kill "$PH_PID" 2>/dev/null && wait "$PH_PID" 2>/dev/null || true
   if [ -n "$DV_PID" ]; then
     kill "$DV_PID" 2>/dev/null || true
@@ -51,8 +53,15 @@ trap cleanup EXIT
 # ---- posthorn: fresh init, IMAP (STARTTLS port, plaintext LOGIN is allowed
 # from loopback) and HTTP on free loopback ports, nothing else.
 IMAP_PORT=$(freeport) HTTP_PORT=$(freeport)
+# posthorn resolves through a test DNS server on loopback: no query leaves
+# the machine (unknown names are NXDOMAIN at once).
+DNS_PORT=$(freeport)
+printf 'example.com. 300 IN MX 10 mail.example.com.\nmail.example.com. 300 IN A 127.0.0.1\n' >"$OUT/zone.txt"
+"$OUT/testdns" -listen "127.0.0.1:$DNS_PORT" "$OUT/zone.txt" >"$OUT/testdns.log" 2>&1 &
+DNS_PID=$!
+for _ in $(seq 50); do grep -q listening "$OUT/testdns.log" 2>/dev/null && break; sleep 0.1; done
 "$OUT/posthorn" init --dir "$OUT/ph" --domain example.com --hostname mail.example.com >/dev/null
-sed -i -e 's/^user = .*/user = ""/' -e 's/^allow_root = .*/allow_root = true/' \
+sed -i -e "s/^servers = .*/servers = [\"127.0.0.1:$DNS_PORT\"]/" -e 's/^user = .*/user = ""/' -e 's/^allow_root = .*/allow_root = true/' \
   -e 's/^smtp = .*/smtp = []/' -e 's/^submission = .*/submission = []/' \
   -e 's/^submissions = .*/submissions = []/' -e "s/^imap = .*/imap = [\"127.0.0.1:$IMAP_PORT\"]/" \
   -e 's/^imaps = .*/imaps = []/' -e "s/^http = .*/http = [\"127.0.0.1:$HTTP_PORT\"]/" -e 's/^https = .*/https = []/' \
