@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/admin"
 	"github.com/posthorn/posthorn/internal/config"
+	"github.com/posthorn/posthorn/internal/dns"
 	"github.com/posthorn/posthorn/internal/store"
 )
 
@@ -39,9 +42,9 @@ func localConfig(dir string) config.Config {
 	}
 	cfg.Log = config.Log{Level: "info", Format: "text"}
 	cfg.SMTP.GreetDelay = 0 // no early-talker wait for local tools
-	// Mail is checked with the system resolver and the results recorded,
-	// but DMARC is not enforced (annotateOnly) and a slow or absent
-	// network costs at most a few seconds per message.
+	// Mail is checked and the results recorded, but DMARC is not enforced
+	// (annotateOnly); without --dns no DNS query is made (localResolver),
+	// and with it a slow server costs at most a few seconds per message.
 	cfg.Auth.CheckTimeout = 5 * time.Second
 	return cfg
 }
@@ -59,7 +62,7 @@ which are running.`)
 	home, _ := os.UserHomeDir()
 	dir := fs.String("dir", filepath.Join(home, "posthorn-localserve"), "directory for data and the certificate")
 	password := fs.String("password", localPassword, "password of you@localhost")
-	dnsServer := fs.String("dns", "", "DNS server (ip:port) for the message checks; default: the system resolver")
+	dnsServer := fs.String("dns", "", "DNS server (ip:port) for the message checks (SPF, DKIM, DMARC); default: none, no query leaves the machine")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,6 +91,7 @@ which are running.`)
 		logger:       logger,
 		redirectAll:  addr.MustParseAddress(localAccount),
 		annotateOnly: true,
+		resolver:     localResolver(cfg),
 		setup: func(ctx context.Context, st store.Store) error {
 			if err := setupLocalAccount(ctx, st, *password); err != nil {
 				return fmt.Errorf("localserve account: %w", err)
@@ -143,4 +147,48 @@ func printLocalserve(env *cliEnv, cfg config.Config, listening map[string][]stri
 	}
 	fmt.Fprintf(w, "Admin commands work on it too, e.g.: posthorn user list --config %s\n", filepath.Join(filepath.Dir(cfg.DataDir), "posthorn.toml"))
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
+}
+
+// localResolver is the DNS localserve checks mail with: none at all unless
+// --dns names a server, so that a development server sends no query off the
+// machine; every name then "does not exist" and the Authentication-Results
+// say none. nil means the configured servers.
+func localResolver(cfg config.Config) dns.Resolver {
+	if len(cfg.DNS.Servers) > 0 {
+		return nil
+	}
+	return offlineResolver{}
+}
+
+// offlineResolver answers every query with "no such name".
+type offlineResolver struct{}
+
+var _ dns.Resolver = offlineResolver{}
+
+func offline(name string) error {
+	return fmt.Errorf("%w: %s (localserve answers no DNS; start it with --dns IP:PORT)", dns.ErrNotFound, name)
+}
+
+func (offlineResolver) LookupTXT(_ context.Context, name string) ([]string, dns.Result, error) {
+	return nil, dns.Result{}, offline(name)
+}
+
+func (offlineResolver) LookupMX(_ context.Context, name string) ([]*net.MX, dns.Result, error) {
+	return nil, dns.Result{}, offline(name)
+}
+
+func (offlineResolver) LookupIP(_ context.Context, _, host string) ([]netip.Addr, dns.Result, error) {
+	return nil, dns.Result{}, offline(host)
+}
+
+func (offlineResolver) LookupAddr(_ context.Context, ip netip.Addr) ([]string, dns.Result, error) {
+	return nil, dns.Result{}, offline(ip.String())
+}
+
+func (offlineResolver) LookupCNAME(_ context.Context, name string) (string, dns.Result, error) {
+	return "", dns.Result{}, offline(name)
+}
+
+func (offlineResolver) LookupTLSA(_ context.Context, port int, proto, host string) ([]dns.TLSA, dns.Result, error) {
+	return nil, dns.Result{}, offline(fmt.Sprintf("_%d._%s.%s", port, proto, host))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/posthorn/posthorn/internal/admin"
 	"github.com/posthorn/posthorn/internal/admin/ctl"
 	"github.com/posthorn/posthorn/internal/config"
+	"github.com/posthorn/posthorn/internal/dns"
 	"github.com/posthorn/posthorn/internal/guard"
 	"github.com/posthorn/posthorn/internal/queue"
 	"github.com/posthorn/posthorn/internal/store"
@@ -86,6 +87,9 @@ type serverParams struct {
 	// annotateOnly records authentication results without enforcing
 	// DMARC policies (localserve).
 	annotateOnly bool
+	// resolver, if set, replaces the DNS client of the configuration
+	// (localserve without --dns: no query leaves the machine).
+	resolver dns.Resolver
 	// sender, if set, replaces the outbound SMTP client (tests).
 	sender queue.Sender
 }
@@ -224,9 +228,13 @@ func (r *running) shutdown() {
 func startServices(ctx context.Context, p serverParams, host addr.Domain, paths dataDirPaths, st store.Store,
 	ls *listeners, run *running, errc chan<- error) (map[string][]string, error) {
 	cfg, log := p.cfg, p.logger
-	resolver, err := newResolver(cfg.DNS, log.With("svc", "dns"))
-	if err != nil {
-		return nil, fmt.Errorf("dns: %w", err)
+	var resolver dns.Resolver = p.resolver
+	if resolver == nil {
+		client, err := newResolver(cfg.DNS, log.With("svc", "dns"))
+		if err != nil {
+			return nil, fmt.Errorf("dns: %w", err)
+		}
+		resolver = client
 	}
 	adm := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired, Logger: log.With("svc", "admin"),
 		MTASTSMode: cfg.MTASTS.Mode, MTASTSMaxAge: cfg.MTASTS.MaxAge}
