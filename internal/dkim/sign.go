@@ -53,7 +53,7 @@ func Sign(msg io.Reader, now time.Time, signers ...Signer) (string, error) {
 		return "", errors.New("dkim: no signers")
 	}
 	for _, s := range signers {
-		if err := s.check(); err != nil {
+		if err := s.Check(); err != nil {
 			return "", err
 		}
 	}
@@ -81,7 +81,9 @@ func Sign(msg io.Reader, now time.Time, signers ...Signer) (string, error) {
 	return out.String(), nil
 }
 
-func (s Signer) check() error {
+// Check reports whether s can sign: a domain, a selector usable as a tag
+// value, and an Ed25519 or RSA (≥ 1024 bits, RFC 8301 §3.2) key.
+func (s Signer) Check() error {
 	if s.Domain.IsZero() {
 		return errors.New("dkim: signer without domain")
 	}

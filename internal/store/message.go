@@ -650,36 +650,17 @@ func (s *SQLite) StoreFlags(ctx context.Context, c FlagChange) (FlagResult, erro
 
 // Expunge implements Mail.
 func (s *SQLite) Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
-	var removed []uint32
-	err := s.write(ctx, nil, func(w *wtx) ([]Change, error) {
-		mb, err := mailboxByIDTx(w, accountID, mailboxID)
-		if err != nil {
-			return nil, err
-		}
-		var msgs []Message
-		if uids == nil {
-			msgs, err = messagesWhere(w, nil, `mailbox_id = ? AND flags & 8 <> 0`, mb.ID)
-		} else {
-			msgs, err = messagesByUID(w, mb.ID, uids)
-		}
-		if err != nil {
-			return nil, err
-		}
-		var ch *Change
-		removed, ch, err = s.expungeTx(w, accountID, mb.ID, msgs)
-		if ch == nil || err != nil {
-			return nil, err
-		}
-		return []Change{*ch}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return removed, nil
+	return s.expunge(ctx, accountID, mailboxID, uids, func(Message) bool { return true })
 }
 
 // ExpungeDeleted implements Mail.
 func (s *SQLite) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	return s.expunge(ctx, accountID, mailboxID, uids, func(m Message) bool { return m.Flags&FlagDeleted != 0 })
+}
+
+// expunge removes the messages with the given UIDs that pass keep, or all
+// \Deleted ones when uids is nil, in one transaction.
+func (s *SQLite) expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32, keep func(Message) bool) ([]uint32, error) {
 	var removed []uint32
 	err := s.write(ctx, nil, func(w *wtx) ([]Change, error) {
 		mb, err := mailboxByIDTx(w, accountID, mailboxID)
@@ -694,7 +675,7 @@ func (s *SQLite) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64,
 			var all []Message
 			all, err = messagesByUID(w, mb.ID, uids)
 			for _, m := range all {
-				if m.Flags&FlagDeleted != 0 {
+				if keep(m) {
 					msgs = append(msgs, m)
 				}
 			}
