@@ -52,7 +52,7 @@ go build -o "$OUT/posthorn" ./cmd/posthorn
 go build -o "$OUT/testdns" ./internal/dns/dnstest/testdns
 go build -o "$OUT/smtpload" ./bench/smtpload
 
-freeport() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 
 PH_PID="" PF_DIR=""
 cleanup() {
@@ -68,13 +68,7 @@ trap cleanup EXIT
 
 # ---- posthorn: a fresh "posthorn init", listeners on free loopback ports.
 SMTP_PORT=$(freeport) HTTP_PORT=$(freeport)
-# posthorn resolves through a test DNS server on loopback: no query leaves
-# the machine (unknown names are NXDOMAIN at once).
-DNS_PORT=$(freeport)
-printf 'example.com. 300 IN MX 10 mail.example.com.\nmail.example.com. 300 IN A 127.0.0.1\n' >"$OUT/zone.txt"
-"$OUT/testdns" -listen "127.0.0.1:$DNS_PORT" "$OUT/zone.txt" >"$OUT/testdns.log" 2>&1 &
-DNS_PID=$!
-for _ in $(seq 50); do grep -q listening "$OUT/testdns.log" 2>/dev/null && break; sleep 0.1; done
+start_testdns
 "$OUT/posthorn" init --dir "$OUT/ph" --domain example.com --hostname mail.example.com >/dev/null
 sed -i -e "s/^servers = .*/servers = [\"127.0.0.1:$DNS_PORT\"]/" -e 's/^user = .*/user = ""/' -e 's/^allow_root = .*/allow_root = true/' \
   -e "s/^smtp = .*/smtp = [\"127.0.0.1:$SMTP_PORT\"]/" -e 's/^submission = .*/submission = []/' \

@@ -34,7 +34,7 @@ go build -o "$OUT/posthorn" ./cmd/posthorn
 go build -o "$OUT/testdns" ./internal/dns/dnstest/testdns
 go build -o "$OUT/imapbench" ./bench/imap
 
-freeport() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 
 PH_PID="" DV_PID=""
 cleanup() {
@@ -53,13 +53,7 @@ trap cleanup EXIT
 # ---- posthorn: fresh init, IMAP (STARTTLS port, plaintext LOGIN is allowed
 # from loopback) and HTTP on free loopback ports, nothing else.
 IMAP_PORT=$(freeport) HTTP_PORT=$(freeport)
-# posthorn resolves through a test DNS server on loopback: no query leaves
-# the machine (unknown names are NXDOMAIN at once).
-DNS_PORT=$(freeport)
-printf 'example.com. 300 IN MX 10 mail.example.com.\nmail.example.com. 300 IN A 127.0.0.1\n' >"$OUT/zone.txt"
-"$OUT/testdns" -listen "127.0.0.1:$DNS_PORT" "$OUT/zone.txt" >"$OUT/testdns.log" 2>&1 &
-DNS_PID=$!
-for _ in $(seq 50); do grep -q listening "$OUT/testdns.log" 2>/dev/null && break; sleep 0.1; done
+start_testdns
 "$OUT/posthorn" init --dir "$OUT/ph" --domain example.com --hostname mail.example.com >/dev/null
 sed -i -e "s/^servers = .*/servers = [\"127.0.0.1:$DNS_PORT\"]/" -e 's/^user = .*/user = ""/' -e 's/^allow_root = .*/allow_root = true/' \
   -e 's/^smtp = .*/smtp = []/' -e 's/^submission = .*/submission = []/' \
