@@ -140,9 +140,7 @@ func (s *SQLite) unrefBlob(w *wtx, id int64, n int) error {
 	if _, err := w.exec(`DELETE FROM blobs WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("store: delete blob: %w", err)
 	}
-	if err := deleteText(w, id); err != nil {
-		return err
-	}
+	deleteText(w, id)
 	if path.Valid {
 		w.removes = append(w.removes, filepath.Join(s.dir, "blobs", path.String))
 	}

@@ -189,9 +189,7 @@ func (s *SQLite) deliverTx(w *wtx, blob *newBlob, idate time.Time, targets []Tar
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := insertText(w, blobID, blob.text, false); err != nil {
-		return nil, nil, err
-	}
+	insertText(w, blobID, blob.text)
 	// One MODSEQ per account; quota checked on the account's new total.
 	modseqs := map[int64]uint64{}
 	for _, t := range targets {

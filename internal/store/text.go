@@ -20,10 +20,11 @@ package store
 // request, from the part tree the caller passed (shifted past its header
 // prefix) or, without one, from a parse of the blob; the row is inserted in
 // the transaction that inserts the blob and deleted in the one that deletes
-// it (unrefBlob).
+// it (unrefBlob), both at the end of the writer's batch (applyText).
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -31,6 +32,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -42,24 +44,78 @@ type indexText struct {
 	header, body string
 }
 
-// insertText adds the index row of a new blob; replace (for the backfill)
-// first removes any row of that id.
-func insertText(w *wtx, blobID int64, t indexText, replace bool) error {
-	q := `INSERT INTO msgtext (rowid, header, body) VALUES (?, ?, ?)`
-	if replace {
-		q = `INSERT OR REPLACE INTO msgtext (rowid, header, body) VALUES (?, ?, ?)`
+// textOp is a change to msgtext queued by a write request: the row of a
+// new blob, or the removal of a deleted blob's row.
+type textOp struct {
+	id   int64
+	text indexText
+	del  bool
+}
+
+// insertText queues the index row of a new blob for the end of the batch
+// (applyText).
+func insertText(w *wtx, blobID int64, t indexText) {
+	w.texts = append(w.texts, textOp{id: blobID, text: t})
+}
+
+// deleteText queues the removal of a deleted blob's index row.
+func deleteText(w *wtx, blobID int64) {
+	w.texts = append(w.texts, textOp{id: blobID, del: true})
+}
+
+// applyText writes the msgtext changes of a batch's committed requests, in
+// the batch transaction after the last request. FTS5 turns its pending
+// terms into a new index segment at every savepoint boundary, so writing
+// each request's row inside its own savepoint would make one small segment
+// (and later merge work) per message; here a batch makes one. ops are in
+// request order: a row queued and then deleted within the batch (the blob
+// id freed and possibly reused) is never written. Removals go first, then
+// the rows in rowid order, which FTS5 keeps in one pending segment.
+func applyText(w *wtx, ops []textOp) error {
+	if len(ops) == 0 {
+		return nil
 	}
-	if _, err := w.exec(q, blobID, t.header, t.body); err != nil {
-		return fmt.Errorf("store: text index: %w", err)
+	inserts, deletes := reduceTextOps(ops)
+	for _, id := range deletes {
+		if _, err := w.exec(`DELETE FROM msgtext WHERE rowid = ?`, id); err != nil {
+			return fmt.Errorf("store: text index: %w", err)
+		}
+	}
+	for _, op := range inserts {
+		if _, err := w.exec(`INSERT INTO msgtext (rowid, header, body) VALUES (?, ?, ?)`,
+			op.id, op.text.header, op.text.body); err != nil {
+			return fmt.Errorf("store: text index: %w", err)
+		}
 	}
 	return nil
 }
 
-func deleteText(w *wtx, blobID int64) error {
-	if _, err := w.exec(`DELETE FROM msgtext WHERE rowid = ?`, blobID); err != nil {
-		return fmt.Errorf("store: text index: %w", err)
+// reduceTextOps returns the rows to insert, by rowid, and the rowids to
+// delete, ascending, that together have the effect of ops in order.
+func reduceTextOps(ops []textOp) (inserts []textOp, deletes []int64) {
+	hasDel, sorted := false, true
+	for i, op := range ops {
+		hasDel = hasDel || op.del
+		sorted = sorted && (i == 0 || ops[i-1].id < op.id)
 	}
-	return nil
+	if !hasDel && sorted { // the common batch: deliveries only
+		return ops, nil
+	}
+	last := map[int64]int{} // rowid → index in ops of its queued row
+	for i, op := range ops {
+		if op.del {
+			delete(last, op.id)
+			deletes = append(deletes, op.id)
+		} else {
+			last[op.id] = i
+		}
+	}
+	for _, i := range last {
+		inserts = append(inserts, ops[i])
+	}
+	slices.SortFunc(inserts, func(a, b textOp) int { return cmp.Compare(a.id, b.id) })
+	slices.Sort(deletes)
+	return inserts, slices.Compact(deletes)
 }
 
 // blobText extracts the text of a spooled blob, using the first target's
@@ -464,7 +520,6 @@ func (s *SQLite) backfillOnce(ctx context.Context, from int64) (n int, last int6
 		return 0, 0, err
 	}
 	defer tx.Rollback()
-	w := &wtx{tx: tx, ctx: ctx}
 	for _, it := range items {
 		var r io.ReaderAt = bytes.NewReader(it.data)
 		var f *os.File
@@ -479,7 +534,8 @@ func (s *SQLite) backfillOnce(ctx context.Context, from int64) (n int, last int6
 		if f != nil {
 			f.Close()
 		}
-		if err := insertText(w, it.id, text, true); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO msgtext (rowid, header, body) VALUES (?, ?, ?)`,
+			it.id, text.header, text.body); err != nil {
 			return 0, 0, err
 		}
 	}

@@ -41,6 +41,7 @@ type wtx struct {
 	ctx     context.Context
 	now     time.Time
 	removes []string // blob files to unlink after commit
+	texts   []textOp // full-text index changes, applied after the batch (text.go)
 }
 
 func (w *wtx) exec(q string, args ...any) (sql.Result, error) {
@@ -246,6 +247,7 @@ func (s *SQLite) runTx(batch []*writeReq) error {
 	}
 	now := s.now()
 	ok := 0
+	var texts []textOp
 	for _, r := range batch {
 		if r.err != nil {
 			continue
@@ -265,6 +267,7 @@ func (s *SQLite) runTx(batch []*writeReq) error {
 			}
 		} else {
 			r.removes = w.removes
+			texts = append(texts, w.texts...)
 			ok++
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE req"); err != nil {
@@ -274,6 +277,12 @@ func (s *SQLite) runTx(batch []*writeReq) error {
 	}
 	if ok == 0 {
 		return tx.Rollback()
+	}
+	// Outside any savepoint: one FTS5 segment for the whole batch. A
+	// failure here is the database's, not a request's: the batch fails.
+	if err := applyText(&wtx{tx: tx, ctx: ctx}, texts); err != nil {
+		tx.Rollback()
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
