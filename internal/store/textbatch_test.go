@@ -91,3 +91,25 @@ func TestBatchTextIndex(t *testing.T) {
 		t.Errorf("%d index rows, %v; want 1", rows, err)
 	}
 }
+
+// TestTextIndexConfig: schema v6 sets msgtext's merge options.
+func TestTextIndexConfig(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	got := map[string]int{}
+	rows, err := s.rdb.Query(`SELECT k, v FROM msgtext_config WHERE k IN ('automerge', 'crisismerge')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var v int
+		if err := rows.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = v
+	}
+	if got["automerge"] != 16 || got["crisismerge"] != 32 {
+		t.Errorf("msgtext config %v", got)
+	}
+}
