@@ -97,6 +97,8 @@ func (b *newBlob) discard() {
 	}
 }
 
+const qInsertBlob = `INSERT INTO blobs (size, refs, data, path) VALUES (?, ?, ?, ?)`
+
 // insertBlob adds the blob's row with refs references and returns its id.
 func insertBlob(w *wtx, b *newBlob, refs int) (int64, error) {
 	var data any
@@ -106,8 +108,7 @@ func insertBlob(w *wtx, b *newBlob, refs int) (int64, error) {
 	} else {
 		data = nonNil(b.data) // NULL data means a file
 	}
-	res, err := w.exec(`INSERT INTO blobs (size, refs, data, path) VALUES (?, ?, ?, ?)`,
-		b.size, refs, data, path)
+	res, err := w.exec(qInsertBlob, b.size, refs, data, path)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert blob: %w", err)
 	}

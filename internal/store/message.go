@@ -85,9 +85,11 @@ func scanIndexEntry(sc interface{ Scan(...any) error }) (IndexEntry, error) {
 	return e, err
 }
 
+const qInsertMessage = `INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords, internaldate,
+	internaldate_tz, savedate, size, header_prefix, structure, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 func insertMessage(w *wtx, m *Message) error {
-	res, err := w.exec(`INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords, internaldate,
-		internaldate_tz, savedate, size, header_prefix, structure, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := w.exec(qInsertMessage,
 		m.AccountID, m.MailboxID, int64(m.UID), int64(m.ModSeq), int(m.Flags), joinKeywords(m.Keywords),
 		toNanos(m.InternalDate), zoneOffset(m.InternalDate), toNanos(m.SaveDate), m.Size, m.HeaderPrefix, m.Structure, m.BlobID)
 	if err != nil {
@@ -184,6 +186,10 @@ func checkTargets(ts []Target) ([]Target, error) {
 	return targets, nil
 }
 
+// qChargeAccount takes an account's next MODSEQ and adds to its usage.
+const qChargeAccount = `UPDATE accounts SET modseq = modseq + 1, used_bytes = used_bytes + ? WHERE id = ?
+	RETURNING modseq, quota_bytes, used_bytes`
+
 func (s *SQLite) deliverTx(w *wtx, blob *newBlob, idate time.Time, targets []Target) ([]Message, []Change, error) {
 	blobID, err := insertBlob(w, blob, len(targets))
 	if err != nil {
@@ -205,8 +211,7 @@ func (s *SQLite) deliverTx(w *wtx, blob *newBlob, idate time.Time, targets []Tar
 			}
 		}
 		var modseq, quota, used int64
-		err := w.queryRow(`UPDATE accounts SET modseq = modseq + 1, used_bytes = used_bytes + ? WHERE id = ?
-			RETURNING modseq, quota_bytes, used_bytes`, add, t.AccountID).Scan(&modseq, &quota, &used)
+		err := w.queryRow(qChargeAccount, add, t.AccountID).Scan(&modseq, &quota, &used)
 		if err != nil {
 			return nil, nil, notFound(err, fmt.Sprintf("account %d", t.AccountID))
 		}
@@ -241,14 +246,16 @@ func (s *SQLite) deliverTx(w *wtx, blob *newBlob, idate time.Time, targets []Tar
 	return out, changes, nil
 }
 
+const qAllocUID = `UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = ?, messages = messages + 1,
+	size = size + ? WHERE account_id = ? AND name = ? RETURNING id, uidnext - 1`
+
 // allocUID takes the next UID of the named mailbox for m (creating the
 // mailbox, subscribed, if missing and create is set) and accounts for m in
 // the mailbox's counters.
 func allocUID(w *wtx, m *Message, mailbox string, create bool) (created bool, err error) {
 	for try := 0; try < 2; try++ {
 		var uid int64
-		err := w.queryRow(`UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = ?, messages = messages + 1,
-			size = size + ? WHERE account_id = ? AND name = ? RETURNING id, uidnext - 1`,
+		err := w.queryRow(qAllocUID,
 			int64(m.ModSeq), m.Size, m.AccountID, mailbox).Scan(&m.MailboxID, &uid)
 		if err == nil {
 			if uid > math.MaxUint32 {

@@ -76,6 +76,10 @@ type dmarcPolicy struct {
 	RUA     []string `json:"rua,omitempty"`
 }
 
+const qInsertDMARC = `INSERT INTO dmarc_records (time, policy_domain, source_ip, header_from, envelope_from,
+	disposition, dkim_aligned, spf_aligned, spf_domain, spf_result, dkim, policy, override, comment)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // AddDMARCRecord implements Reports.
 func (s *SQLite) AddDMARCRecord(ctx context.Context, r DMARCRecord) error {
 	r.Time = s.stamp(r.Time)
@@ -98,9 +102,7 @@ func (s *SQLite) AddDMARCRecord(ctx context.Context, r DMARCRecord) error {
 		ip = r.SourceIP.Unmap().String()
 	}
 	return s.writeDetached(ctx, func(w *wtx) ([]Change, error) {
-		_, err := w.exec(`INSERT INTO dmarc_records (time, policy_domain, source_ip, header_from, envelope_from,
-			disposition, dkim_aligned, spf_aligned, spf_domain, spf_result, dkim, policy, override, comment)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := w.exec(qInsertDMARC,
 			toNanos(r.Time), p.Domain.ASCII, ip, r.HeaderFrom.ASCII, r.EnvelopeFrom.ASCII,
 			string(r.Disposition), boolInt(r.DKIMAligned), boolInt(r.SPFAligned), r.SPF.Domain.ASCII, string(r.SPF.Result),
 			string(dkJSON), string(polJSON), r.Override, r.Comment)

@@ -51,8 +51,9 @@ type SQLite struct {
 	notifier Notifier
 	now      func() time.Time
 
-	wdb  *sql.DB // one connection, used only by the writer goroutine
-	rdb  *sql.DB // readers
+	wdb  *sql.DB              // one connection, used only by the writer goroutine
+	hot  map[string]*sql.Stmt // prepared on wdb: hotQueries (writer.go)
+	rdb  *sql.DB              // readers
 	lock *os.File
 
 	mu     sync.RWMutex // guards closed against sends on reqs
@@ -119,6 +120,7 @@ func openWith(ctx context.Context, dir string, opts Options, migs []migration) (
 	if err := s.backfillText(ctx); err != nil {
 		return nil, err
 	}
+	s.prepareHot(ctx)
 	s.rdb, err = sql.Open("sqlite", "file:"+dbPath+
 		"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
@@ -188,6 +190,9 @@ func (s *SQLite) closeFiles() error {
 	var errs []error
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
+	}
+	for _, st := range s.hot {
+		errs = append(errs, st.Close())
 	}
 	if s.wdb != nil {
 		errs = append(errs, s.wdb.Close())

@@ -40,20 +40,54 @@ type wtx struct {
 	tx      *sql.Tx
 	ctx     context.Context
 	now     time.Time
+	b       *batchTx // nil outside the writer goroutine
 	removes []string // blob files to unlink after commit
 	texts   []textOp // full-text index changes, applied after the batch (text.go)
 }
 
 func (w *wtx) exec(q string, args ...any) (sql.Result, error) {
+	if st := w.stmt(q); st != nil {
+		return st.ExecContext(w.ctx, args...)
+	}
 	return w.tx.ExecContext(w.ctx, q, args...)
 }
 
 func (w *wtx) queryRow(q string, args ...any) *sql.Row {
+	if st := w.stmt(q); st != nil {
+		return st.QueryRowContext(w.ctx, args...)
+	}
 	return w.tx.QueryRowContext(w.ctx, q, args...)
+}
+
+func (w *wtx) stmt(q string) *sql.Stmt {
+	if w.b == nil {
+		return nil
+	}
+	return w.b.stmt(q)
 }
 
 func (w *wtx) query(q string, args ...any) (*sql.Rows, error) {
 	return w.tx.QueryContext(w.ctx, q, args...)
+}
+
+// hotQueries are the writer's statements of every delivery (and of
+// every batch); they are prepared once, at Open.
+var hotQueries = []string{"SAVEPOINT req", "RELEASE req", "ROLLBACK TO req",
+	qInsertBlob, qChargeAccount, qAllocUID, qInsertMessage, qInsertText, qInsertDMARC}
+
+// prepareHot prepares hotQueries on the writer's connection. One that
+// does not prepare (a test's older schema) runs unprepared and fails
+// where it is used.
+func (s *SQLite) prepareHot(ctx context.Context) {
+	s.hot = make(map[string]*sql.Stmt, len(hotQueries))
+	for _, q := range hotQueries {
+		st, err := s.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			s.log.Debug("store: not prepared", "query", q, "err", err)
+			continue
+		}
+		s.hot[q] = st
+	}
 }
 
 // writeFunc does one request's work inside the batch transaction and returns
@@ -237,42 +271,36 @@ func runFn(fn writeFunc, w *wtx) (ch []Change, err error) {
 	return fn(w)
 }
 
-// runTx runs the batch in one transaction, one savepoint per request. A
-// returned error fails every request of the batch.
+// runTx runs the batch in one transaction, one savepoint per request
+// when there are several. A returned error fails every request of the
+// batch.
 func (s *SQLite) runTx(batch []*writeReq) error {
 	ctx := context.Background()
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	now := s.now()
+	b := &batchTx{tx: tx, ctx: ctx, now: s.now(), hot: s.hot}
+	run := batch[:0:0]
+	for _, r := range batch {
+		if r.err == nil {
+			run = append(run, r)
+		}
+	}
 	ok := 0
 	var texts []textOp
-	for _, r := range batch {
-		if r.err != nil {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT req"); err != nil {
+	for _, r := range run {
+		// A lone request needs no savepoint: if it fails, so does the
+		// transaction, which is rolled back below.
+		w, err := b.runReq(r, len(run) > 1)
+		if err != nil {
 			tx.Rollback()
-			return fmt.Errorf("store: savepoint: %w", err)
+			return err
 		}
-		// Statements run under Background: interrupting one would roll
-		// back the whole batch transaction, not just this request.
-		w := &wtx{tx: tx, ctx: ctx, now: now}
-		r.changes, r.err = runFn(r.fn, w)
-		if r.err != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO req"); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("store: rollback to savepoint: %w", err)
-			}
-		} else {
+		if r.err == nil {
 			r.removes = w.removes
 			texts = append(texts, w.texts...)
 			ok++
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE req"); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: release savepoint: %w", err)
 		}
 	}
 	if ok == 0 {
@@ -280,7 +308,7 @@ func (s *SQLite) runTx(batch []*writeReq) error {
 	}
 	// Outside any savepoint: one FTS5 segment for the whole batch. A
 	// failure here is the database's, not a request's: the batch fails.
-	if err := applyText(&wtx{tx: tx, ctx: ctx}, texts); err != nil {
+	if err := applyText(b.wtx(), texts); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -288,4 +316,65 @@ func (s *SQLite) runTx(batch []*writeReq) error {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
+}
+
+// batchTx is the transaction of a batch with its statements.
+type batchTx struct {
+	tx    *sql.Tx
+	ctx   context.Context
+	now   time.Time
+	hot   map[string]*sql.Stmt // prepared on the writer's connection (stmts.go)
+	bound map[string]*sql.Stmt // hot statements bound to tx so far
+}
+
+// wtx returns a new request view of the batch transaction.
+func (b *batchTx) wtx() *wtx {
+	return &wtx{tx: b.tx, ctx: b.ctx, now: b.now, b: b}
+}
+
+// runReq runs r, in a savepoint if savepoint is set; the returned error
+// is the transaction's, r's own is r.err.
+func (b *batchTx) runReq(r *writeReq, savepoint bool) (*wtx, error) {
+	// Statements run under Background: interrupting one would roll
+	// back the whole batch transaction, not just this request.
+	w := b.wtx()
+	if savepoint {
+		if _, err := w.exec("SAVEPOINT req"); err != nil {
+			return nil, fmt.Errorf("store: savepoint: %w", err)
+		}
+	}
+	r.changes, r.err = runFn(r.fn, w)
+	if !savepoint {
+		return w, nil
+	}
+	if r.err != nil {
+		if _, err := w.exec("ROLLBACK TO req"); err != nil {
+			return nil, fmt.Errorf("store: rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := w.exec("RELEASE req"); err != nil {
+		return nil, fmt.Errorf("store: release savepoint: %w", err)
+	}
+	return w, nil
+}
+
+// stmt returns q's prepared statement bound to the transaction, or nil
+// if q is not a hot statement. The driver keeps a prepared statement's
+// compiled program (modernc.org/sqlite resets it between runs), and
+// Tx.StmtContext reuses the statement prepared on the writer's one
+// connection instead of preparing it again.
+func (b *batchTx) stmt(q string) *sql.Stmt {
+	if st, ok := b.bound[q]; ok {
+		return st
+	}
+	st, ok := b.hot[q]
+	if !ok {
+		return nil
+	}
+	if b.bound == nil {
+		b.bound = make(map[string]*sql.Stmt, len(b.hot))
+	}
+	st = b.tx.StmtContext(b.ctx, st)
+	b.bound[q] = st
+	return st
 }
