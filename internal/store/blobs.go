@@ -43,7 +43,7 @@ func (s *SQLite) spool(body io.Reader) (*newBlob, error) {
 	if body == nil {
 		return nil, fmt.Errorf("%w: nil body", ErrInvalid)
 	}
-	data, err := io.ReadAll(io.LimitReader(body, int64(s.inlineMax)+1))
+	data, err := readAll(body, int64(s.inlineMax)+1, sizeHint(body))
 	if err != nil {
 		return nil, fmt.Errorf("store: reading message: %w", err)
 	}
@@ -51,6 +51,40 @@ func (s *SQLite) spool(body io.Reader) (*newBlob, error) {
 		return &newBlob{size: int64(len(data)), data: data}, nil
 	}
 	return s.spoolFile(data, body)
+}
+
+// sizeHint returns the size r says it has (bytes.Reader, strings.Reader,
+// io.SectionReader), or 0.
+func sizeHint(r io.Reader) int64 {
+	if sr, ok := r.(interface{ Size() int64 }); ok {
+		return max(sr.Size(), 0)
+	}
+	return 0
+}
+
+// readAll is io.ReadAll of at most limit bytes of r into a buffer sized
+// for hint bytes (0: unknown) plus the read that sees the end, so that a
+// correct hint costs one allocation instead of a series of doublings.
+func readAll(r io.Reader, limit, hint int64) ([]byte, error) {
+	size := int64(512)
+	if hint > 0 {
+		size = min(hint, limit) + 1
+	}
+	b := make([]byte, 0, size)
+	r = io.LimitReader(r, limit)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 func (s *SQLite) spoolFile(head []byte, rest io.Reader) (_ *newBlob, err error) {

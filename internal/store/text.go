@@ -180,30 +180,27 @@ func extractText(r io.ReaderAt, size int64, root *message.Part) indexText {
 	}
 	budget := MaxIndexedText
 	hdr := headerText(r, root, &budget)
-	var body strings.Builder
+	var body []string // joined by newlines; usually one text part
 	root.Walk(func(p *message.Part) bool {
 		if budget <= 0 {
 			return false
 		}
 		if p.Message != nil {
-			appendText(&body, headerText(r, p.Message, &budget))
+			body = appendText(body, headerText(r, p.Message, &budget))
 		}
 		if p.MediaType == "text" && len(p.Parts) == 0 && p.Message == nil {
-			appendText(&body, partText(r, p, &budget))
+			body = appendText(body, partText(r, p, &budget))
 		}
 		return true
 	})
-	return indexText{header: hdr, body: body.String()}
+	return indexText{header: hdr, body: strings.Join(body, "\n")}
 }
 
-func appendText(b *strings.Builder, s string) {
+func appendText(texts []string, s string) []string {
 	if s == "" {
-		return
+		return texts
 	}
-	if b.Len() > 0 {
-		b.WriteByte('\n')
-	}
-	b.WriteString(s)
+	return append(texts, s)
 }
 
 // headerText returns p's header fields as decoded "Name: value" lines.
@@ -236,7 +233,7 @@ func headerText(r io.ReaderAt, p *message.Part, budget *int) string {
 // partText returns the decoded text of a text/* leaf part.
 func partText(r io.ReaderAt, p *message.Part, budget *int) string {
 	body, _ := message.DecodeTransfer(p.Encoding, io.NewSectionReader(r, p.BodyStart, p.Size()))
-	raw, _ := io.ReadAll(io.LimitReader(body, int64(*budget))) // a decoding error ends the text
+	raw, _ := readAll(body, int64(*budget), p.Size()) // a decoding error ends the text
 	text, err := message.DecodeCharset(p.Params["charset"], raw)
 	if err != nil {
 		text = strings.ToValidUTF8(string(raw), "\uFFFD")
