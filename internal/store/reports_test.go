@@ -42,6 +42,7 @@ func benchDeliverDMARC(b *testing.B, par int, mode string) {
 	procs := max(1, runtime.GOMAXPROCS(0))
 	b.SetParallelism((par + procs - 1) / procs)
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {
@@ -70,6 +71,7 @@ func benchDeliverDMARC(b *testing.B, par int, mode string) {
 			}
 		}
 	})
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 	b.ReportMetric(float64(s.written.Load())/float64(max(1, s.commits.Load())), "reqs/commit")
 }
