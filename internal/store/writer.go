@@ -5,7 +5,9 @@ package store
 // whatever else is queued (up to maxBatch requests or maxBatchBytes of
 // inline blob data), fsyncs the blob directories the batch's new blob files
 // were renamed into, and runs every request in its own SAVEPOINT inside one
-// IMMEDIATE transaction, so a failing request rolls back alone. One COMMIT
+// IMMEDIATE transaction, so a failing request rolls back alone (a lone
+// request needs none). The full-text index rows the successful requests
+// queued are then written in one go (applyText in text.go). One COMMIT
 // (one WAL fsync, synchronous=FULL) then makes the whole batch durable; the
 // writer publishes the committed requests' changes in commit order, answers
 // every caller and finally unlinks the blob files freed by the batch.
