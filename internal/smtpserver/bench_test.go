@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posthorn/posthorn/internal/accounts"
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/delivery"
 	"github.com/posthorn/posthorn/internal/dkim"
@@ -85,11 +86,13 @@ func benchZone(b *testing.B) dnstest.Zone {
 }
 
 // benchEnv is the test environment with production-like logging (info
-// lines formatted, then discarded) and no per-address connection limit.
+// lines formatted, then discarded), the recipient cache and no per-address
+// connection limit.
 func benchEnv(b *testing.B, mod func(*Options)) *testEnv {
 	return newEnv(b, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		o.Guard = guard.New(guard.Options{Logger: o.Logger, MaxConnsPerIP: -1})
+		o.Directory = &accounts.Cache{Service: &accounts.Service{Store: o.Store}} // as cmd/posthorn does
 		if mod != nil {
 			mod(o)
 		}
