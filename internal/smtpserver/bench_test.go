@@ -2,6 +2,7 @@ package smtpserver
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/posthorn/posthorn/internal/dns/dnstest"
 	"github.com/posthorn/posthorn/internal/guard"
 	"github.com/posthorn/posthorn/internal/msgauth"
+	"github.com/posthorn/posthorn/internal/store"
 )
 
 // The benchmarks run whole MX transactions (EHLO, MAIL, RCPT, DATA of a
@@ -39,25 +41,48 @@ const benchClients = 32
 const benchIP = "192.0.2.10"
 
 // BenchmarkMX is the MX path from a loopback client: iprev and SPF are not
-// checked, and no message-authentication hook runs.
+// checked, and no message-authentication hook runs. The "discard"
+// variants hand messages to a store that reads and drops them, leaving
+// the cost of the SMTP session, checks and delivery preparation.
 func BenchmarkMX(b *testing.B) {
-	e := benchEnv(b, nil)
-	msg := benchMessage(b, false)
-	runMX(b, e, msg, false)
+	for _, discard := range []bool{false, true} {
+		b.Run(storeName(discard), func(b *testing.B) {
+			e := benchEnv(b, discard, nil)
+			runMX(b, e, benchMessage(b, false), false)
+		})
+	}
 }
 
 // BenchmarkMXAuth is the MX path with verification: the client appears as
 // 192.0.2.10 through XCLIENT, and iprev, SPF, DKIM (RSA-2048) and DMARC
 // (p=reject) all run against an in-memory DNS and pass.
 func BenchmarkMXAuth(b *testing.B) {
-	r := dnstest.NewResolver(benchZone(b))
-	e := benchEnv(b, func(o *Options) {
-		o.XCLIENTNetworks = mustPrefixes("127.0.0.0/8")
-		chk := msgauth.NewChecker(msgauth.Options{Resolver: r, Hostname: o.Hostname, Enforce: true, Timeout: 5 * time.Second})
-		o.Deliverer.Hooks = []delivery.Hook{&msgauth.Hook{AuthServID: chk.AuthServID(), Checker: chk, Logger: o.Logger}}
-	})
-	msg := benchMessage(b, true)
-	runMX(b, e, msg, true)
+	for _, discard := range []bool{false, true} {
+		b.Run(storeName(discard), func(b *testing.B) {
+			r := dnstest.NewResolver(benchZone(b))
+			e := benchEnv(b, discard, func(o *Options) {
+				o.XCLIENTNetworks = mustPrefixes("127.0.0.0/8")
+				chk := msgauth.NewChecker(msgauth.Options{Resolver: r, Hostname: o.Hostname, Enforce: true, Timeout: 5 * time.Second})
+				o.Deliverer.Hooks = []delivery.Hook{&msgauth.Hook{AuthServID: chk.AuthServID(), Checker: chk, Logger: o.Logger}}
+			})
+			runMX(b, e, benchMessage(b, true), true)
+		})
+	}
+}
+
+func storeName(discard bool) string {
+	if discard {
+		return "discard"
+	}
+	return "store"
+}
+
+// discardStore reads delivered messages and drops them.
+type discardStore struct{ store.Store }
+
+func (discardStore) Deliver(ctx context.Context, d store.Delivery) ([]store.Message, error) {
+	_, err := io.Copy(io.Discard, d.Body)
+	return make([]store.Message, len(d.Targets)), err
 }
 
 // benchKey is an RSA-2048 DKIM key of sender.example, selector "rsa".
@@ -88,8 +113,11 @@ func benchZone(b *testing.B) dnstest.Zone {
 // benchEnv is the test environment with production-like logging (info
 // lines formatted, then discarded), the recipient cache and no per-address
 // connection limit.
-func benchEnv(b *testing.B, mod func(*Options)) *testEnv {
+func benchEnv(b *testing.B, discard bool, mod func(*Options)) *testEnv {
 	return newEnv(b, func(o *Options) {
+		if discard {
+			o.Deliverer.Store = discardStore{o.Store}
+		}
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		o.Guard = guard.New(guard.Options{Logger: o.Logger, MaxConnsPerIP: -1})
 		o.Directory = &accounts.Cache{Service: &accounts.Service{Store: o.Store}} // as cmd/posthorn does
