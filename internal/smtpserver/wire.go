@@ -269,19 +269,38 @@ func (w *wireConn) readData(p []byte) (int, error) {
 	if err := w.fill(w.srv.opt.Limits.DataTimeout); err != nil {
 		return 0, w.inputError(err)
 	}
-	buf, _ := w.br.Peek(w.br.Buffered())
-	n := 0
-	for n < len(buf) && n < len(p) {
-		w.dstate = nextDataState(w.dstate, buf[n])
-		n++
-		if w.dstate == dEOF {
-			w.in = modeCommand
-			break
-		}
+	buf, _ := w.br.Peek(min(w.br.Buffered(), len(p)))
+	n, st := scanData(w.dstate, buf)
+	w.dstate = st
+	if st == dEOF {
+		w.in = modeCommand
 	}
 	copy(p, buf[:n])
 	w.br.Discard(n)
 	return n, nil
+}
+
+// scanData runs nextDataState over buf from state s and returns how many
+// bytes belong to the data (all of buf, or up to and including the end
+// marker) and the state after them.
+func scanData(s int, buf []byte) (int, int) {
+	n := 0
+	for n < len(buf) {
+		if s == dData {
+			// Inside a line only a CR can change the state: skip to it.
+			i := bytes.IndexByte(buf[n:], '\r')
+			if i < 0 {
+				return len(buf), s
+			}
+			n += i
+		}
+		s = nextDataState(s, buf[n])
+		n++
+		if s == dEOF {
+			break
+		}
+	}
+	return n, s
 }
 
 // nextDataState is go-smtp's dataReader state machine (data.go).
