@@ -3,6 +3,7 @@ package smtpserver
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -54,7 +55,9 @@ func (s *session) data(r io.Reader) ([]error, error) {
 			return nil, s.dataError(tx, err)
 		}
 	}
-	s.w.log.Info("message accepted", s.logAttrs(tx, msg.Size())...)
+	if s.w.log.Enabled(s.ctx, slog.LevelInfo) {
+		s.w.log.Info("message accepted", s.logAttrs(tx, msg.Size())...)
+	}
 	res, err := s.srv.opt.Deliverer.Deliver(s.ctx, env, msg, extra)
 	var se *smtp.Error
 	switch {
@@ -74,11 +77,13 @@ func (s *session) data(r io.Reader) ([]error, error) {
 			s.w.log.Info("recipient not delivered", "id", tx.id, "to", tx.rcpts[i].Address.String(), "reason", e.Error())
 		}
 	}
-	attrs := append(s.logAttrs(tx, msg.Size()), "delivered", res.Delivered())
-	if res.Verdict.Junk {
-		attrs = append(attrs, "junk", res.Verdict.Reason)
+	if s.w.log.Enabled(s.ctx, slog.LevelInfo) {
+		attrs := append(s.logAttrs(tx, msg.Size()), "delivered", res.Delivered())
+		if res.Verdict.Junk {
+			attrs = append(attrs, "junk", res.Verdict.Reason)
+		}
+		s.w.log.Info("message delivered", attrs...)
 	}
-	s.w.log.Info("message delivered", attrs...)
 	s.srv.opt.Observer.MessageAccepted(s.st.mode.String(), res.Delivered())
 	return res.Errors, nil
 }

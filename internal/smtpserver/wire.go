@@ -394,11 +394,15 @@ func (w *wireConn) nextLine() error {
 	}
 	sasl := w.replyCode == 334 // a SASL response line (RFC 4954 §4)
 	if sasl {
-		w.trace("C: <redacted>")
+		if w.tracing() {
+			w.trace("C: <redacted>")
+		}
 		w.pending = append(w.pending[:0], line...)
 		return nil
 	}
-	w.trace("C: " + redactAuth(string(bytes.TrimRight(line, "\r\n"))))
+	if w.tracing() {
+		w.trace("C: " + redactAuth(string(bytes.TrimRight(line, "\r\n"))))
+	}
 	return w.command(line)
 }
 
@@ -407,8 +411,8 @@ func (w *wireConn) command(line []byte) error {
 	text := string(bytes.TrimRight(line, "\r\n"))
 	verb, arg, _ := strings.Cut(text, " ")
 	verb = strings.ToUpper(verb)
-	if strings.HasPrefix(strings.ToUpper(text), "STARTTLS") {
-		verb = "STARTTLS" // go-smtp's own test (parse.go)
+	if isStartTLS(text) {
+		verb = "STARTTLS"
 	}
 	if w.lastVerb == "MAIL" && w.replyCode/100 == 2 {
 		w.commands = 0
@@ -442,6 +446,16 @@ func (w *wireConn) command(line []byte) error {
 	}
 	w.pending = append(w.pending[:0], line...)
 	return nil
+}
+
+// isStartTLS is go-smtp's own test (parse.go): the upper-cased line
+// starts with "STARTTLS". ASCII lines are compared without upper-casing a
+// copy.
+func isStartTLS(text string) bool {
+	if isASCII(text) {
+		return len(text) >= 8 && strings.EqualFold(text[:8], "STARTTLS")
+	}
+	return strings.HasPrefix(strings.ToUpper(text), "STARTTLS")
 }
 
 // bdatSize mirrors go-smtp's handleBdat: when the arguments parse, the
@@ -592,7 +606,9 @@ func (w *wireConn) replyLine(line string) {
 
 // emit queues one reply line; w.mu held.
 func (w *wireConn) emit(line string) {
-	w.trace("S: " + line)
+	if w.tracing() {
+		w.trace("S: " + line)
+	}
 	w.out = append(w.out, line...)
 	w.out = append(w.out, '\r', '\n')
 	if len(line) >= 4 && line[3] == ' ' || len(line) == 3 {
@@ -659,10 +675,14 @@ func (w *wireConn) flush() error {
 	return err
 }
 
+// tracing reports whether protocol transcripts are logged; callers check
+// it before building a trace line.
+func (w *wireConn) tracing() bool {
+	return w.log.Enabled(context.Background(), levelTrace)
+}
+
 func (w *wireConn) trace(s string) {
-	if w.log.Enabled(context.Background(), levelTrace) {
-		w.log.Log(context.Background(), levelTrace, s)
-	}
+	w.log.Log(context.Background(), levelTrace, s)
 }
 
 // ---------------------------------------------------------------- net.Conn

@@ -2,6 +2,7 @@ package smtpserver
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,15 @@ func TestScanData(t *testing.T) {
 		n, s := scanData(start, buf)
 		if n != wantN || s != wantS {
 			t.Fatalf("scanData(%d, %q) = %d, %d; want %d, %d", start, buf, n, s, wantN, wantS)
+		}
+	}
+}
+
+func TestIsStartTLS(t *testing.T) {
+	for _, s := range []string{"STARTTLS", "starttls", "StartTLS x", "STARTTL", "ſTARTTLS", "ſtarttls", "XSTARTTLS", "", "starttlsé"} {
+		want := strings.HasPrefix(strings.ToUpper(s), "STARTTLS")
+		if got := isStartTLS(s); got != want {
+			t.Errorf("isStartTLS(%q) = %v, want %v", s, got, want)
 		}
 	}
 }
