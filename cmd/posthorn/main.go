@@ -55,7 +55,31 @@ func commands() []command {
 	}
 }
 
+// Garbage-collector defaults, used unless GOGC or GOMEMLIMIT are set in
+// the environment. A mail server's live heap is small (a few MB of
+// sessions and caches) but it allocates per message; GOGC=400 lets the
+// heap grow to five times the live data between collections, which cut
+// the server's CPU per inbound message by about a tenth in bench/smtpload
+// (c=32, 4 KiB) for about 13 MB more peak RSS. The soft memory limit
+// brings collections back sooner if the heap ever approaches it.
+const (
+	defaultGCPercent   = 400
+	defaultMemoryLimit = 128 << 20
+)
+
+// tuneGC applies the garbage-collector defaults the environment does not
+// override.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+}
+
 func main() {
+	tuneGC()
 	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, env, os.Args[1:])

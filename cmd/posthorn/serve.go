@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posthorn/posthorn/internal/accounts"
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/admin"
 	"github.com/posthorn/posthorn/internal/admin/ctl"
@@ -128,7 +129,10 @@ func runServer(ctx context.Context, p serverParams) error {
 	}
 	errc := make(chan error, 64)
 	run := &running{log: log}
-	listening, err := startServices(ctx, p, host, paths, st, ls, run, errc)
+	// Every directory change made in this process empties the recipient
+	// cache of the SMTP server at once (accounts.Watch).
+	rcpts := &accounts.Cache{Service: &accounts.Service{Store: st}}
+	listening, err := startServices(ctx, p, host, paths, accounts.Watch(st, rcpts), rcpts, ls, run, errc)
 	if err != nil {
 		run.shutdown()
 		return err
@@ -226,7 +230,7 @@ func (r *running) shutdown() {
 // startServices starts the control socket, HTTP, SMTP and IMAP on the
 // bound listeners and returns the listening addresses by service name.
 func startServices(ctx context.Context, p serverParams, host addr.Domain, paths dataDirPaths, st store.Store,
-	ls *listeners, run *running, errc chan<- error) (map[string][]string, error) {
+	rcpts *accounts.Cache, ls *listeners, run *running, errc chan<- error) (map[string][]string, error) {
 	cfg, log := p.cfg, p.logger
 	var resolver dns.Resolver = p.resolver
 	if resolver == nil {
@@ -277,7 +281,7 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	smtpSrv, smtpListening, err := startSMTP(smtpParams{
 		outbound: out,
 		cfg:      cfg, host: host, st: st, log: log, guard: authGuard, observer: metrics, tls: certs.MailTLSConfig(),
-		dataDir: paths.dir, redirect: p.redirectAll, resolver: resolver, enforce: !p.annotateOnly,
+		dataDir: paths.dir, redirect: p.redirectAll, resolver: resolver, enforce: !p.annotateOnly, rcpts: rcpts,
 	}, ls.smtp, errc)
 	if err != nil {
 		return nil, err

@@ -88,6 +88,8 @@ type smtpParams struct {
 	dataDir  string
 	redirect addr.Address // localserve: every recipient goes here
 	resolver dns.Resolver
+	// rcpts resolves recipients from a cache; nil: from the store.
+	rcpts *accounts.Cache
 	// enforce applies DMARC policies (not in localserve).
 	enforce bool
 	// observer counts events for metrics; nil: none.
@@ -109,11 +111,15 @@ func startSMTP(p smtpParams, ls *smtpListeners, errc chan<- error) (*smtpserver.
 		return nil, nil, err
 	}
 	svc := &accounts.Service{Store: p.st}
+	var dir smtpserver.Directory = svc
+	if p.rcpts != nil {
+		dir = p.rcpts
+	}
 	hook := newAuthHook(p.cfg, p.host, p.resolver, p.st, p.enforce, p.log.With("svc", "msgauth"))
 	opts := smtpserver.Options{
 		Hostname:      p.host,
 		Store:         p.st,
-		Directory:     svc,
+		Directory:     dir,
 		Authenticator: accounts.SASLAuthenticator{Service: svc, Protocol: "smtp"},
 		FakeSecret:    secret,
 		Deliverer:     &delivery.Deliverer{Store: p.st, Hostname: p.host, Hooks: []delivery.Hook{hook}, Outbound: p.outbound.deliverer()},

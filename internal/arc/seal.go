@@ -49,7 +49,7 @@ func (s *Sealer) Seal(msg io.Reader, authResults string, chain Result) (string, 
 	if err := checkSigner(s.Signer); err != nil {
 		return "", err
 	}
-	br := bufio.NewReaderSize(msg, 64<<10)
+	br := bufio.NewReaderSize(msg, readBufferSize)
 	h, err := dkim.ReadHeader(br)
 	if err != nil {
 		return "", err

@@ -26,6 +26,11 @@ type Verifier struct {
 	Now func() time.Time
 }
 
+// readBufferSize is the buffer messages are read through. Small, since
+// it is allocated per message; dkim.ReadHeader gathers longer lines
+// itself.
+const readBufferSize = 4 << 10
+
 // Verify validates the chain of msg (RFC 8617 §5.2). The error is for I/O
 // failures and over-long header sections only; every problem with the chain
 // is a Result with Chain fail and a Reason.
@@ -37,7 +42,7 @@ type Verifier struct {
 // rsa-sha256 or ed25519-sha256, RFC 8301 key sizes, no l=); every AS must
 // verify, from N down to 1. Then OldestPass is computed from the older AMSs.
 func (v *Verifier) Verify(ctx context.Context, msg io.Reader) (Result, error) {
-	br := bufio.NewReaderSize(msg, 64<<10)
+	br := bufio.NewReaderSize(msg, readBufferSize)
 	h, err := dkim.ReadHeader(br)
 	if err != nil {
 		return Result{}, err

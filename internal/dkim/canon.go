@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// readBufferSize is the buffer messages are read through. Small, since
+// it is allocated per message; readHeader gathers longer lines itself.
+const readBufferSize = 4 << 10
+
 // MaxHeaderBytes bounds the header section read by Verify and Sign.
 const MaxHeaderBytes = 1 << 20
 

@@ -57,7 +57,7 @@ func Sign(msg io.Reader, now time.Time, signers ...Signer) (string, error) {
 			return "", err
 		}
 	}
-	br := bufio.NewReaderSize(msg, 64<<10)
+	br := bufio.NewReaderSize(msg, readBufferSize)
 	h, err := readHeader(br)
 	if err != nil {
 		return "", err

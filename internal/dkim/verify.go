@@ -78,7 +78,7 @@ type Verifier struct {
 //     posthorn does not accept l= at all (go-msgauth refuses it too); senders
 //     that use l= still pass DMARC with SPF or another signature.
 func (v *Verifier) Verify(ctx context.Context, msg io.Reader) ([]Result, error) {
-	br := bufio.NewReaderSize(msg, 64<<10)
+	br := bufio.NewReaderSize(msg, readBufferSize)
 	h, err := readHeader(br)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,9 @@ package smtpserver
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
+	"sync"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -32,7 +34,7 @@ func (s *session) data(r io.Reader) ([]error, error) {
 	if tx.opts.Body != gosmtp.BodyBinaryMIME {
 		dst = &lineEndingChecker{w: spool}
 	}
-	if _, err := io.Copy(dst, r); err != nil {
+	if err := copyData(dst, r); err != nil {
 		return nil, s.dataError(tx, err)
 	}
 	if c, ok := dst.(*lineEndingChecker); ok && c.endsInCR() {
@@ -53,7 +55,9 @@ func (s *session) data(r io.Reader) ([]error, error) {
 			return nil, s.dataError(tx, err)
 		}
 	}
-	s.w.log.Info("message accepted", s.logAttrs(tx, msg.Size())...)
+	if s.w.log.Enabled(s.ctx, slog.LevelInfo) {
+		s.w.log.Info("message accepted", s.logAttrs(tx, msg.Size())...)
+	}
 	res, err := s.srv.opt.Deliverer.Deliver(s.ctx, env, msg, extra)
 	var se *smtp.Error
 	switch {
@@ -73,14 +77,36 @@ func (s *session) data(r io.Reader) ([]error, error) {
 			s.w.log.Info("recipient not delivered", "id", tx.id, "to", tx.rcpts[i].Address.String(), "reason", e.Error())
 		}
 	}
-	attrs := append(s.logAttrs(tx, msg.Size()), "delivered", res.Delivered())
-	if res.Verdict.Junk {
-		attrs = append(attrs, "junk", res.Verdict.Reason)
+	if s.w.log.Enabled(s.ctx, slog.LevelInfo) {
+		attrs := append(s.logAttrs(tx, msg.Size()), "delivered", res.Delivered())
+		if res.Verdict.Junk {
+			attrs = append(attrs, "junk", res.Verdict.Reason)
+		}
+		s.w.log.Info("message delivered", attrs...)
 	}
-	s.w.log.Info("message delivered", attrs...)
 	s.srv.opt.Observer.MessageAccepted(s.st.mode.String(), res.Delivered())
 	return res.Errors, nil
 }
+
+// copyBufs are the buffers DATA and BDAT content is copied through:
+// io.Copy would allocate 32 KiB per message (neither go-smtp's reader nor
+// the spool offers a shortcut).
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+
+// copyData copies r to dst through a pooled buffer. The buffer never
+// escapes: dst copies what it is given (Spool appends, the checker passes
+// the slice on).
+func copyData(dst io.Writer, r io.Reader) error {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	_, err := io.CopyBuffer(onlyWriter{dst}, onlyReader{r}, *bp)
+	return err
+}
+
+// onlyWriter and onlyReader hide ReadFrom and WriteTo so io.CopyBuffer
+// uses the buffer it is given.
+type onlyWriter struct{ io.Writer }
+type onlyReader struct{ io.Reader }
 
 // dataError maps a failure while receiving to a reply and logs it.
 func (s *session) dataError(tx *transaction, err error) error {

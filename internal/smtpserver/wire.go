@@ -269,19 +269,38 @@ func (w *wireConn) readData(p []byte) (int, error) {
 	if err := w.fill(w.srv.opt.Limits.DataTimeout); err != nil {
 		return 0, w.inputError(err)
 	}
-	buf, _ := w.br.Peek(w.br.Buffered())
-	n := 0
-	for n < len(buf) && n < len(p) {
-		w.dstate = nextDataState(w.dstate, buf[n])
-		n++
-		if w.dstate == dEOF {
-			w.in = modeCommand
-			break
-		}
+	buf, _ := w.br.Peek(min(w.br.Buffered(), len(p)))
+	n, st := scanData(w.dstate, buf)
+	w.dstate = st
+	if st == dEOF {
+		w.in = modeCommand
 	}
 	copy(p, buf[:n])
 	w.br.Discard(n)
 	return n, nil
+}
+
+// scanData runs nextDataState over buf from state s and returns how many
+// bytes belong to the data (all of buf, or up to and including the end
+// marker) and the state after them.
+func scanData(s int, buf []byte) (int, int) {
+	n := 0
+	for n < len(buf) {
+		if s == dData {
+			// Inside a line only a CR can change the state: skip to it.
+			i := bytes.IndexByte(buf[n:], '\r')
+			if i < 0 {
+				return len(buf), s
+			}
+			n += i
+		}
+		s = nextDataState(s, buf[n])
+		n++
+		if s == dEOF {
+			break
+		}
+	}
+	return n, s
 }
 
 // nextDataState is go-smtp's dataReader state machine (data.go).
@@ -375,11 +394,15 @@ func (w *wireConn) nextLine() error {
 	}
 	sasl := w.replyCode == 334 // a SASL response line (RFC 4954 §4)
 	if sasl {
-		w.trace("C: <redacted>")
+		if w.tracing() {
+			w.trace("C: <redacted>")
+		}
 		w.pending = append(w.pending[:0], line...)
 		return nil
 	}
-	w.trace("C: " + redactAuth(string(bytes.TrimRight(line, "\r\n"))))
+	if w.tracing() {
+		w.trace("C: " + redactAuth(string(bytes.TrimRight(line, "\r\n"))))
+	}
 	return w.command(line)
 }
 
@@ -388,8 +411,8 @@ func (w *wireConn) command(line []byte) error {
 	text := string(bytes.TrimRight(line, "\r\n"))
 	verb, arg, _ := strings.Cut(text, " ")
 	verb = strings.ToUpper(verb)
-	if strings.HasPrefix(strings.ToUpper(text), "STARTTLS") {
-		verb = "STARTTLS" // go-smtp's own test (parse.go)
+	if isStartTLS(text) {
+		verb = "STARTTLS"
 	}
 	if w.lastVerb == "MAIL" && w.replyCode/100 == 2 {
 		w.commands = 0
@@ -423,6 +446,16 @@ func (w *wireConn) command(line []byte) error {
 	}
 	w.pending = append(w.pending[:0], line...)
 	return nil
+}
+
+// isStartTLS is go-smtp's own test (parse.go): the upper-cased line
+// starts with "STARTTLS". ASCII lines are compared without upper-casing a
+// copy.
+func isStartTLS(text string) bool {
+	if isASCII(text) {
+		return len(text) >= 8 && strings.EqualFold(text[:8], "STARTTLS")
+	}
+	return strings.HasPrefix(strings.ToUpper(text), "STARTTLS")
 }
 
 // bdatSize mirrors go-smtp's handleBdat: when the arguments parse, the
@@ -573,7 +606,9 @@ func (w *wireConn) replyLine(line string) {
 
 // emit queues one reply line; w.mu held.
 func (w *wireConn) emit(line string) {
-	w.trace("S: " + line)
+	if w.tracing() {
+		w.trace("S: " + line)
+	}
 	w.out = append(w.out, line...)
 	w.out = append(w.out, '\r', '\n')
 	if len(line) >= 4 && line[3] == ' ' || len(line) == 3 {
@@ -640,10 +675,14 @@ func (w *wireConn) flush() error {
 	return err
 }
 
+// tracing reports whether protocol transcripts are logged; callers check
+// it before building a trace line.
+func (w *wireConn) tracing() bool {
+	return w.log.Enabled(context.Background(), levelTrace)
+}
+
 func (w *wireConn) trace(s string) {
-	if w.log.Enabled(context.Background(), levelTrace) {
-		w.log.Log(context.Background(), levelTrace, s)
-	}
+	w.log.Log(context.Background(), levelTrace, s)
 }
 
 // ---------------------------------------------------------------- net.Conn
