@@ -266,8 +266,11 @@ func (sr *searcher) prepare(k *imapwire.SearchKey) error {
 	case "TEXT":
 		q = &store.TextQuery{Text: []string{k.Str}}
 	case "HEADER":
-		// A pre-filter: the index holds decoded "Name: value" lines.
-		q = &store.TextQuery{Header: []string{k.Field + ":", k.Str}}
+		// A pre-filter: the index holds decoded "Name: value" lines, all
+		// of them but the signature values of a few fields.
+		if store.FullyIndexedField(k.Field) {
+			q = &store.TextQuery{Header: []string{k.Field + ":", k.Str}}
+		}
 	case "MODSEQ":
 		sr.modseq = true
 	}

@@ -272,3 +272,30 @@ func TestSearchPendingExpunge(t *testing.T) {
 		t.Errorf("after the expunge: %q", got)
 	}
 }
+
+// TestSearchSignatureFields: the index leaves out the b= and bh= values of
+// DKIM/ARC signature fields; SEARCH HEADER on those fields stays exact by
+// testing the header itself, the other tags stay searchable by TEXT.
+func TestSearchSignatureFields(t *testing.T) {
+	e := newEnv(t)
+	e.deliverAt(simpleMsg, time.Now(), 0)
+	e.deliverAt("DKIM-Signature: v=1; a=rsa-sha256; d=signer.example; s=sel2026;\r\n"+
+		"\th=From:To:Subject; bh=QmFzZTY0Qm9keUhhc2g=;\r\n\tb=Zm9vYmFyU2lnbmF0dXJlVmFsdWU=\r\n"+
+		"From: a@signer.example\r\nTo: alice@example.org\r\nSubject: signed\r\n\r\nsigned body\r\n", time.Now(), 0)
+	c := e.login()
+	c.ok("SELECT INBOX")
+	for _, tt := range []struct{ cmd, want string }{
+		{"SEARCH TEXT signer.example", "* SEARCH 2"},
+		{"SEARCH TEXT sel2026", "* SEARCH 2"},
+		{"SEARCH TEXT YmFyU2lnbmF0", "* SEARCH"}, // inside b=: not indexed (docs/imap.md)
+		{"SEARCH HEADER DKIM-Signature YmFyU2lnbmF0", "* SEARCH 2"},
+		{"SEARCH HEADER dkim-signature Qm9keUhh", "* SEARCH 2"}, // inside bh=
+		{"SEARCH HEADER DKIM-Signature sel2026", "* SEARCH 2"},
+		{"SEARCH HEADER DKIM-Signature nowhere", "* SEARCH"},
+		{"SEARCH HEADER DKIM-Signature \"\"", "* SEARCH 2"},
+	} {
+		if got := searchLine(t, c, tt.cmd); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.cmd, got, tt.want)
+		}
+	}
+}

@@ -45,8 +45,8 @@ func (sr *searcher) match(k *imapwire.SearchKey, seq uint32, e *store.IndexEntry
 	case "BODY", "TEXT":
 		return sr.text[k][e.UID], nil
 	case "HEADER":
-		if !sr.text[k][e.UID] {
-			return false, nil
+		if set, ok := sr.text[k]; ok && !set[e.UID] {
+			return false, nil // not even a candidate from the index
 		}
 		return sr.headerMatch(e.UID, k.Field, k.Str)
 	case "FROM", "TO", "CC", "BCC", "SUBJECT":

@@ -215,7 +215,11 @@ func headerText(r io.ReaderAt, p *message.Part, budget *int) string {
 	}
 	var b strings.Builder
 	for _, f := range message.ParseHeader(raw).Fields {
-		line := f.Name + ": " + message.DecodeWords(f.Value())
+		value := f.Value()
+		if !FullyIndexedField(f.Name) {
+			value = stripSignatureValues(value)
+		}
+		line := f.Name + ": " + message.DecodeWords(value)
 		if f.Name == "" {
 			line = message.DecodeWords(f.Value())
 		}
@@ -228,6 +232,45 @@ func headerText(r io.ReaderAt, p *message.Part, budget *int) string {
 	}
 	*budget -= b.Len()
 	return b.String()
+}
+
+// signatureFields are the header fields whose b= and bh= tags carry base64
+// signatures and body hashes (RFC 6376 §3.5, RFC 8617 §4.1.2-4.1.3):
+// hundreds of random characters per message, nearly every trigram of them
+// a new index term, which made a DKIM-signed message cost the index about
+// half as much again as the same message unsigned. The index keeps these
+// fields with those two values emptied; everything else in them (d=, s=,
+// h=, i= …) stays searchable. SEARCH HEADER on these fields does not use the
+// index as a pre-filter (FullyIndexedField), so it stays exact; SEARCH
+// TEXT does not find text that occurs only inside a signature or body hash
+// (docs/imap.md).
+var signatureFields = map[string]bool{
+	"dkim-signature":          true,
+	"x-google-dkim-signature": true,
+	"arc-seal":                true,
+	"arc-message-signature":   true,
+}
+
+// FullyIndexedField reports whether the full-text index holds the whole
+// value of header fields named name.
+func FullyIndexedField(name string) bool {
+	return !signatureFields[strings.ToLower(name)]
+}
+
+// stripSignatureValues empties the b= and bh= tags of a tag-list value
+// (RFC 6376 §3.2; tag names are case-sensitive).
+func stripSignatureValues(v string) string {
+	tags := strings.Split(v, ";")
+	for i, t := range tags {
+		name, _, ok := strings.Cut(t, "=")
+		if !ok {
+			continue
+		}
+		if n := strings.TrimSpace(name); n == "b" || n == "bh" {
+			tags[i] = name + "="
+		}
+	}
+	return strings.Join(tags, ";")
 }
 
 // partText returns the decoded text of a text/* leaf part.

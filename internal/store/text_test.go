@@ -261,3 +261,20 @@ func TestLooksBinary(t *testing.T) {
 		t.Errorf("binary text/plain indexed: %d bytes of body text", len(txt.body))
 	}
 }
+
+func TestStripSignatureValues(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{" v=1; a=rsa-sha256; d=x.example; bh=AAAA; b=BBBB", " v=1; a=rsa-sha256; d=x.example; bh=; b="},
+		{"i=1; a=rsa-sha256; cv=none; d=x.example; s=s; b=CC\r\n DD", "i=1; a=rsa-sha256; cv=none; d=x.example; s=s; b="},
+		{" b = EE ;B=keep", " b =;B=keep"}, // tag names are case-sensitive
+		{"no tags at all", "no tags at all"},
+		{"", ""},
+	} {
+		if got := stripSignatureValues(tt.in); got != tt.want {
+			t.Errorf("stripSignatureValues(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if FullyIndexedField("Dkim-Signature") || FullyIndexedField("ARC-Seal") || !FullyIndexedField("Subject") {
+		t.Error("FullyIndexedField")
+	}
+}
