@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -52,12 +53,18 @@ func (w *Writer) Number(n uint64) {
 func (w *Writer) String(s string) {
 	if quotable(s, w.UTF8) && len(s) < 1024 {
 		w.Byte('"')
-		for i := 0; i < len(s); i++ {
-			if s[i] == '"' || s[i] == '\\' {
-				w.Byte('\\')
+		// The runs between characters to escape go in one write each.
+		for {
+			i := strings.IndexAny(s, `"\\`)
+			if i < 0 {
+				break
 			}
+			w.Raw(s[:i])
+			w.Byte('\\')
 			w.Byte(s[i])
+			s = s[i+1:]
 		}
+		w.Raw(s)
 		w.Byte('"')
 		return
 	}
