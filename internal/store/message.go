@@ -312,6 +312,103 @@ func (s *SQLite) MessagesByUID(ctx context.Context, accountID, mailboxID int64, 
 	return msgs, err
 }
 
+// MessageFieldsByUID implements Mail.
+func (s *SQLite) MessageFieldsByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32, fields MessageFields) ([]Message, error) {
+	if len(uids) == 0 {
+		_, err := s.MailboxByID(ctx, accountID, mailboxID)
+		return nil, err
+	}
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	cols := `uid, modseq, flags, keywords, size`
+	if fields&FieldDates != 0 {
+		cols += `, internaldate, internaldate_tz, savedate`
+	}
+	if fields&FieldStructure != 0 {
+		cols += `, structure`
+	}
+	if fields&FieldContent != 0 {
+		cols += `, id, header_prefix, blob_id`
+	}
+	msgs := make([]Message, 0, len(uids))
+	err = forUIDChunks(uids, func(where string, args []any, keep func(uint32) bool) error {
+		rows, err := db.QueryContext(ctx, `SELECT `+cols+` FROM messages WHERE account_id = ? AND `+where+` ORDER BY uid`,
+			append([]any{accountID, mailboxID}, args...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		sc := newFieldScanner(fields)
+		for rows.Next() {
+			m := Message{AccountID: accountID, MailboxID: mailboxID}
+			if err := sc.scan(rows, &m); err != nil {
+				return err
+			}
+			if keep(m.UID) {
+				msgs = append(msgs, m)
+			}
+		}
+		return rows.Err()
+	})
+	if err == nil && len(msgs) == 0 {
+		_, err = s.MailboxByID(ctx, accountID, mailboxID)
+	}
+	return msgs, s.readErr(err)
+}
+
+// fieldScanner scans the columns MessageFieldsByUID selects, reusing its
+// destinations from row to row.
+type fieldScanner struct {
+	fields                    MessageFields
+	uid, modseq, idate, sdate int64
+	flags, tz                 int
+	kw                        sql.RawBytes
+	dest                      []any
+}
+
+func newFieldScanner(fields MessageFields) *fieldScanner {
+	f := &fieldScanner{fields: fields}
+	f.dest = []any{&f.uid, &f.modseq, &f.flags, &f.kw, nil}
+	if fields&FieldDates != 0 {
+		f.dest = append(f.dest, &f.idate, &f.tz, &f.sdate)
+	}
+	if fields&FieldStructure != 0 {
+		f.dest = append(f.dest, nil)
+	}
+	if fields&FieldContent != 0 {
+		f.dest = append(f.dest, nil, nil, nil)
+	}
+	return f
+}
+
+func (f *fieldScanner) scan(rows *sql.Rows, m *Message) error {
+	f.dest[4] = &m.Size
+	i := 5
+	if f.fields&FieldDates != 0 {
+		i += 3
+	}
+	if f.fields&FieldStructure != 0 {
+		f.dest[i] = &m.Structure
+		i++
+	}
+	if f.fields&FieldContent != 0 {
+		f.dest[i], f.dest[i+1], f.dest[i+2] = &m.ID, &m.HeaderPrefix, &m.BlobID
+	}
+	if err := rows.Scan(f.dest...); err != nil {
+		return err
+	}
+	m.UID, m.ModSeq, m.Flags = uint32(f.uid), uint64(f.modseq), Flags(f.flags)
+	if len(f.kw) > 0 {
+		m.Keywords = splitKeywords(string(f.kw))
+	}
+	if f.fields&FieldDates != 0 {
+		m.InternalDate, m.SaveDate = fromNanosZone(f.idate, f.tz), fromNanos(f.sdate)
+	}
+	return nil
+}
+
 // uidChunk is how many UIDs one "uid IN (...)" query lists, well below
 // SQLite's limit on bound parameters.
 const uidChunk = 500
@@ -383,8 +480,12 @@ func (s *SQLite) MessageIndex(ctx context.Context, accountID, mailboxID int64) (
 		WHERE mailbox_id = ? AND account_id = ? ORDER BY uid`, mailboxID, accountID)
 }
 
-// MailboxUIDs implements Mail. Both queries read only the indexes
-// (mailbox_id, uid) and messages_unseen, in one read transaction.
+// MailboxUIDs implements Mail. It reads only the (mailbox_id, uid) and
+// messages_unseen indexes, in one read transaction. The UIDs are read as
+// runs of consecutive UIDs: a mailbox whose message count spans exactly
+// its lowest to highest UID (none expunged in between, the common case)
+// costs three index probes whatever its size; otherwise only the gaps
+// are read, or every UID when the mailbox is mostly gaps.
 func (s *SQLite) MailboxUIDs(ctx context.Context, accountID, mailboxID int64) (UIDList, error) {
 	if _, err := s.MailboxByID(ctx, accountID, mailboxID); err != nil {
 		return UIDList{}, err
@@ -398,27 +499,88 @@ func (s *SQLite) MailboxUIDs(ctx context.Context, accountID, mailboxID int64) (U
 		return UIDList{}, s.readErr(err)
 	}
 	defer tx.Rollback()
-	var l UIDList
-	var unseen sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT min(uid) FROM messages WHERE mailbox_id = ? AND flags & 1 = 0`,
-		mailboxID).Scan(&unseen)
+	// One aggregate per subquery, so that SQLite answers each from one
+	// end of an index rather than scanning it.
+	var lo, hi, unseen sql.NullInt64
+	var count int64
+	err = tx.QueryRowContext(ctx, `SELECT
+		(SELECT min(uid) FROM messages WHERE mailbox_id = ?1),
+		(SELECT max(uid) FROM messages WHERE mailbox_id = ?1),
+		(SELECT messages FROM mailboxes WHERE id = ?1),
+		(SELECT min(uid) FROM messages WHERE mailbox_id = ?1 AND flags & 1 = 0)`,
+		mailboxID).Scan(&lo, &hi, &count, &unseen)
 	if err != nil {
 		return UIDList{}, s.readErr(err)
 	}
-	l.FirstUnseen = uint32(unseen.Int64)
-	rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	l := UIDList{FirstUnseen: uint32(unseen.Int64)}
+	if !lo.Valid {
+		return l, nil
+	}
+	span := hi.Int64 - lo.Int64 + 1
+	switch {
+	case span == count:
+		l.UIDs = appendRun(make([]uint32, 0, count), uint32(lo.Int64), uint32(hi.Int64))
+	case span <= 2*count:
+		l.UIDs, err = uidsByGaps(ctx, tx, mailboxID, uint32(lo.Int64), uint32(hi.Int64), count)
+	default:
+		l.UIDs, err = uidsByRow(ctx, tx, mailboxID, count)
+	}
+	return l, s.readErr(err)
+}
+
+// appendRun appends the UIDs lo through hi to uids.
+func appendRun(uids []uint32, lo, hi uint32) []uint32 {
+	for u := lo; ; u++ {
+		uids = append(uids, u)
+		if u == hi {
+			return uids
+		}
+	}
+}
+
+// uidsByGaps lists a mailbox's UIDs, lo to hi, from the gaps between
+// them: each row is a UID and the one before it, where they are not
+// consecutive.
+func uidsByGaps(ctx context.Context, tx *sql.Tx, mailboxID int64, lo, hi uint32, count int64) ([]uint32, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT prev, uid FROM (
+		SELECT uid, lag(uid) OVER (ORDER BY uid) AS prev FROM messages WHERE mailbox_id = ?)
+		WHERE uid <> prev + 1 ORDER BY uid`, mailboxID)
 	if err != nil {
-		return UIDList{}, s.readErr(err)
+		return nil, err
 	}
 	defer rows.Close()
+	uids := make([]uint32, 0, count)
+	start := lo
+	for rows.Next() {
+		var prev, next int64
+		if err := rows.Scan(&prev, &next); err != nil {
+			return nil, err
+		}
+		uids = appendRun(uids, start, uint32(prev))
+		start = uint32(next)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return appendRun(uids, start, hi), nil
+}
+
+// uidsByRow lists a mailbox's UIDs one row each.
+func uidsByRow(ctx context.Context, tx *sql.Tx, mailboxID, count int64) ([]uint32, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	uids := make([]uint32, 0, count)
 	for rows.Next() {
 		var u int64
 		if err := rows.Scan(&u); err != nil {
-			return UIDList{}, s.readErr(err)
+			return nil, err
 		}
-		l.UIDs = append(l.UIDs, uint32(u))
+		uids = append(uids, uint32(u))
 	}
-	return l, s.readErr(rows.Err())
+	return uids, rows.Err()
 }
 
 // MailboxCounts implements Mail. The conditions are spelled as the
