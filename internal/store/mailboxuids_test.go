@@ -94,3 +94,62 @@ func TestMessageFieldsByUID(t *testing.T) {
 		t.Errorf("missing mailbox: %v", err)
 	}
 }
+
+// TestStoreFlagRuns checks the range path of StoreFlags: only messages
+// whose flags change get the new MODSEQ and are reported, keywords stay,
+// and a change that changes nothing takes no MODSEQ.
+func TestStoreFlagRuns(t *testing.T) {
+	if got := uidRuns([]uint32{9, 1, 2, 3, 5, 6, 9}); !slices.Equal(got, [][2]uint32{{1, 3}, {5, 6}, {9, 9}}) {
+		t.Errorf("uidRuns = %v", got)
+	}
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	a := addAccount(t, s, "a@example.org")
+	for i := range 6 {
+		deliver(t, s, []byte("Subject: x\r\n\r\nbody\r\n"), Target{AccountID: a.ID, Mailbox: "INBOX",
+			Flags: Flags(i%2) * FlagSeen, Keywords: []string{"$k"}})
+	}
+	mb := mustMailbox(t, s, a.ID, "INBOX")
+	store := func(op FlagOp, f Flags, uids ...uint32) []uint32 {
+		t.Helper()
+		res, err := s.StoreFlags(ctx, FlagChange{AccountID: a.ID, MailboxID: mb.ID, UIDs: uids, Op: op, Flags: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []uint32
+		for _, m := range res.Changed {
+			if !slices.Equal(m.Keywords, []string{"$k"}) {
+				t.Errorf("UID %d: keywords %v", m.UID, m.Keywords)
+			}
+			out = append(out, m.UID)
+		}
+		return out
+	}
+	// UIDs 2, 4 and 6 are \Seen already.
+	if got := store(FlagsAdd, FlagSeen, 1, 2, 3, 5, 6); !slices.Equal(got, []uint32{1, 3, 5}) {
+		t.Errorf("+\\Seen changed %v, want [1 3 5]", got)
+	}
+	before := mustMailbox(t, s, a.ID, "INBOX").HighestModSeq
+	if got := store(FlagsAdd, FlagSeen, 1, 2, 3); len(got) != 0 {
+		t.Errorf("+\\Seen again changed %v", got)
+	}
+	if after := mustMailbox(t, s, a.ID, "INBOX").HighestModSeq; after != before {
+		t.Errorf("HIGHESTMODSEQ moved from %d to %d on a no-op", before, after)
+	}
+	if got := store(FlagsRemove, FlagSeen|FlagFlagged, 2, 3, 4); !slices.Equal(got, []uint32{2, 3, 4}) {
+		t.Errorf("-\\Seen changed %v, want [2 3 4]", got)
+	}
+	msgs, err := s.MessagesByUID(ctx, a.ID, mb.ID, []uint32{1, 2, 3, 4, 5, 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		seen := m.Flags&FlagSeen != 0
+		if want := m.UID != 2 && m.UID != 3 && m.UID != 4; seen != want {
+			t.Errorf("UID %d: \\Seen %v, want %v", m.UID, seen, want)
+		}
+		if m.UID >= 2 && m.UID <= 4 && m.ModSeq != mustMailbox(t, s, a.ID, "INBOX").HighestModSeq {
+			t.Errorf("UID %d: MODSEQ %d, not the mailbox's highest", m.UID, m.ModSeq)
+		}
+	}
+}

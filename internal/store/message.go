@@ -6,6 +6,7 @@ package store
 // every message it touches gets that value (RFC 7162 §3.1).
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -758,6 +759,9 @@ func (s *SQLite) StoreFlags(ctx context.Context, c FlagChange) (FlagResult, erro
 		if err != nil {
 			return nil, err
 		}
+		if runs := uidRuns(c.UIDs); flagsOnly(c, kws) && len(runs) <= maxFlagRuns {
+			return storeFlagRuns(w, mb, c, runs, &res)
+		}
 		msgs, err := flagsByUID(w, mb, c.UIDs)
 		if err != nil {
 			return nil, err
@@ -808,6 +812,97 @@ func (s *SQLite) StoreFlags(ctx context.Context, c FlagChange) (FlagResult, erro
 		return FlagResult{}, err
 	}
 	return res, nil
+}
+
+// maxFlagRuns bounds the runs of consecutive UIDs that storeFlagRuns
+// updates with one statement each; a more scattered set goes row by row.
+const maxFlagRuns = 64
+
+// flagsOnly reports whether c adds or removes system flags only, with no
+// condition: the new flags of a message follow from its old ones in SQL.
+func flagsOnly(c FlagChange, kws []string) bool {
+	return (c.Op == FlagsAdd || c.Op == FlagsRemove) && len(kws) == 0 && c.UnchangedSince == 0
+}
+
+// uidRuns returns the runs of consecutive UIDs of uids, ascending, as
+// [first, last] pairs.
+func uidRuns(uids []uint32) [][2]uint32 {
+	if !isStrictlyAscending(uids) {
+		uids = slices.Clone(uids)
+		slices.Sort(uids)
+		uids = slices.Compact(uids)
+	}
+	var runs [][2]uint32
+	for i, u := range uids {
+		if i > 0 && u == uids[i-1]+1 {
+			runs[len(runs)-1][1] = u
+		} else {
+			runs = append(runs, [2]uint32{u, u})
+		}
+	}
+	return runs
+}
+
+// storeFlagRuns is StoreFlags of a flagsOnly change: one UPDATE per run
+// of UIDs, over the (mailbox_id, uid) index, changing only the rows whose
+// flags differ and returning them. The MODSEQ is taken only if some row
+// changes.
+func storeFlagRuns(w *wtx, mb Mailbox, c FlagChange, runs [][2]uint32, res *FlagResult) ([]Change, error) {
+	var modseq int64
+	if err := w.queryRow(`SELECT modseq + 1 FROM accounts WHERE id = ?`, c.AccountID).Scan(&modseq); err != nil {
+		return nil, notFound(err, fmt.Sprintf("account %d", c.AccountID))
+	}
+	set, cond := `flags | ?1`, `flags | ?1 <> flags`
+	if c.Op == FlagsRemove {
+		set, cond = `flags & ~?1`, `flags & ?1 <> 0`
+	}
+	q := `UPDATE messages SET flags = ` + set + `, modseq = ?2 WHERE mailbox_id = ?3 AND uid >= ?4 AND uid <= ?5 AND ` +
+		cond + ` RETURNING id, uid, flags, keywords`
+	for _, r := range runs {
+		if err := collectFlagRows(w, q, mb, modseq, res, int(c.Flags), int64(modseq), mb.ID, int64(r[0]), int64(r[1])); err != nil {
+			return nil, err
+		}
+	}
+	if len(res.Changed) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(res.Changed, func(a, b Message) int { return cmp.Compare(a.UID, b.UID) })
+	if _, err := w.exec(`UPDATE accounts SET modseq = ? WHERE id = ?`, modseq, c.AccountID); err != nil {
+		return nil, err
+	}
+	if _, err := w.exec(`UPDATE mailboxes SET highestmodseq = ? WHERE id = ?`, modseq, mb.ID); err != nil {
+		return nil, err
+	}
+	uids := make([]uint32, len(res.Changed))
+	for i, m := range res.Changed {
+		uids[i] = m.UID
+	}
+	return []Change{{Kind: ChangeFlags, AccountID: c.AccountID, MailboxID: mb.ID, UIDs: uids, ModSeq: uint64(modseq)}}, nil
+}
+
+// collectFlagRows runs one UPDATE ... RETURNING of storeFlagRuns and
+// appends the changed messages to res.
+func collectFlagRows(w *wtx, q string, mb Mailbox, modseq int64, res *FlagResult, args ...any) error {
+	rows, err := w.query(q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var kw sql.RawBytes
+	for rows.Next() {
+		m := Message{AccountID: mb.AccountID, MailboxID: mb.ID, ModSeq: uint64(modseq)}
+		var uid int64
+		var flags int
+		if err := rows.Scan(&m.ID, &uid, &flags, &kw); err != nil {
+			return err
+		}
+		m.UID, m.Flags = uint32(uid), Flags(flags)
+		if len(kw) > 0 {
+			m.Keywords = splitKeywords(string(kw))
+		}
+		res.Changed = append(res.Changed, m)
+	}
+	return rows.Err()
 }
 
 // Expunge implements Mail.
