@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// TestMailboxUIDsRuns checks the three ways MailboxUIDs reads the UIDs
-// (one run, the gaps, every row) against the expected list as expunges
-// make the mailbox contiguous, gappy and then sparse.
+// TestMailboxUIDsRuns checks both ways MailboxUIDs reads the UIDs (one
+// run from the index ends, or the joined list) against the expected list
+// as expunges make the mailbox contiguous, gappy and then sparse.
 func TestMailboxUIDsRuns(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
