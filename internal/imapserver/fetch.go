@@ -120,9 +120,10 @@ func (s *session) fetchChunk(refs []msgRef, changed msgList, pl *fetchPlan, miss
 			return err
 		}
 	}
+	cur := &msgCursor{l: msgs}
 	for len(refs) > 0 {
 		n := min(len(refs), fetchBatch)
-		if err := s.fetchBatch(refs[:n], msgs, pl, missing); err != nil {
+		if err := s.fetchBatch(refs[:n], cur, pl, missing); err != nil {
 			return err
 		}
 		refs = refs[n:]
@@ -159,13 +160,33 @@ func (l msgList) find(uid uint32) *store.Message {
 	return &l[i]
 }
 
+// msgCursor finds the records of ascending UIDs in a msgList by walking
+// it once, for the sets of FETCH and STORE (in sequence order, so UIDs
+// ascend).
+type msgCursor struct {
+	l msgList
+	i int
+}
+
+// find returns the record of uid, or nil; uid must not be below the last
+// one asked for.
+func (c *msgCursor) find(uid uint32) *store.Message {
+	for c.i < len(c.l) && c.l[c.i].UID < uid {
+		c.i++
+	}
+	if c.i < len(c.l) && c.l[c.i].UID == uid {
+		return &c.l[c.i]
+	}
+	return nil
+}
+
 // fetchBatch is how many messages' contents a FETCH opens at once.
 const fetchBatch = 64
 
 // fetchBatch writes the FETCH responses of refs, opening their contents
 // with one store read if the items need them. It sets *missing if some
 // message is gone.
-func (s *session) fetchBatch(refs []msgRef, msgs msgList, pl *fetchPlan, missing *bool) error {
+func (s *session) fetchBatch(refs []msgRef, msgs *msgCursor, pl *fetchPlan, missing *bool) error {
 	batch := make([]store.Message, 0, len(refs))
 	brefs := make([]msgRef, 0, len(refs))
 	for _, r := range refs {

@@ -79,8 +79,9 @@ func (s *session) storeReport(refs []msgRef, res store.FlagResult, a imapwire.St
 	if !a.Silent {
 		// Only the messages the STORE left alone need reading again.
 		var others []msgRef
+		cur := &msgCursor{l: changed}
 		for _, r := range refs {
-			if changed.find(r.uid) == nil && !isFailed(r.uid) {
+			if cur.find(r.uid) == nil && !isFailed(r.uid) {
 				others = append(others, r)
 			}
 		}
@@ -91,10 +92,11 @@ func (s *session) storeReport(refs []msgRef, res store.FlagResult, a imapwire.St
 			}
 		}
 	}
+	changedCur, restCur := &msgCursor{l: changed}, &msgCursor{l: rest}
 	for _, r := range refs {
-		m := changed.find(r.uid)
+		m := changedCur.find(r.uid)
 		if m == nil && !a.Silent && !isFailed(r.uid) {
-			m = rest.find(r.uid)
+			m = restCur.find(r.uid)
 		}
 		if m == nil {
 			continue
