@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/posthorn/posthorn/internal/imapwire"
@@ -76,25 +77,17 @@ func (s *session) fetch(p *imapwire.Parser, uid bool) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	var msgs map[uint32]store.Message
-	var err error
+	var changed msgList
 	if a.ChangedSince > 0 {
-		msgs, err = s.loadChanged(refs, a.ChangedSince)
-	} else {
-		msgs, err = s.loadMessages(refs)
-	}
-	if err != nil {
-		return err
-	}
-	if pl.setSeen {
-		if err := s.markSeen(msgs); err != nil {
+		var err error
+		if changed, err = s.loadChanged(refs, a.ChangedSince); err != nil {
 			return err
 		}
 	}
 	missing := false
 	for len(refs) > 0 {
-		n := min(len(refs), fetchBatch)
-		if err := s.fetchBatch(refs[:n], msgs, &pl, &missing); err != nil {
+		n := min(len(refs), fetchChunk)
+		if err := s.fetchChunk(refs[:n], changed, &pl, &missing); err != nil {
 			return err
 		}
 		refs = refs[n:]
@@ -107,18 +100,98 @@ func (s *session) fetch(p *imapwire.Parser, uid bool) error {
 	return nil
 }
 
+// fetchChunk is how many messages' index records a FETCH reads at once:
+// a FETCH 1:* of a large mailbox holds a chunk in memory, not the mailbox.
+const fetchChunk = 2000
+
+// fetchChunk writes the FETCH responses of refs, reading their index
+// records (unless changed, the CHANGEDSINCE list, has them all) and
+// setting \Seen first if the items do.
+func (s *session) fetchChunk(refs []msgRef, changed msgList, pl *fetchPlan, missing *bool) error {
+	msgs := changed
+	if msgs == nil {
+		var err error
+		if msgs, err = s.loadMessages(refs, pl.fields()); err != nil {
+			return err
+		}
+	}
+	if pl.setSeen {
+		if err := s.markSeen(msgs); err != nil {
+			return err
+		}
+	}
+	cur := &msgCursor{l: msgs}
+	for len(refs) > 0 {
+		n := min(len(refs), fetchBatch)
+		if err := s.fetchBatch(refs[:n], cur, pl, missing); err != nil {
+			return err
+		}
+		refs = refs[n:]
+	}
+	return nil
+}
+
+// fields is what the store must read for the plan's items.
+func (pl *fetchPlan) fields() store.MessageFields {
+	var f store.MessageFields
+	if pl.structure {
+		f |= store.FieldStructure
+	}
+	if pl.content {
+		f |= store.FieldContent
+	}
+	for _, at := range pl.attrs {
+		if at.Name == imapwire.FetchInternalDate || at.Name == imapwire.FetchSaveDate {
+			f |= store.FieldDates
+		}
+	}
+	return f
+}
+
+// msgList is index records ordered by UID.
+type msgList []store.Message
+
+// find returns the record of uid, or nil.
+func (l msgList) find(uid uint32) *store.Message {
+	i, ok := slices.BinarySearchFunc(l, uid, func(m store.Message, u uint32) int { return cmp.Compare(m.UID, u) })
+	if !ok {
+		return nil
+	}
+	return &l[i]
+}
+
+// msgCursor finds the records of ascending UIDs in a msgList by walking
+// it once, for the sets of FETCH and STORE (in sequence order, so UIDs
+// ascend).
+type msgCursor struct {
+	l msgList
+	i int
+}
+
+// find returns the record of uid, or nil; uid must not be below the last
+// one asked for.
+func (c *msgCursor) find(uid uint32) *store.Message {
+	for c.i < len(c.l) && c.l[c.i].UID < uid {
+		c.i++
+	}
+	if c.i < len(c.l) && c.l[c.i].UID == uid {
+		return &c.l[c.i]
+	}
+	return nil
+}
+
 // fetchBatch is how many messages' contents a FETCH opens at once.
 const fetchBatch = 64
 
 // fetchBatch writes the FETCH responses of refs, opening their contents
 // with one store read if the items need them. It sets *missing if some
 // message is gone.
-func (s *session) fetchBatch(refs []msgRef, msgs map[uint32]store.Message, pl *fetchPlan, missing *bool) error {
-	var batch []store.Message
-	var brefs []msgRef
+func (s *session) fetchBatch(refs []msgRef, msgs *msgCursor, pl *fetchPlan, missing *bool) error {
+	batch := make([]store.Message, 0, len(refs))
+	brefs := make([]msgRef, 0, len(refs))
 	for _, r := range refs {
-		if m, ok := msgs[r.uid]; ok {
-			batch = append(batch, m)
+		if m := msgs.find(r.uid); m != nil {
+			batch = append(batch, *m)
 			brefs = append(brefs, r)
 		} else {
 			*missing = true
@@ -167,51 +240,44 @@ func (s *session) fetchVanished(a imapwire.FetchArgs, refs []msgRef) error {
 	return nil
 }
 
-// loadMessages reads the index records of refs (those still in the store).
-func (s *session) loadMessages(refs []msgRef) (map[uint32]store.Message, error) {
+// loadMessages reads the index records of refs (those still in the
+// store), with the optional fields given.
+func (s *session) loadMessages(refs []msgRef, fields store.MessageFields) (msgList, error) {
 	// refs are in sequence order, so their UIDs ascend.
-	list, err := s.srv.Store.MessagesByUID(s.ctx, s.acct.ID, s.sel.mb.ID, uidsOf(refs))
-	if err != nil {
-		return nil, err
-	}
-	msgs := make(map[uint32]store.Message, len(list))
-	for _, m := range list {
-		msgs[m.UID] = m
-	}
-	return msgs, nil
+	return s.srv.Store.MessageFieldsByUID(s.ctx, s.acct.ID, s.sel.mb.ID, uidsOf(refs), fields)
 }
 
 // loadChanged reads the index records of those refs whose MODSEQ is
 // above modseq, through the (mailbox, modseq) index: a resync costs what
-// changed, not the size of the set (RFC 7162 §3.1.4.1).
-func (s *session) loadChanged(refs []msgRef, modseq uint64) (map[uint32]store.Message, error) {
+// changed, not the size of the set (RFC 7162 §3.1.4.1). The result is
+// never nil.
+func (s *session) loadChanged(refs []msgRef, modseq uint64) (msgList, error) {
 	list, err := s.srv.Store.ChangedSince(s.ctx, s.acct.ID, s.sel.mb.ID, modseq)
 	if err != nil {
 		return nil, err
 	}
 	uids := uidsOf(refs)
-	msgs := make(map[uint32]store.Message, min(len(list), len(refs)))
+	kept := msgList{}
 	for _, m := range list {
 		if _, ok := slices.BinarySearch(uids, m.UID); ok {
-			msgs[m.UID] = m
+			kept = append(kept, m)
 		}
 	}
-	return msgs, nil
+	return kept, nil
 }
 
 // markSeen sets \Seen on the messages that lack it, before their data is
 // sent (RFC 9051 §6.4.5), and updates msgs.
-func (s *session) markSeen(msgs map[uint32]store.Message) error {
+func (s *session) markSeen(msgs msgList) error {
 	var uids []uint32
-	for u, m := range msgs {
+	for _, m := range msgs {
 		if m.Flags&store.FlagSeen == 0 {
-			uids = append(uids, u)
+			uids = append(uids, m.UID)
 		}
 	}
 	if len(uids) == 0 {
 		return nil
 	}
-	slices.Sort(uids)
 	res, err := s.srv.Store.StoreFlags(s.ctx, store.FlagChange{
 		AccountID: s.acct.ID, MailboxID: s.sel.mb.ID, UIDs: uids, Op: store.FlagsAdd, Flags: store.FlagSeen,
 	})
@@ -220,9 +286,9 @@ func (s *session) markSeen(msgs map[uint32]store.Message) error {
 	}
 	for _, c := range res.Changed {
 		s.sel.ownMods[c.ModSeq] = true
-		m := msgs[c.UID] // Changed has the flags, not the content
-		m.Flags, m.Keywords, m.ModSeq = c.Flags|flagsChangedMark, c.Keywords, c.ModSeq
-		msgs[c.UID] = m
+		if m := msgs.find(c.UID); m != nil { // Changed has the flags, not the content
+			m.Flags, m.Keywords, m.ModSeq = c.Flags|flagsChangedMark, c.Keywords, c.ModSeq
+		}
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 package imapserver
 
 import (
-	"maps"
+	"cmp"
+	"slices"
 
 	"github.com/posthorn/posthorn/internal/imapwire"
 	"github.com/posthorn/posthorn/internal/store"
@@ -67,65 +68,68 @@ func (s *session) store(p *imapwire.Parser, uid bool) error {
 // them, changed or not, unless .SILENT; with CONDSTORE, changed ones even
 // then, RFC 7162 §3.1.3 so that the client learns their MODSEQ).
 func (s *session) storeReport(refs []msgRef, res store.FlagResult, a imapwire.StoreArgs, uid bool) error {
-	changed := map[uint32]bool{}
-	for _, m := range res.Changed {
-		changed[m.UID] = true
-	}
-	failed := map[uint32]bool{}
-	for _, u := range res.Failed {
-		failed[u] = true
-	}
 	if a.Silent && !s.condstore {
 		return nil
 	}
-	msgs := make(map[uint32]store.Message, len(refs))
-	for _, m := range res.Changed {
-		msgs[m.UID] = m
-	}
+	changed := msgList(res.Changed)
+	slices.SortFunc(changed, func(x, y store.Message) int { return cmp.Compare(x.UID, y.UID) })
+	failed := slices.Sorted(slices.Values(res.Failed))
+	isFailed := func(u uint32) bool { _, ok := slices.BinarySearch(failed, u); return ok }
+	var rest msgList
 	if !a.Silent {
 		// Only the messages the STORE left alone need reading again.
-		var rest []msgRef
+		var others []msgRef
+		cur := &msgCursor{l: changed}
 		for _, r := range refs {
-			if !changed[r.uid] && !failed[r.uid] {
-				rest = append(rest, r)
+			if cur.find(r.uid) == nil && !isFailed(r.uid) {
+				others = append(others, r)
 			}
 		}
-		if len(rest) > 0 {
-			more, err := s.loadMessages(rest)
-			if err != nil {
+		if len(others) > 0 {
+			var err error
+			if rest, err = s.loadMessages(others, 0); err != nil {
 				return err
 			}
-			maps.Copy(msgs, more)
 		}
 	}
+	changedCur, restCur := &msgCursor{l: changed}, &msgCursor{l: rest}
 	for _, r := range refs {
-		m, ok := msgs[r.uid]
-		if !ok || failed[r.uid] || a.Silent && !changed[r.uid] {
+		m := changedCur.find(r.uid)
+		if m == nil && !a.Silent && !isFailed(r.uid) {
+			m = restCur.find(r.uid)
+		}
+		if m == nil {
 			continue
 		}
-		s.w.Raw("* ")
-		s.w.Number(uint64(r.seq))
-		s.w.Raw(" FETCH (")
-		if uid {
-			s.w.Raw("UID ")
-			s.w.Number(uint64(m.UID))
-			s.w.SP()
-		}
-		if !a.Silent {
-			s.w.Raw("FLAGS ")
-			writeFlags(s.w, m.Flags, m.Keywords)
-		}
-		if s.condstore {
-			if !a.Silent {
-				s.w.SP()
-			}
-			s.w.Raw("MODSEQ (")
-			s.w.Number(m.ModSeq)
-			s.w.Byte(')')
-		}
-		s.w.Raw(")\r\n")
+		s.writeStoreFetch(r.seq, m, a.Silent, uid)
 	}
 	return nil
+}
+
+// writeStoreFetch writes the untagged FETCH of one message of a STORE.
+func (s *session) writeStoreFetch(seq uint32, m *store.Message, silent, uid bool) {
+	w := s.w
+	w.Raw("* ")
+	w.Number(uint64(seq))
+	w.Raw(" FETCH (")
+	if uid {
+		w.Raw("UID ")
+		w.Number(uint64(m.UID))
+		w.SP()
+	}
+	if !silent {
+		w.Raw("FLAGS ")
+		writeFlags(w, m.Flags, m.Keywords)
+	}
+	if s.condstore {
+		if !silent {
+			w.SP()
+		}
+		w.Raw("MODSEQ (")
+		w.Number(m.ModSeq)
+		w.Byte(')')
+	}
+	w.Raw(")\r\n")
 }
 
 // failedSet formats the MODIFIED set: UIDs for UID STORE, else sequence

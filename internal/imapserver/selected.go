@@ -227,7 +227,7 @@ func (s *session) flushFlags() {
 	}
 	clear(sel.flagsChg)
 	slices.Sort(uids)
-	msgs, err := s.srv.Store.MessagesByUID(s.ctx, s.acct.ID, sel.mb.ID, uids)
+	msgs, err := s.srv.Store.MessageFieldsByUID(s.ctx, s.acct.ID, sel.mb.ID, uids, 0)
 	if err != nil {
 		s.log.Warn("imap: reading changed flags", "err", err)
 		return

@@ -50,21 +50,41 @@ func (w *Writer) Number(n uint64) {
 
 // String writes s as a quoted string when it can be, else as a literal.
 func (w *Writer) String(s string) {
-	if quotable(s, w.UTF8) && len(s) < 1024 {
-		w.Byte('"')
+	quote, escape := quoting(s, w.UTF8)
+	if !quote || len(s) >= 1024 {
+		w.Raw("{")
+		w.Number(uint64(len(s)))
+		w.Raw("}\r\n")
+		w.Raw(s)
+		return
+	}
+	w.Byte('"')
+	if !escape {
+		w.Raw(s)
+	} else {
 		for i := 0; i < len(s); i++ {
 			if s[i] == '"' || s[i] == '\\' {
 				w.Byte('\\')
 			}
 			w.Byte(s[i])
 		}
-		w.Byte('"')
-		return
 	}
-	w.Raw("{")
-	w.Number(uint64(len(s)))
-	w.Raw("}\r\n")
-	w.Raw(s)
+	w.Byte('"')
+}
+
+// quoting reports, in one pass over s, whether s fits a quoted string (no
+// CR, LF or NUL, and no 8-bit bytes unless utf8) and whether it has
+// characters to escape there.
+func quoting(s string, utf8 bool) (quote, escape bool) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			escape = true
+		case c == '\r' || c == '\n' || c == 0 || c >= 0x80 && !utf8:
+			return false, false
+		}
+	}
+	return true, escape
 }
 
 // NString writes s, or NIL when s is "" and nilIfEmpty.
@@ -100,18 +120,6 @@ func (w *Writer) Mailbox(name string) {
 		name = EncodeUTF7(name)
 	}
 	w.AString(name)
-}
-
-// quotable reports whether s fits a quoted string: no CR, LF or NUL, and
-// no 8-bit bytes unless utf8.
-func quotable(s string, utf8 bool) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\r' || c == '\n' || c == 0 || c >= 0x80 && !utf8 {
-			return false
-		}
-	}
-	return true
 }
 
 // Literal writes a literal of n bytes copied from r; binary writes a

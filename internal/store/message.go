@@ -6,6 +6,7 @@ package store
 // every message it touches gets that value (RFC 7162 §3.1).
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -317,6 +318,103 @@ func (s *SQLite) MessagesByUID(ctx context.Context, accountID, mailboxID int64, 
 	return msgs, err
 }
 
+// MessageFieldsByUID implements Mail.
+func (s *SQLite) MessageFieldsByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32, fields MessageFields) ([]Message, error) {
+	if len(uids) == 0 {
+		_, err := s.MailboxByID(ctx, accountID, mailboxID)
+		return nil, err
+	}
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	cols := `uid, modseq, flags, keywords, size`
+	if fields&FieldDates != 0 {
+		cols += `, internaldate, internaldate_tz, savedate`
+	}
+	if fields&FieldStructure != 0 {
+		cols += `, structure`
+	}
+	if fields&FieldContent != 0 {
+		cols += `, id, header_prefix, blob_id`
+	}
+	msgs := make([]Message, 0, len(uids))
+	err = forUIDChunks(uids, func(where string, args []any, keep func(uint32) bool) error {
+		rows, err := db.QueryContext(ctx, `SELECT `+cols+` FROM messages WHERE account_id = ? AND `+where+` ORDER BY uid`,
+			append([]any{accountID, mailboxID}, args...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		sc := newFieldScanner(fields)
+		for rows.Next() {
+			m := Message{AccountID: accountID, MailboxID: mailboxID}
+			if err := sc.scan(rows, &m); err != nil {
+				return err
+			}
+			if keep(m.UID) {
+				msgs = append(msgs, m)
+			}
+		}
+		return rows.Err()
+	})
+	if err == nil && len(msgs) == 0 {
+		_, err = s.MailboxByID(ctx, accountID, mailboxID)
+	}
+	return msgs, s.readErr(err)
+}
+
+// fieldScanner scans the columns MessageFieldsByUID selects, reusing its
+// destinations from row to row.
+type fieldScanner struct {
+	fields                    MessageFields
+	uid, modseq, idate, sdate int64
+	flags, tz                 int
+	kw                        sql.RawBytes
+	dest                      []any
+}
+
+func newFieldScanner(fields MessageFields) *fieldScanner {
+	f := &fieldScanner{fields: fields}
+	f.dest = []any{&f.uid, &f.modseq, &f.flags, &f.kw, nil}
+	if fields&FieldDates != 0 {
+		f.dest = append(f.dest, &f.idate, &f.tz, &f.sdate)
+	}
+	if fields&FieldStructure != 0 {
+		f.dest = append(f.dest, nil)
+	}
+	if fields&FieldContent != 0 {
+		f.dest = append(f.dest, nil, nil, nil)
+	}
+	return f
+}
+
+func (f *fieldScanner) scan(rows *sql.Rows, m *Message) error {
+	f.dest[4] = &m.Size
+	i := 5
+	if f.fields&FieldDates != 0 {
+		i += 3
+	}
+	if f.fields&FieldStructure != 0 {
+		f.dest[i] = &m.Structure
+		i++
+	}
+	if f.fields&FieldContent != 0 {
+		f.dest[i], f.dest[i+1], f.dest[i+2] = &m.ID, &m.HeaderPrefix, &m.BlobID
+	}
+	if err := rows.Scan(f.dest...); err != nil {
+		return err
+	}
+	m.UID, m.ModSeq, m.Flags = uint32(f.uid), uint64(f.modseq), Flags(f.flags)
+	if len(f.kw) > 0 {
+		m.Keywords = splitKeywords(string(f.kw))
+	}
+	if f.fields&FieldDates != 0 {
+		m.InternalDate, m.SaveDate = fromNanosZone(f.idate, f.tz), fromNanos(f.sdate)
+	}
+	return nil
+}
+
 // uidChunk is how many UIDs one "uid IN (...)" query lists, well below
 // SQLite's limit on bound parameters.
 const uidChunk = 500
@@ -388,8 +486,11 @@ func (s *SQLite) MessageIndex(ctx context.Context, accountID, mailboxID int64) (
 		WHERE mailbox_id = ? AND account_id = ? ORDER BY uid`, mailboxID, accountID)
 }
 
-// MailboxUIDs implements Mail. Both queries read only the indexes
-// (mailbox_id, uid) and messages_unseen, in one read transaction.
+// MailboxUIDs implements Mail. It reads only the (mailbox_id, uid) and
+// messages_unseen indexes, in one read transaction. A mailbox whose
+// message count spans exactly its lowest to highest UID (none expunged in
+// between, the common case) costs a few index probes whatever its size;
+// otherwise the UIDs come joined in one string.
 func (s *SQLite) MailboxUIDs(ctx context.Context, accountID, mailboxID int64) (UIDList, error) {
 	if _, err := s.MailboxByID(ctx, accountID, mailboxID); err != nil {
 		return UIDList{}, err
@@ -403,27 +504,78 @@ func (s *SQLite) MailboxUIDs(ctx context.Context, accountID, mailboxID int64) (U
 		return UIDList{}, s.readErr(err)
 	}
 	defer tx.Rollback()
-	var l UIDList
-	var unseen sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT min(uid) FROM messages WHERE mailbox_id = ? AND flags & 1 = 0`,
-		mailboxID).Scan(&unseen)
+	// One aggregate per subquery, so that SQLite answers each from one
+	// end of an index rather than scanning it.
+	var lo, hi, unseen sql.NullInt64
+	var count int64
+	err = tx.QueryRowContext(ctx, `SELECT
+		(SELECT min(uid) FROM messages WHERE mailbox_id = ?1),
+		(SELECT max(uid) FROM messages WHERE mailbox_id = ?1),
+		(SELECT messages FROM mailboxes WHERE id = ?1),
+		(SELECT min(uid) FROM messages WHERE mailbox_id = ?1 AND flags & 1 = 0)`,
+		mailboxID).Scan(&lo, &hi, &count, &unseen)
 	if err != nil {
 		return UIDList{}, s.readErr(err)
 	}
-	l.FirstUnseen = uint32(unseen.Int64)
-	rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	l := UIDList{FirstUnseen: uint32(unseen.Int64)}
+	if !lo.Valid {
+		return l, nil
+	}
+	span := hi.Int64 - lo.Int64 + 1
+	if span == count {
+		l.UIDs = appendRun(make([]uint32, 0, span), uint32(lo.Int64), uint32(hi.Int64))
+		return l, nil
+	}
+	l.UIDs, err = uidsByList(ctx, tx, mailboxID, min(max(count, 0), span))
+	return l, s.readErr(err)
+}
+
+// appendRun appends the UIDs lo through hi to uids.
+func appendRun(uids []uint32, lo, hi uint32) []uint32 {
+	for u := lo; ; u++ {
+		uids = append(uids, u)
+		if u == hi {
+			return uids
+		}
+	}
+}
+
+// uidsByList lists a mailbox's UIDs from one row: SQLite joins them in
+// a string as it walks the index, which costs far less than a row each
+// through database/sql.
+func uidsByList(ctx context.Context, tx *sql.Tx, mailboxID, capacity int64) ([]uint32, error) {
+	var list sql.RawBytes
+	rows, err := tx.QueryContext(ctx, `SELECT group_concat(uid, ',') FROM
+		(SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid)`, mailboxID)
 	if err != nil {
-		return UIDList{}, s.readErr(err)
+		return nil, err
 	}
 	defer rows.Close()
+	uids := make([]uint32, 0, capacity)
 	for rows.Next() {
-		var u int64
-		if err := rows.Scan(&u); err != nil {
-			return UIDList{}, s.readErr(err)
+		if err := rows.Scan(&list); err != nil {
+			return nil, err
 		}
-		l.UIDs = append(l.UIDs, uint32(u))
+		var u uint64
+		for i, c := range list {
+			if c == ',' {
+				uids = append(uids, uint32(u))
+				u = 0
+				continue
+			}
+			if c < '0' || c > '9' || u > math.MaxUint32 {
+				return nil, fmt.Errorf("store: UID list of mailbox %d: bad byte at %d", mailboxID, i)
+			}
+			u = u*10 + uint64(c-'0')
+		}
+		if len(list) > 0 {
+			uids = append(uids, uint32(u))
+		}
 	}
-	return l, s.readErr(rows.Err())
+	if !slices.IsSorted(uids) {
+		slices.Sort(uids) // group_concat's order is SQLite's choice
+	}
+	return uids, rows.Err()
 }
 
 // MailboxCounts implements Mail. The conditions are spelled as the
@@ -601,6 +753,9 @@ func (s *SQLite) StoreFlags(ctx context.Context, c FlagChange) (FlagResult, erro
 		if err != nil {
 			return nil, err
 		}
+		if runs := uidRuns(c.UIDs); flagsOnly(c, kws) && len(runs) <= maxFlagRuns {
+			return storeFlagRuns(w, mb, c, runs, &res)
+		}
 		msgs, err := flagsByUID(w, mb, c.UIDs)
 		if err != nil {
 			return nil, err
@@ -651,6 +806,97 @@ func (s *SQLite) StoreFlags(ctx context.Context, c FlagChange) (FlagResult, erro
 		return FlagResult{}, err
 	}
 	return res, nil
+}
+
+// maxFlagRuns bounds the runs of consecutive UIDs that storeFlagRuns
+// updates with one statement each; a more scattered set goes row by row.
+const maxFlagRuns = 64
+
+// flagsOnly reports whether c adds or removes system flags only, with no
+// condition: the new flags of a message follow from its old ones in SQL.
+func flagsOnly(c FlagChange, kws []string) bool {
+	return (c.Op == FlagsAdd || c.Op == FlagsRemove) && len(kws) == 0 && c.UnchangedSince == 0
+}
+
+// uidRuns returns the runs of consecutive UIDs of uids, ascending, as
+// [first, last] pairs.
+func uidRuns(uids []uint32) [][2]uint32 {
+	if !isStrictlyAscending(uids) {
+		uids = slices.Clone(uids)
+		slices.Sort(uids)
+		uids = slices.Compact(uids)
+	}
+	var runs [][2]uint32
+	for i, u := range uids {
+		if i > 0 && u == uids[i-1]+1 {
+			runs[len(runs)-1][1] = u
+		} else {
+			runs = append(runs, [2]uint32{u, u})
+		}
+	}
+	return runs
+}
+
+// storeFlagRuns is StoreFlags of a flagsOnly change: one UPDATE per run
+// of UIDs, over the (mailbox_id, uid) index, changing only the rows whose
+// flags differ and returning them. The MODSEQ is taken only if some row
+// changes.
+func storeFlagRuns(w *wtx, mb Mailbox, c FlagChange, runs [][2]uint32, res *FlagResult) ([]Change, error) {
+	var modseq int64
+	if err := w.queryRow(`SELECT modseq + 1 FROM accounts WHERE id = ?`, c.AccountID).Scan(&modseq); err != nil {
+		return nil, notFound(err, fmt.Sprintf("account %d", c.AccountID))
+	}
+	set, cond := `flags | ?1`, `flags | ?1 <> flags`
+	if c.Op == FlagsRemove {
+		set, cond = `flags & ~?1`, `flags & ?1 <> 0`
+	}
+	q := `UPDATE messages SET flags = ` + set + `, modseq = ?2 WHERE mailbox_id = ?3 AND uid >= ?4 AND uid <= ?5 AND ` +
+		cond + ` RETURNING id, uid, flags, keywords`
+	for _, r := range runs {
+		if err := collectFlagRows(w, q, mb, modseq, res, int(c.Flags), int64(modseq), mb.ID, int64(r[0]), int64(r[1])); err != nil {
+			return nil, err
+		}
+	}
+	if len(res.Changed) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(res.Changed, func(a, b Message) int { return cmp.Compare(a.UID, b.UID) })
+	if _, err := w.exec(`UPDATE accounts SET modseq = ? WHERE id = ?`, modseq, c.AccountID); err != nil {
+		return nil, err
+	}
+	if _, err := w.exec(`UPDATE mailboxes SET highestmodseq = ? WHERE id = ?`, modseq, mb.ID); err != nil {
+		return nil, err
+	}
+	uids := make([]uint32, len(res.Changed))
+	for i, m := range res.Changed {
+		uids[i] = m.UID
+	}
+	return []Change{{Kind: ChangeFlags, AccountID: c.AccountID, MailboxID: mb.ID, UIDs: uids, ModSeq: uint64(modseq)}}, nil
+}
+
+// collectFlagRows runs one UPDATE ... RETURNING of storeFlagRuns and
+// appends the changed messages to res.
+func collectFlagRows(w *wtx, q string, mb Mailbox, modseq int64, res *FlagResult, args ...any) error {
+	rows, err := w.query(q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var kw sql.RawBytes
+	for rows.Next() {
+		m := Message{AccountID: mb.AccountID, MailboxID: mb.ID, ModSeq: uint64(modseq)}
+		var uid int64
+		var flags int
+		if err := rows.Scan(&m.ID, &uid, &flags, &kw); err != nil {
+			return err
+		}
+		m.UID, m.Flags = uint32(uid), Flags(flags)
+		if len(kw) > 0 {
+			m.Keywords = splitKeywords(string(kw))
+		}
+		res.Changed = append(res.Changed, m)
+	}
+	return rows.Err()
 }
 
 // Expunge implements Mail.

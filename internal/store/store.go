@@ -296,6 +296,15 @@ type IndexEntry struct {
 	Size         int64
 }
 
+// MessageFields chooses the optional fields MessageFieldsByUID reads.
+type MessageFields uint8
+
+const (
+	FieldDates     MessageFields = 1 << iota // InternalDate, SaveDate
+	FieldStructure                           // Structure
+	FieldContent                             // ID, HeaderPrefix, BlobID: what Open and OpenAll need
+)
+
 // UIDList is what MailboxUIDs returns.
 type UIDList struct {
 	UIDs        []uint32 // ascending
@@ -363,6 +372,11 @@ type Mail interface {
 	// (ascending), ordered by UID; missing UIDs are skipped. Its cost
 	// follows len(uids), not the mailbox (a sparse IMAP UID set).
 	MessagesByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]Message, error)
+	// MessageFieldsByUID is MessagesByUID reading only UID, ModSeq, Flags,
+	// Keywords, Size and the fields asked for (AccountID and MailboxID
+	// are those given): an IMAP FETCH of a few items over a large
+	// mailbox reads no more than it sends.
+	MessageFieldsByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32, fields MessageFields) ([]Message, error)
 	// ChangedSince returns the messages whose MODSEQ > modseq, by UID.
 	ChangedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Message, error)
 	// MessageIndex lists a mailbox's messages by UID without their header
