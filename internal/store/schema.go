@@ -20,7 +20,7 @@ import (
 
 type migration func(ctx context.Context, tx *sql.Tx) error
 
-var migrations = []migration{migrate1, migrate2, migrate3 /* reports.go */, migrate4 /* metadata.go */, migrate5 /* junk.go */, migrate6 /* text.go */}
+var migrations = []migration{migrate1, migrate2, migrate3 /* reports.go */, migrate4 /* metadata.go */, migrate5 /* junk.go */, migrate6 /* text.go */, migrate7 /* text.go */}
 
 const schemaV1 = `
 CREATE TABLE meta (
@@ -182,8 +182,9 @@ func migrate1(ctx context.Context, tx *sql.Tx) error {
 //     decoded header fields of the blob, not the per-message header
 //     prefix) and body (decoded text parts). It is filled in the
 //     transaction that inserts the blob and emptied in the one that deletes
-//     it. Existing messages are indexed after the migration, at Open
-//     (meta fts_backfill holds the next blob id to index; see text.go).
+//     it (v7 rebuilds it without positions: text.go). Existing messages
+//     are indexed after the migration, at Open (meta fts_backfill holds
+//     the next blob id to index; see text.go).
 //   - every mailbox gets a positive HIGHESTMODSEQ (RFC 7162 §3.1.1):
 //     mailboxes never changed (0) get the account's MODSEQ after a bump,
 //     as new mailboxes now do.

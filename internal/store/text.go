@@ -1,11 +1,13 @@
 package store
 
-// The full-text index (table msgtext, schema v2): one FTS5 row per message
-// blob, rowid = blobs.id, with the trigram tokenizer so that any term of 3
-// or more characters is found as a case-insensitive substring (RFC 9051
-// §6.4.4 SEARCH BODY/TEXT semantics) from the index. Shorter terms cannot
-// use trigrams; they are answered by scanning the indexed text of the
-// mailbox's messages.
+// The full-text index (table msgtext, schema v2; without positions since
+// v7): one FTS5 row per message blob, rowid = blobs.id, with the trigram
+// tokenizer. A term of 3 or more characters is found as a case-insensitive
+// substring (RFC 9051 §6.4.4 SEARCH BODY/TEXT semantics) of one column:
+// the index gives the rows that have all its trigrams, and their stored
+// text is searched for the term, folded as the tokenizer folds case
+// (matchTerm, textfold.go). Shorter terms cannot use trigrams; they are
+// answered by scanning the indexed text of the mailbox's messages.
 //
 // What is indexed (extractText): the blob's header fields as "Name: value"
 // lines with RFC 2047 words decoded (column header); the text/* parts with
@@ -414,27 +416,69 @@ func scanUID(sc interface{ Scan(...any) error }) (uint32, error) {
 	return uint32(u), err
 }
 
-// ftsPhrase quotes term as an FTS5 string in the given columns.
-func ftsPhrase(term string, header, body bool) string {
-	cols := "{header body}"
-	switch {
-	case !header:
-		cols = "body"
-	case !body:
-		cols = "header"
+// trigramQuery returns an FTS5 query for the rows whose text has every
+// trigram of term (3 or more characters). msgtext keeps no positions
+// (schema v7), so FTS5 takes no phrase of more than one trigram and no
+// column filter: the rows are candidates, which matchTerm re-checks. All
+// the trigrams, not just enough to cover the term, keep the candidates
+// few (in BenchmarkSearchBody's "common" search, 649 rows for 385 matches
+// instead of 5,904 with every third trigram).
+func trigramQuery(term string) string {
+	runes := []rune(term)
+	var parts []string
+	for i := 0; i+3 <= len(runes); i++ {
+		p := `"` + strings.ReplaceAll(string(runes[i:i+3]), `"`, `""`) + `"`
+		if !slices.Contains(parts, p) {
+			parts = append(parts, p)
+		}
 	}
-	return cols + ` : "` + strings.ReplaceAll(term, `"`, `""`) + `"`
+	return strings.Join(parts, " AND ")
 }
 
-// matchTerm answers a term of 3 or more characters from the trigram index.
+// matchTerm answers a term of 3 or more characters: the trigram index
+// gives the candidate messages, whose text (header and/or body column) is
+// then searched for the term with the tokenizer's case folding (foldText),
+// so the result is what a positional phrase match gave before schema v7:
+// the term as a case-insensitive substring of one column. The per-message
+// header prefix is searched directly (ASCII case folding).
 func (s *SQLite) matchTerm(ctx context.Context, db *sql.DB, accountID, mailboxID int64, term string, header, body bool) ([]uint32, error) {
-	q := `SELECT uid FROM messages WHERE mailbox_id = ?1 AND account_id = ?2 AND
-		(blob_id IN (SELECT rowid FROM msgtext WHERE msgtext MATCH ?3)`
-	if header {
-		q += ` OR header_prefix IS NOT NULL AND instr(lower(CAST(header_prefix AS TEXT)), ?4) > 0`
+	fold, err := ftsFold()
+	if err != nil {
+		return nil, fmt.Errorf("store: text index: %w", err)
 	}
-	q += `) ORDER BY uid`
-	return queryList(s, ctx, scanUID, q, mailboxID, accountID, ftsPhrase(term, header, body), strings.ToLower(term))
+	rows, err := db.QueryContext(ctx, `SELECT m.uid, t.header, t.body FROM messages m JOIN msgtext t ON t.rowid = m.blob_id
+		WHERE m.mailbox_id = ?1 AND m.account_id = ?2 AND m.blob_id IN (SELECT rowid FROM msgtext WHERE msgtext MATCH ?3)
+		ORDER BY m.uid`, mailboxID, accountID, trigramQuery(term))
+	if err != nil {
+		return nil, s.readErr(err)
+	}
+	defer rows.Close()
+	needle := foldText(nil, []byte(term), fold)
+	var out []uint32
+	var buf []byte
+	for rows.Next() {
+		var uid int64
+		var h, b sql.RawBytes
+		if err := rows.Scan(&uid, &h, &b); err != nil {
+			return nil, s.readErr(err)
+		}
+		if header && hasFoldedTerm(&buf, h, needle, fold) || body && hasFoldedTerm(&buf, b, needle, fold) {
+			out = append(out, uint32(uid))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr(err)
+	}
+	if !header {
+		return out, nil
+	}
+	prefixed, err := queryList(s, ctx, scanUID, `SELECT uid FROM messages WHERE mailbox_id = ? AND account_id = ?
+		AND header_prefix IS NOT NULL AND instr(lower(CAST(header_prefix AS TEXT)), ?) > 0 ORDER BY uid`,
+		mailboxID, accountID, strings.ToLower(term))
+	if err != nil {
+		return nil, err
+	}
+	return union(out, prefixed), nil
 }
 
 // scanTerm answers a term too short for trigrams by scanning the indexed
@@ -487,6 +531,30 @@ func intersect(a, b []uint32) []uint32 {
 	return out
 }
 
+// union returns the UIDs in either ascending list.
+func union(a, b []uint32) []uint32 {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]uint32, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return append(append(out, a[i:]...), b[j:]...)
+}
+
 // ----------------------------------------------------------------- schema
 
 // schemaV6 tunes msgtext's merging (FTS5 configuration options, kept in
@@ -505,6 +573,29 @@ INSERT INTO msgtext (msgtext, rank) VALUES ('crisismerge', 32);
 
 func migrate6(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, schemaV6)
+	return err
+}
+
+// schemaV7 rebuilds msgtext with detail=none: the index keeps, per
+// trigram, only the rows that have it, not the columns and positions.
+// That took about a quarter of the store's CPU time per delivered message
+// off in BenchmarkDeliverText (smaller pending lists and segments, less
+// merge work). A term is then found by the rows that have all its
+// trigrams, re-checked against the stored text (matchTerm). The rows are
+// copied from the old table, so the migration re-tokenises every indexed
+// message once; the v6 merge settings are set again (they belong to the
+// table).
+const schemaV7 = `
+CREATE VIRTUAL TABLE msgtext_v7 USING fts5(header, body, tokenize = 'trigram', detail = none);
+INSERT INTO msgtext_v7 (msgtext_v7, rank) VALUES ('automerge', 16);
+INSERT INTO msgtext_v7 (msgtext_v7, rank) VALUES ('crisismerge', 32);
+INSERT INTO msgtext_v7 (rowid, header, body) SELECT rowid, header, body FROM msgtext ORDER BY rowid;
+DROP TABLE msgtext;
+ALTER TABLE msgtext_v7 RENAME TO msgtext;
+`
+
+func migrate7(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, schemaV7)
 	return err
 }
 
