@@ -83,6 +83,18 @@ func (v *Verifier) Verify(ctx context.Context, msg io.Reader) ([]Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	return v.verify(ctx, h, br)
+}
+
+// VerifyHeader is Verify for a message whose header section h was already
+// read by ReadHeader; body is the rest of the message, from the octet after
+// h.Raw. Callers that run several checks on one message read its header
+// once this way.
+func (v *Verifier) VerifyHeader(ctx context.Context, h *Header, body io.Reader) ([]Result, error) {
+	return v.verify(ctx, h.internal(), body)
+}
+
+func (v *Verifier) verify(ctx context.Context, h *header, body io.Reader) ([]Result, error) {
 	var sigs []field
 	for _, f := range h.Fields {
 		if strings.EqualFold(f.Name, "DKIM-Signature") {
@@ -100,13 +112,15 @@ func (v *Verifier) Verify(ctx context.Context, msg io.Reader) ([]Result, error) 
 	keys := newKeyCache(ctx, v.Resolver)
 	head := h.Raw
 	if !h.Separated {
+		// Copy before appending: h may be shared with other checks.
+		head = head[:len(head):len(head)]
 		// go-msgauth needs the empty line; the body is empty either way.
 		if len(head) > 0 && head[len(head)-1] != '\n' {
 			head = append(head, "\r\n"...)
 		}
 		head = append(head, "\r\n"...)
 	}
-	verifs, err := msgauth.VerifyWithOptions(io.MultiReader(bytes.NewReader(head), br), &msgauth.VerifyOptions{
+	verifs, err := msgauth.VerifyWithOptions(io.MultiReader(bytes.NewReader(head), body), &msgauth.VerifyOptions{
 		LookupTXT:        keys.lookup,
 		MaxVerifications: max,
 	})

@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -169,14 +170,23 @@ func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
 			}
 		})
 	}
+	// DKIM and ARC split the header the same way: read it once for both.
+	dh, err := dkim.ReadHeader(bufio.NewReader(delivery.Reader(in.Message)))
+	if err != nil {
+		wg.Wait()
+		return nil, fmt.Errorf("msgauth: DKIM: %w", err)
+	}
 	wg.Go(func() {
 		v := &dkim.Verifier{Resolver: r, Now: c.opt.Now}
-		res.DKIM, dkimErr = v.Verify(ctx, delivery.Reader(in.Message))
+		res.DKIM, dkimErr = v.VerifyHeader(ctx, dh, bodyOf(in.Message, dh))
 	})
-	wg.Go(func() {
-		v := &arc.Verifier{Resolver: r, Now: c.opt.Now}
-		res.ARC, arcErr = v.Verify(ctx, delivery.Reader(in.Message))
-	})
+	av := &arc.Verifier{Resolver: r, Now: c.opt.Now}
+	if hasARC(dh) {
+		wg.Go(func() { res.ARC, arcErr = av.VerifyHeader(ctx, dh, bodyOf(in.Message, dh)) })
+	} else {
+		// No ARC fields: the result is none, without DNS or the body.
+		res.ARC, arcErr = av.VerifyHeader(ctx, dh, nil)
+	}
 	wg.Wait()
 	if dkimErr != nil {
 		return nil, fmt.Errorf("msgauth: DKIM: %w", dkimErr)
@@ -196,6 +206,23 @@ func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// bodyOf returns the part of m after the header section h.
+func bodyOf(m delivery.Message, h *dkim.Header) io.Reader {
+	off := int64(len(h.Raw))
+	return io.NewSectionReader(m, off, m.Size()-off)
+}
+
+// hasARC reports whether h has a field whose name starts with "ARC-"
+// (RFC 8617 §4.1), that is, whether ARC verification has anything to do.
+func hasARC(h *dkim.Header) bool {
+	for _, f := range h.Fields {
+		if len(f.Name) >= 4 && strings.EqualFold(f.Name[:4], "ARC-") {
+			return true
+		}
+	}
+	return false
 }
 
 // dmarc evaluates DMARC with the SPF and DKIM results.
