@@ -142,11 +142,20 @@ type Result struct {
 // Check runs every check on in.Message and decides. The error is for an
 // unreadable message only; DNS trouble shows in the results.
 func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
+	return c.check(ctx, in, nil)
+}
+
+// check is Check; h is in.Message's header when the caller has read it
+// already, else nil.
+func (c *Checker) check(ctx context.Context, in Input, h *message.Header) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 	defer cancel()
-	h, err := message.ReadHeader(bufio.NewReader(delivery.Reader(in.Message)))
-	if err != nil {
-		return nil, fmt.Errorf("msgauth: reading header: %w", err)
+	if h == nil {
+		rh, err := message.ReadHeader(bufio.NewReader(delivery.Reader(in.Message)))
+		if err != nil {
+			return nil, fmt.Errorf("msgauth: reading header: %w", err)
+		}
+		h = &rh
 	}
 	res := &Result{Local: in.Local}
 	r := c.opt.Resolver
@@ -194,7 +203,7 @@ func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
 	if arcErr != nil {
 		return nil, fmt.Errorf("msgauth: ARC: %w", arcErr)
 	}
-	res.DMARC = c.dmarc(ctx, in, h, res)
+	res.DMARC = c.dmarc(ctx, in, *h, res)
 	c.decide(res)
 	if c.opt.Reports != nil && res.DMARC.Policy != nil {
 		rec := store.DMARCRecord{Time: c.opt.Now(), Record: res.DMARC.Record}
