@@ -18,19 +18,12 @@ const MaxHeaderBytes = 1 << 20
 // ErrHeaderTooLong is returned when a header section exceeds MaxHeaderBytes.
 var ErrHeaderTooLong = errors.New("dkim: header section too long")
 
-// field is one header field with its continuation lines, exactly as read
-// (line ends included).
-type field struct {
-	Name string // as written, without surrounding whitespace
-	Raw  string
-}
-
-// header is the header section of a message as read by readHeader.
-type header struct {
-	Raw       []byte // every octet read, including the separator line
-	Fields    []field
-	Separated bool // whether an empty line ended the header section
-}
+// field and header are the exported Field and Header under the names the
+// package's own code uses; ReadHeader hands readHeader's result out as it is.
+type (
+	field  = Field
+	header = Header
+)
 
 // readHeader reads the header section from br, leaving br at the start of
 // the body. It splits fields the way go-msgauth does (a line starting
