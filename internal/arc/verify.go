@@ -47,6 +47,13 @@ func (v *Verifier) Verify(ctx context.Context, msg io.Reader) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return v.VerifyHeader(ctx, h, br)
+}
+
+// VerifyHeader is Verify for a message whose header section h was already
+// read by dkim.ReadHeader; body is the rest of the message, from the octet
+// after h.Raw. It is read only when the message has ARC sets.
+func (v *Verifier) VerifyHeader(ctx context.Context, h *dkim.Header, body io.Reader) (Result, error) {
 	fields, n, fail := parseFields(h)
 	if fail != nil {
 		return fail.result(n), nil
@@ -58,7 +65,7 @@ func (v *Verifier) Verify(ctx context.Context, msg io.Reader) (Result, error) {
 	if fail != nil {
 		return fail.result(n), nil
 	}
-	body, err := hashBody(br)
+	bh, err := hashBody(body)
 	if err != nil {
 		return Result{}, err
 	}
@@ -70,7 +77,7 @@ func (v *Verifier) Verify(ctx context.Context, msg io.Reader) (Result, error) {
 	if maxLookups <= 0 {
 		maxLookups = DefaultMaxLookups
 	}
-	vs := &validation{h: h, c: c, body: body, now: now(),
+	vs := &validation{h: h, c: c, body: bh, now: now(),
 		keys: &keys{ctx: ctx, res: v.Resolver, max: maxLookups, cache: map[string]keyAnswer{}}}
 	res := Result{Instances: c.N, Sets: c.describe()}
 	if fail := vs.run(); fail != nil {

@@ -18,19 +18,12 @@ const MaxHeaderBytes = 1 << 20
 // ErrHeaderTooLong is returned when a header section exceeds MaxHeaderBytes.
 var ErrHeaderTooLong = errors.New("dkim: header section too long")
 
-// field is one header field with its continuation lines, exactly as read
-// (line ends included).
-type field struct {
-	Name string // as written, without surrounding whitespace
-	Raw  string
-}
-
-// header is the header section of a message as read by readHeader.
-type header struct {
-	Raw       []byte // every octet read, including the separator line
-	Fields    []field
-	Separated bool // whether an empty line ended the header section
-}
+// field and header are the exported Field and Header under the names the
+// package's own code uses; ReadHeader hands readHeader's result out as it is.
+type (
+	field  = Field
+	header = Header
+)
 
 // readHeader reads the header section from br, leaving br at the start of
 // the body. It splits fields the way go-msgauth does (a line starting
@@ -38,6 +31,7 @@ type header struct {
 // here line up with go-msgauth's verifications.
 func readHeader(br *bufio.Reader) (*header, error) {
 	h := &header{}
+	var spans []span
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -55,28 +49,54 @@ func readHeader(br *bufio.Reader) (*header, error) {
 		if err != nil && err != io.EOF {
 			return nil, err
 		}
+		start := len(h.Raw)
 		h.Raw = append(h.Raw, line...)
-		// The line without its end ("\r\n" or "\n"), as bufio.ReadLine
-		// gives it to go-msgauth.
-		content := strings.TrimSuffix(string(line), "\n")
-		if len(content) < len(line) {
-			content = strings.TrimSuffix(content, "\r")
-		}
+		content := lineContent(line)
 		switch {
 		case len(line) == 0 && err == io.EOF:
+			h.setFields(spans)
 			return h, nil
-		case content == "" && len(line) > 0 && line[len(line)-1] == '\n':
+		case len(content) == 0 && len(line) > 0 && line[len(line)-1] == '\n':
 			h.Separated = true
+			h.setFields(spans)
 			return h, nil
-		case len(h.Fields) > 0 && (content != "" && isWSP(content[0])):
-			h.Fields[len(h.Fields)-1].Raw += string(line)
+		case len(spans) > 0 && (len(content) > 0 && isWSP(content[0])):
+			spans[len(spans)-1].end = len(h.Raw)
 		default:
-			name, _, _ := strings.Cut(content, ":")
-			h.Fields = append(h.Fields, field{Name: strings.TrimSpace(name), Raw: string(line)})
+			spans = append(spans, span{start, len(h.Raw)})
 		}
 		if err == io.EOF {
+			h.setFields(spans)
 			return h, nil
 		}
+	}
+}
+
+// span is where one field lies in header.Raw.
+type span struct{ start, end int }
+
+// lineContent is line without its end ("\r\n" or "\n"), as bufio.ReadLine
+// gives it to go-msgauth.
+func lineContent(line []byte) []byte {
+	if c, ok := bytes.CutSuffix(line, []byte("\n")); ok {
+		return bytes.TrimSuffix(c, []byte("\r"))
+	}
+	return line
+}
+
+// setFields fills h.Fields from spans of h.Raw, all sharing one string
+// copy of h.Raw rather than one allocation per line.
+func (h *header) setFields(spans []span) {
+	raw := string(h.Raw)
+	h.Fields = make([]field, len(spans))
+	for i, sp := range spans {
+		f := raw[sp.start:sp.end]
+		first, _, _ := strings.Cut(f, "\n")
+		if len(first) < len(f) {
+			first = strings.TrimSuffix(first, "\r")
+		}
+		name, _, _ := strings.Cut(first, ":")
+		h.Fields[i] = field{Name: strings.TrimSpace(name), Raw: f}
 	}
 }
 

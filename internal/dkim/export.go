@@ -31,28 +31,10 @@ type Header struct {
 // leaving br at the start of the body. Fields are split the way Verify and
 // Sign split them: a line starting with SP or HTAB continues the previous
 // field.
-func ReadHeader(br *bufio.Reader) (*Header, error) {
-	h, err := readHeader(br)
-	if err != nil {
-		return nil, err
-	}
-	out := &Header{Raw: h.Raw, Separated: h.Separated, Fields: make([]Field, len(h.Fields))}
-	for i, f := range h.Fields {
-		out.Fields[i] = Field(f)
-	}
-	return out, nil
-}
-
-func (h *Header) internal() *header {
-	in := &header{Raw: h.Raw, Separated: h.Separated, Fields: make([]field, len(h.Fields))}
-	for i, f := range h.Fields {
-		in.Fields[i] = field(f)
-	}
-	return in
-}
+func ReadHeader(br *bufio.Reader) (*Header, error) { return readHeader(br) }
 
 // Count returns how many fields are named name (ASCII case-insensitively).
-func (h *Header) Count(name string) int { return h.internal().count(name) }
+func (h *Header) Count(name string) int { return h.count(name) }
 
 // RelaxedHeader returns the "relaxed" canonical form of one raw header
 // field, ending in CRLF (RFC 6376 §3.4.2).
@@ -82,7 +64,7 @@ func NewRelaxedBody(w io.Writer) io.WriteCloser { return &bodyCanon{w: w, relaxe
 // SignedNames returns the h= list Sign would use for h: each of
 // SignedHeaders as often as it occurs, From and Subject once more
 // (RFC 6376 §8.15), in lower case.
-func SignedNames(h *Header) []string { return signedNames(h.internal()) }
+func SignedNames(h *Header) []string { return signedNames(h) }
 
 // Tag is one tag-spec of a tag list.
 type Tag struct {

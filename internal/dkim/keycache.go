@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/dns"
@@ -39,6 +40,11 @@ func newKeyCache(ctx context.Context, res dns.Resolver) *keyCache {
 // the resolver: lower case, A-labels, no trailing dot.
 func keyName(name string) string {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if isASCII(name) {
+		// An ASCII domain's A-label form is itself, lower-cased; and
+		// when it is not a valid domain the name is kept as it is.
+		return name
+	}
 	if sel, dom, ok := strings.Cut(name, "._domainkey."); ok {
 		if d, err := addr.ParseDomain(dom); err == nil {
 			return sel + "._domainkey." + d.ASCII
@@ -96,8 +102,56 @@ func (c *keyCache) bits(name string) (int, bool) {
 	return keyBits(e.txts[0])
 }
 
-// keyBits parses a key record (RFC 6376 §3.6.1) far enough to size its key.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// maxSizedKeys bounds sizedKeys.
+const maxSizedKeys = 1000
+
+// sizedKeys remembers keyBits by record text, so that a sender's key is
+// parsed once rather than for every message. The record is still fetched
+// for every message (through the DNS cache, honouring its TTL); only the
+// parse of identical text is shared.
+var sizedKeys = struct {
+	sync.Mutex
+	m map[string]keySize
+}{m: map[string]keySize{}}
+
+type keySize struct {
+	bits int
+	ok   bool
+}
+
+// keyBits returns the size of the key of record rec, if it has one.
 func keyBits(rec string) (int, bool) {
+	sizedKeys.Lock()
+	s, hit := sizedKeys.m[rec]
+	sizedKeys.Unlock()
+	if hit {
+		return s.bits, s.ok
+	}
+	s.bits, s.ok = parseKeyBits(rec)
+	sizedKeys.Lock()
+	if len(sizedKeys.m) >= maxSizedKeys {
+		for k := range sizedKeys.m { // evict an arbitrary entry
+			delete(sizedKeys.m, k)
+			break
+		}
+	}
+	sizedKeys.m[rec] = s
+	sizedKeys.Unlock()
+	return s.bits, s.ok
+}
+
+// parseKeyBits parses a key record (RFC 6376 §3.6.1) far enough to size
+// its key.
+func parseKeyBits(rec string) (int, bool) {
 	tags, err := parseTags(rec)
 	if err != nil {
 		return 0, false

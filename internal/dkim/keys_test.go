@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+
+	"github.com/posthorn/posthorn/internal/addr"
 )
 
 func TestGenerateKeyAndRecord(t *testing.T) {
@@ -74,5 +76,28 @@ func TestBadKeys(t *testing.T) {
 		if _, err := Record([]byte(in)); err == nil {
 			t.Errorf("Record(%q) succeeded", in)
 		}
+	}
+}
+
+// TestKeyNameASCII checks the ASCII shortcut of keyName against the full
+// domain parse it skips.
+func TestKeyNameASCII(t *testing.T) {
+	for _, name := range []string{
+		"Sel._domainkey.Example.COM.", "s._domainkey.xn--bcher-kva.example",
+		"s._domainkey.bad_label.example", "s._domainkey.-x.example", "no-domainkey.example",
+		"s._domainkey.", "S._DOMAINKEY.a..b",
+	} {
+		want := strings.ToLower(strings.TrimSuffix(name, "."))
+		if sel, dom, ok := strings.Cut(want, "._domainkey."); ok {
+			if d, err := addr.ParseDomain(dom); err == nil {
+				want = sel + "._domainkey." + d.ASCII
+			}
+		}
+		if got := keyName(name); got != want {
+			t.Errorf("keyName(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if got := keyName("s._domainkey.Bücher.example"); got != "s._domainkey.xn--bcher-kva.example" {
+		t.Errorf("keyName of a U-label domain = %q", got)
 	}
 }

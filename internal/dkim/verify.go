@@ -83,6 +83,18 @@ func (v *Verifier) Verify(ctx context.Context, msg io.Reader) ([]Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	return v.verify(ctx, h, br)
+}
+
+// VerifyHeader is Verify for a message whose header section h was already
+// read by ReadHeader; body is the rest of the message, from the octet after
+// h.Raw. Callers that run several checks on one message read its header
+// once this way.
+func (v *Verifier) VerifyHeader(ctx context.Context, h *Header, body io.Reader) ([]Result, error) {
+	return v.verify(ctx, h, body)
+}
+
+func (v *Verifier) verify(ctx context.Context, h *header, body io.Reader) ([]Result, error) {
 	var sigs []field
 	for _, f := range h.Fields {
 		if strings.EqualFold(f.Name, "DKIM-Signature") {
@@ -100,13 +112,15 @@ func (v *Verifier) Verify(ctx context.Context, msg io.Reader) ([]Result, error) 
 	keys := newKeyCache(ctx, v.Resolver)
 	head := h.Raw
 	if !h.Separated {
+		// Copy before appending: h may be shared with other checks.
+		head = head[:len(head):len(head)]
 		// go-msgauth needs the empty line; the body is empty either way.
 		if len(head) > 0 && head[len(head)-1] != '\n' {
 			head = append(head, "\r\n"...)
 		}
 		head = append(head, "\r\n"...)
 	}
-	verifs, err := msgauth.VerifyWithOptions(io.MultiReader(bytes.NewReader(head), br), &msgauth.VerifyOptions{
+	verifs, err := msgauth.VerifyWithOptions(io.MultiReader(bytes.NewReader(head), body), &msgauth.VerifyOptions{
 		LookupTXT:        keys.lookup,
 		MaxVerifications: max,
 	})
@@ -118,22 +132,27 @@ func (v *Verifier) Verify(ctx context.Context, msg io.Reader) ([]Result, error) 
 		now = v.Now
 	}
 	results := make([]Result, len(sigs))
+	tags := make([]tagList, len(sigs))
 	for i, sig := range sigs {
-		if i >= len(verifs) {
-			results[i] = judge(sig, nil, keys, now)
-			continue
+		_, value, _ := strings.Cut(sig.Raw, ":")
+		t, err := parseTags(value)
+		if err == nil {
+			tags[i] = t
 		}
-		results[i] = judge(sig, verifs[i], keys, now)
+		var vf *msgauth.Verification
+		if i < len(verifs) {
+			vf = verifs[i]
+		}
+		results[i] = judge(t, err, vf, keys, now)
 	}
-	setHeaderB(results, sigs)
+	setHeaderB(results, tags)
 	return results, nil
 }
 
-// judge turns go-msgauth's verification of sig (nil when it was beyond
-// the limit) into a Result, applying posthorn's own checks first.
-func judge(sig field, vf *msgauth.Verification, keys *keyCache, now func() time.Time) Result {
-	_, value, _ := strings.Cut(sig.Raw, ":")
-	tags, err := parseTags(value)
+// judge turns go-msgauth's verification of a signature with tags (parsed
+// with error err; vf nil when it was beyond the limit) into a Result,
+// applying posthorn's own checks first.
+func judge(tags tagList, err error, vf *msgauth.Verification, keys *keyCache, now func() time.Time) Result {
 	if err != nil {
 		return Result{Status: StatusPermError, Explanation: "malformed signature: " + strings.TrimPrefix(err.Error(), "dkim: ")}
 	}
@@ -232,14 +251,12 @@ func msgText(err error) string { return strings.TrimPrefix(err.Error(), "dkim: "
 
 // setHeaderB fills HeaderB with the shortest prefix of each b= value, at
 // least 8 characters, that no other signature shares (RFC 6008 §4).
-func setHeaderB(results []Result, sigs []field) {
-	bs := make([]string, len(sigs))
-	for i, sig := range sigs {
-		_, value, _ := strings.Cut(sig.Raw, ":")
-		if tags, err := parseTags(value); err == nil {
-			b, _ := tags.Get("b")
-			bs[i] = stripWSP(b)
-		}
+// tags holds each signature's tags, nil when they did not parse.
+func setHeaderB(results []Result, tags []tagList) {
+	bs := make([]string, len(tags))
+	for i, t := range tags {
+		b, _ := t.Get("b")
+		bs[i] = stripWSP(b)
 	}
 	for i, b := range bs {
 		n := min(8, len(b))

@@ -20,9 +20,16 @@ import (
 // claim to filters and readers that match on text, and stored mail gains
 // nothing from it; the log line records the removal.
 func StripForged(msg delivery.Message, authservID string) (delivery.Message, int, error) {
+	m, n, _, err := stripForged(msg, authservID)
+	return m, n, err
+}
+
+// stripForged is StripForged, also returning the header it read when it
+// removed nothing (and so is msg's header), for the checks to reuse.
+func stripForged(msg delivery.Message, authservID string) (delivery.Message, int, *message.Header, error) {
 	h, err := message.ReadHeader(bufio.NewReader(delivery.Reader(msg)))
 	if err != nil {
-		return nil, 0, fmt.Errorf("msgauth: reading header: %w", err)
+		return nil, 0, nil, fmt.Errorf("msgauth: reading header: %w", err)
 	}
 	var drop []bool
 	n := 0
@@ -34,7 +41,7 @@ func StripForged(msg delivery.Message, authservID string) (delivery.Message, int
 		}
 	}
 	if n == 0 {
-		return msg, 0, nil
+		return msg, 0, &h, nil
 	}
 	var head []byte
 	end := int64(0)
@@ -47,10 +54,10 @@ func StripForged(msg delivery.Message, authservID string) (delivery.Message, int
 	// What follows the last field up to h.Size is the blank line.
 	blank := make([]byte, h.Size-end)
 	if _, err := msg.ReadAt(blank, end); err != nil && len(blank) > 0 {
-		return nil, 0, fmt.Errorf("msgauth: reading header: %w", err)
+		return nil, 0, nil, fmt.Errorf("msgauth: reading header: %w", err)
 	}
 	head = append(head, blank...)
-	return delivery.Concat(delivery.Bytes(head), delivery.Section(msg, h.Size)), n, nil
+	return delivery.Concat(delivery.Bytes(head), delivery.Section(msg, h.Size)), n, nil, nil
 }
 
 // ResultsAuthServID returns the authserv-id of an Authentication-Results

@@ -2,6 +2,7 @@ package msgauth
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/posthorn/posthorn/internal/dmarc"
 )
@@ -98,16 +99,25 @@ func resinfo(method, result, comment string, props ...string) string {
 	if result == "" {
 		result = "none"
 	}
-	s := method + "=" + result
+	var b strings.Builder
+	b.Grow(len(method) + len(result) + len(comment) + 96)
+	b.WriteString(method)
+	b.WriteByte('=')
+	b.WriteString(result)
 	if comment != "" {
-		s += " (" + commentText(comment) + ")"
+		b.WriteString(" (")
+		b.WriteString(commentText(comment))
+		b.WriteByte(')')
 	}
 	for i := 0; i+1 < len(props); i += 2 {
 		if props[i+1] != "" {
-			s += " " + props[i] + "=" + pvalue(props[i+1])
+			b.WriteByte(' ')
+			b.WriteString(props[i])
+			b.WriteByte('=')
+			b.WriteString(pvalue(props[i+1]))
 		}
 	}
-	return s
+	return b.String()
 }
 
 // commentText makes s safe inside a comment (RFC 5322 §3.2.2): line breaks
@@ -124,7 +134,11 @@ func commentText(s string) string {
 		}
 		s += "..."
 	}
+	if commentSafe(s) {
+		return s
+	}
 	var b strings.Builder
+	b.Grow(len(s) + 8)
 	for _, r := range s {
 		switch {
 		case r < 0x20 || r == 0x7f:
@@ -137,6 +151,18 @@ func commentText(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// commentSafe reports whether commentText would leave s as it is: valid
+// UTF-8 (invalid octets become U+FFFD) without controls, "(", ")" or "\".
+func commentSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == 0x7f || c == '(' || c == ')' || c == '\\':
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }
 
 // pvalue formats a property value (RFC 8601 §2.2): a token, a domain name,
@@ -204,6 +230,7 @@ const foldWidth = 78
 // every element and inside comments and quoted strings.
 func fold(field string) string {
 	var b strings.Builder
+	b.Grow(len(field) + len(field)/32 + 2)
 	for i, line := range strings.Split(field, "\r\n") {
 		if i > 0 {
 			b.WriteString("\r\n")

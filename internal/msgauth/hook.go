@@ -41,7 +41,7 @@ func (h *Hook) Check(ctx context.Context, env *delivery.Envelope, msg delivery.M
 		log = slog.New(slog.DiscardHandler)
 	}
 	var v delivery.Verdict
-	stripped, n, err := StripForged(msg, h.AuthServID)
+	stripped, n, head, err := stripForged(msg, h.AuthServID)
 	if err != nil {
 		return v, smtp.Errorf(554, smtp.Enhanced{5, 6, 0}, "Message header is unreadable").Wrap(err)
 	}
@@ -65,10 +65,10 @@ func (h *Hook) Check(ctx context.Context, env *delivery.Envelope, msg delivery.M
 		return v, nil
 	}
 	c := env.Client
-	res, err := h.Checker.Check(ctx, Input{
+	res, err := h.Checker.check(ctx, Input{
 		IP: c.Addr, HELO: c.HELO, MailFrom: env.Sender, Message: msg,
 		Local: !c.Addr.IsValid() || c.Addr.Unmap().IsLoopback(),
-	})
+	}, head)
 	if err != nil {
 		return v, smtp.Errorf(554, smtp.Enhanced{5, 6, 0}, "Message header is unreadable").Wrap(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -141,11 +142,20 @@ type Result struct {
 // Check runs every check on in.Message and decides. The error is for an
 // unreadable message only; DNS trouble shows in the results.
 func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
+	return c.check(ctx, in, nil)
+}
+
+// check is Check; h is in.Message's header when the caller has read it
+// already, else nil.
+func (c *Checker) check(ctx context.Context, in Input, h *message.Header) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 	defer cancel()
-	h, err := message.ReadHeader(bufio.NewReader(delivery.Reader(in.Message)))
-	if err != nil {
-		return nil, fmt.Errorf("msgauth: reading header: %w", err)
+	if h == nil {
+		rh, err := message.ReadHeader(bufio.NewReader(delivery.Reader(in.Message)))
+		if err != nil {
+			return nil, fmt.Errorf("msgauth: reading header: %w", err)
+		}
+		h = &rh
 	}
 	res := &Result{Local: in.Local}
 	r := c.opt.Resolver
@@ -169,14 +179,23 @@ func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
 			}
 		})
 	}
+	// DKIM and ARC split the header the same way: read it once for both.
+	dh, err := dkim.ReadHeader(bufio.NewReader(delivery.Reader(in.Message)))
+	if err != nil {
+		wg.Wait()
+		return nil, fmt.Errorf("msgauth: DKIM: %w", err)
+	}
 	wg.Go(func() {
 		v := &dkim.Verifier{Resolver: r, Now: c.opt.Now}
-		res.DKIM, dkimErr = v.Verify(ctx, delivery.Reader(in.Message))
+		res.DKIM, dkimErr = v.VerifyHeader(ctx, dh, bodyOf(in.Message, dh))
 	})
-	wg.Go(func() {
-		v := &arc.Verifier{Resolver: r, Now: c.opt.Now}
-		res.ARC, arcErr = v.Verify(ctx, delivery.Reader(in.Message))
-	})
+	av := &arc.Verifier{Resolver: r, Now: c.opt.Now}
+	if hasARC(dh) {
+		wg.Go(func() { res.ARC, arcErr = av.VerifyHeader(ctx, dh, bodyOf(in.Message, dh)) })
+	} else {
+		// No ARC fields: the result is none, without DNS or the body.
+		res.ARC, arcErr = av.VerifyHeader(ctx, dh, nil)
+	}
 	wg.Wait()
 	if dkimErr != nil {
 		return nil, fmt.Errorf("msgauth: DKIM: %w", dkimErr)
@@ -184,7 +203,7 @@ func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
 	if arcErr != nil {
 		return nil, fmt.Errorf("msgauth: ARC: %w", arcErr)
 	}
-	res.DMARC = c.dmarc(ctx, in, h, res)
+	res.DMARC = c.dmarc(ctx, in, *h, res)
 	c.decide(res)
 	if c.opt.Reports != nil && res.DMARC.Policy != nil {
 		rec := store.DMARCRecord{Time: c.opt.Now(), Record: res.DMARC.Record}
@@ -196,6 +215,23 @@ func (c *Checker) Check(ctx context.Context, in Input) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// bodyOf returns the part of m after the header section h.
+func bodyOf(m delivery.Message, h *dkim.Header) io.Reader {
+	off := int64(len(h.Raw))
+	return io.NewSectionReader(m, off, m.Size()-off)
+}
+
+// hasARC reports whether h has a field whose name starts with "ARC-"
+// (RFC 8617 §4.1), that is, whether ARC verification has anything to do.
+func hasARC(h *dkim.Header) bool {
+	for _, f := range h.Fields {
+		if len(f.Name) >= 4 && strings.EqualFold(f.Name[:4], "ARC-") {
+			return true
+		}
+	}
+	return false
 }
 
 // dmarc evaluates DMARC with the SPF and DKIM results.

@@ -173,3 +173,17 @@ func TestLocalClientSkipsSPF(t *testing.T) {
 		t.Errorf("header:\n%s", h)
 	}
 }
+
+func TestCommentText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain words, ünïcode":         "plain words, ünïcode",
+		"a (b) c\\d":                   `a \(b\) c\\d`,
+		"line\r\nbreak\x7f":            "line  break ",
+		"bad \xff octet":               "bad \uFFFD octet",
+		"a" + strings.Repeat("é", 200): "a" + strings.Repeat("é", 149) + "...",
+	} {
+		if got := commentText(in); got != want {
+			t.Errorf("commentText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
