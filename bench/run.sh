@@ -20,7 +20,9 @@
 #   --messages N       inbound 4 KiB messages per level (default 20000)
 #   --large N          inbound 100 KiB messages per level (default 2000)
 #   --levels L         inbound concurrency levels (default 1,8,32)
-#   --max DUR          inbound: longest a level may take (default 120s)
+#   --max DUR          inbound: longest a level may send (default 120s)
+#   --store-max DUR    inbound: longest wait for a peer's Maildir after that
+#                      (default 600s; a run cut short is flagged, not fatal)
 #   --imap-sizes L     IMAP mailbox sizes (default 10000,100000)
 #   --outbound-messages N   (default 2000)
 #   --no-peers         posthorn only
@@ -35,8 +37,8 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 # Backwards compatible: "--imap" or "--outbound" alone still works (as parts).
-PARTS=() RUNS=3 N4=20000 N100=2000 LEVELS=1,8,32 MAX=120s IMAP_SIZES=10000,100000 OUT_N=2000 PEERS=1 QUICK=0 MSECS=3 WMIB=512
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+PARTS=() RUNS=3 N4=20000 N100=2000 LEVELS=1,8,32 MAX=120s STORE_MAX=600s IMAP_SIZES=10000,100000 OUT_N=2000 PEERS=1 QUICK=0 MSECS=3 WMIB=512
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --machine | --startup | --inbound | --outbound | --imap) PARTS+=("${1#--}") ;;
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
     --large) N100=$2; shift ;;
     --levels) LEVELS=$2; shift ;;
     --max) MAX=$2; shift ;;
+    --store-max) STORE_MAX=$2; shift ;;
     --imap-sizes) IMAP_SIZES=$2; shift ;;
     --outbound-messages) OUT_N=$2; shift ;;
     --no-peers | --no-postfix) PEERS=0 ;;
@@ -102,6 +105,7 @@ cleanup() {
   done
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # so that cleanup runs
 
 # ------------------------------------------------------------ machine limits
 part_machine() {
@@ -311,7 +315,8 @@ part_inbound() {
             md=(-maildir "${maildir[$s]}")
           fi
           "$OUT/smtpload" -addr "${addr[$s]}" -xclient -dkim-key "$OUT/dkim.pem" -to bob@example.com \
-            -c "$c" -n "$n" -size "$size" -max "$MAX" -label "$s" -run "$run" "${meter[@]}" "${md[@]}" |
+            -c "$c" -n "$n" -size "$size" -max "$MAX" -store-max "$STORE_MAX" -keep-going \
+            -label "$s" -run "$run" "${meter[@]}" "${md[@]}" |
             grep '^{' | tee -a "$RES" || { echo "bench: FAILED: $s c=$c size=$size" >&2; exit 1; }
         done
       done

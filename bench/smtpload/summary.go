@@ -134,12 +134,15 @@ func summary(w io.Writer, path string) error {
 			}
 		}
 	}
-	var failed int
+	var failed, incomplete int
 	for _, rs := range groups {
 		for _, r := range rs {
 			failed += r.Failed
+			if r.Incomplete {
+				incomplete++
+			}
 		}
 	}
-	fmt.Fprintf(w, "(failed deliveries in all: %d)\n", failed)
+	fmt.Fprintf(w, "(failed deliveries in all: %d; runs whose messages did not all reach the Maildir within -store-max: %d)\n", failed, incomplete)
 	return nil
 }
