@@ -12,6 +12,7 @@
 # ports) and runs bench/imap -prefilled (see its doc comment for the
 # operations). Both are stopped by PID when it ends. JSON lines go to
 # $OUT/imap.jsonl; the fill times to stderr.
+# $BENCH_OUT, when set, is the working directory (bench/run.sh sets it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -27,7 +28,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-OUT=$(mktemp -d /tmp/posthorn-bench-imap-XXXXXX)
+OUT=${BENCH_OUT:-$(mktemp -d /tmp/posthorn-bench-imap-XXXXXX)}
+mkdir -p "$OUT"
 chmod 755 "$OUT"
 echo "bench imap: working in $OUT"
 go build -o "$OUT/posthorn" ./cmd/posthorn
@@ -110,6 +112,8 @@ service imap-login {
 }
 CONF
   /usr/sbin/dovecot -c "$DV/dovecot.conf"
+  # The master writes its PID file just after the command returns.
+  for _ in $(seq 100); do [ -s "$DV/run/master.pid" ] && break; sleep 0.1; done
   DV_PID=$(cat "$DV/run/master.pid")
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$DV_PORT") 2>/dev/null && break; sleep 0.1; done
   DV_ARGS=(-dovecot "127.0.0.1:$DV_PORT" -dovecot-maildir "$DV/mail/bob")

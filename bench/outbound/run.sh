@@ -4,6 +4,7 @@
 # medians. See bench/outbound/main.go and bench/README.md.
 #
 #   bench/run.sh --outbound [--quick] [--runs N] [--messages N]
+# $BENCH_OUT, when set, is the working directory (bench/run.sh sets it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -18,7 +19,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -x /usr/sbin/smtp-sink ] || { echo "bench: needs Postfix's smtp-sink (apt-get install postfix)" >&2; exit 1; }
-OUT=$(mktemp -d /tmp/posthorn-outbound-XXXXXX)
+OUT=${BENCH_OUT:-$(mktemp -d /tmp/posthorn-outbound-XXXXXX)}
+mkdir -p "$OUT"
 echo "bench: working in $OUT"
 go build -o "$OUT/posthorn" ./cmd/posthorn
 go build -o "$OUT/outbound" ./bench/outbound

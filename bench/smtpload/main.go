@@ -1,8 +1,10 @@
-// Command smtpload is a bounded SMTP load generator: it sends fixed-size
-// messages to one recipient over plaintext SMTP at several concurrency
+// Command smtpload is a bounded SMTP load generator: it sends messages of
+// a fixed size to one recipient over plaintext SMTP at several concurrency
 // levels and reports messages per second accepted (a 250 after DATA, which
-// for posthorn means stored durably) and the per-message latency (connect
-// to the final 250) at p50 and p99, as a table and as JSON lines.
+// for posthorn means stored durably) and stored, the per-message latency
+// (connect to the final 250) at p50 and p99 and, given the server's
+// cgroup or PID, its CPU time per message and peak RSS, as a table and as
+// JSON lines.
 //
 // Each message uses its own connection (as smtp-source does by default
 // and as inbound MX traffic does), with the commands pipelined when the
@@ -10,8 +12,19 @@
 //
 //	smtpload -addr 127.0.0.1:2525 -to bob@example.com -c 1,8,32 -n 2000 -size 4096 -max 60s
 //
-// With -count-store DIR -account ADDR it instead opens a stopped posthorn
-// store and prints how many messages the account holds.
+// With -xclient the client presents itself, after EHLO, as one of the
+// hosts 192.0.2.1–250 with XCLIENT (the server must trust loopback for
+// XCLIENT), so the server runs its SPF and iprev checks; with -dkim-key the
+// messages come from sender.example.net and carry a DKIM signature (a pool
+// of 64 messages signed before the run; each delivery adds its own
+// unsigned Message-ID). -setup-auth DIR writes the key and the zone
+// (SPF, DKIM, DMARC p=reject, PTR and A of the client hosts) for the test
+// DNS server.
+//
+// Other modes: -count-store DIR -account ADDR prints how many messages the
+// account holds in a stopped posthorn store; -check-auth DIR -account ADDR
+// checks that the newest message of its INBOX records spf, dkim and dmarc
+// pass; -summarize FILE prints the table of medians of saved JSON lines.
 package main
 
 import (
@@ -37,7 +50,9 @@ import (
 
 // result is one run at one concurrency; printed as a JSON line.
 type result struct {
+	Kind        string  `json:"kind"` // "inbound"
 	Label       string  `json:"label"`
+	Run         int     `json:"run,omitempty"`
 	Concurrency int     `json:"concurrency"`
 	Size        int     `json:"size"`
 	Sent        int     `json:"accepted"`
@@ -49,44 +64,88 @@ type result struct {
 	// a server that queues first (Postfix), measured until the Maildir
 	// holds them all (-maildir).
 	StoredPerS float64 `json:"stored_per_s"`
+	// Incomplete is set when not every accepted message reached the
+	// Maildir within -store-max; StoredPerS then counts those that did.
+	Incomplete bool    `json:"incomplete,omitempty"`
 	P50ms      float64 `json:"p50_ms"`
 	P99ms      float64 `json:"p99_ms"`
+	// CPUPerMsg is the server's CPU time (user+system, all its processes)
+	// per accepted message over the run, until stored; PeakRSSKB and
+	// PeakPSSKB the largest sums of their VmRSS and Pss sampled every
+	// 200 ms (see meter).
+	CPUPerMsg  float64 `json:"cpu_ms_per_msg,omitempty"`
+	PeakRSSKB  int64   `json:"peak_rss_kb,omitempty"`
+	PeakPSSKB  int64   `json:"peak_pss_kb,omitempty"`
+	CPUSource  string  `json:"cpu_source,omitempty"`
 	FirstError string  `json:"first_error,omitempty"`
+}
+
+// load is what every connection sends.
+type load struct {
+	address, helo, from, to string
+	pool                    [][]byte // the messages, used in turn
+	xclient                 bool
+	seq                     atomic.Int64 // Message-ID and client host counter
 }
 
 func main() {
 	address := flag.String("addr", "127.0.0.1:25", "SMTP server host:port")
-	from := flag.String("from", "load@bench.example", "envelope sender")
+	from := flag.String("from", "", "envelope sender (default: load@bench.example, or load@sender.example.net with -dkim-key)")
 	to := flag.String("to", "bob@example.com", "recipient")
 	conc := flag.String("c", "1,8,32", "comma-separated concurrency levels")
 	n := flag.Int("n", 2000, "messages per run")
 	size := flag.Int("size", 4096, "message size in bytes")
 	maxDur := flag.Duration("max", 60*time.Second, "longest run; stops early when reached")
 	label := flag.String("label", "posthorn", "label of the results")
+	run := flag.Int("run", 0, "run number recorded in the results")
 	helo := flag.String("helo", "load.bench.example", "EHLO name")
 	maildir := flag.String("maildir", "", "Maildir the server delivers to: wait for the messages to arrive there and report the stored rate")
+	storeMax := flag.Duration("store-max", 600*time.Second, "with -maildir: longest wait for the messages to arrive after the last is accepted")
+	keepGoing := flag.Bool("keep-going", false, "exit 0 even when deliveries failed or did not all arrive in time (they are in the results)")
+	xclient := flag.Bool("xclient", false, "present a client in 192.0.2.0/24 with XCLIENT after EHLO")
+	dkimKey := flag.String("dkim-key", "", "sign the messages with this key (from -setup-auth) as sender.example.net")
+	cgroup := flag.String("cgroup", "", "cgroup v1 cpuacct directory holding the server's processes, for CPU and RSS")
+	pid := flag.Int("pid", 0, "the server's PID (its process tree), for CPU and RSS when there is no -cgroup")
+	setup := flag.String("setup-auth", "", "write dkim.pem and zone-auth.txt into this directory and exit")
 	summarize := flag.String("summarize", "", "print the medians per label and concurrency of the JSON lines in this file and exit")
 	countStore := flag.String("count-store", "", "print the message count of -account in this (stopped) store directory and exit")
-	account := flag.String("account", "", "account for -count-store")
+	checkStore := flag.String("check-auth", "", "check the Authentication-Results of the newest INBOX message of -account in this (stopped) store and exit")
+	account := flag.String("account", "", "account for -count-store and -check-auth")
 	flag.Parse()
 
-	if *countStore != "" {
+	switch {
+	case *setup != "":
+		exitOn(setupAuth(*setup))
+		return
+	case *countStore != "":
 		c, err := count(*countStore, *account)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "smtpload:", err)
-			os.Exit(1)
-		}
+		exitOn(err)
 		fmt.Println(c)
 		return
-	}
-	if *summarize != "" {
-		if err := summary(*summarize); err != nil {
-			fmt.Fprintln(os.Stderr, "smtpload:", err)
-			os.Exit(1)
-		}
+	case *checkStore != "":
+		ar, err := checkAuth(*checkStore, *account)
+		exitOn(err)
+		fmt.Println("Authentication-Results:", ar)
+		return
+	case *summarize != "":
+		exitOn(summary(os.Stdout, *summarize))
 		return
 	}
-	msg := makeMessage(*from, *to, *size)
+	l := &load{address: *address, helo: *helo, from: *from, to: *to, xclient: *xclient}
+	if l.from == "" {
+		l.from = "load@bench.example"
+		if *dkimKey != "" {
+			l.from = "load@" + senderDomain
+		}
+	}
+	if *dkimKey != "" {
+		key, err := loadKey(*dkimKey)
+		exitOn(err)
+		l.pool, err = signedPool(key, l.from, l.to, *size, 64)
+		exitOn(err)
+	} else {
+		l.pool = [][]byte{makeMessage(l.from, l.to, *size, "smtpload")}
+	}
 	var levels []int
 	for _, s := range strings.Split(*conc, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(s))
@@ -99,29 +158,55 @@ func main() {
 	var results []result
 	for _, c := range levels {
 		before := maildirCount(*maildir)
-		r := runLoad(*address, *helo, *from, *to, msg, c, *n, *maxDur)
-		r.Label, r.Size = *label, *size
+		m := newMeter(*cgroup, *pid)
+		if m != nil {
+			m.start()
+		}
+		r := runLoad(l, c, *n, *maxDur)
+		r.Kind, r.Label, r.Size, r.Run = "inbound", *label, *size, *run
 		r.StoredPerS = r.PerSecond
 		if *maildir != "" {
-			r.StoredPerS = waitMaildir(*maildir, before+r.Sent, r, *maxDur)
+			waitMaildir(*maildir, before, &r, *storeMax)
+		}
+		if m != nil {
+			cpu, rss, pss := m.finish()
+			if r.Sent > 0 {
+				r.CPUPerMsg = cpu / float64(r.Sent)
+			}
+			r.PeakRSSKB, r.PeakPSSKB, r.CPUSource = rss, pss, m.source()
 		}
 		results = append(results, r)
 		b, _ := json.Marshal(r)
 		fmt.Println(string(b))
 	}
 	printTable(os.Stdout, results)
+	bad := false
 	for _, r := range results {
 		if r.Failed > 0 {
 			fmt.Fprintf(os.Stderr, "smtpload: %s c=%d: %d failures, first: %s\n", r.Label, r.Concurrency, r.Failed, r.FirstError)
-			os.Exit(1)
+			bad = true
 		}
+		if r.Incomplete {
+			fmt.Fprintf(os.Stderr, "smtpload: %s c=%d: not every accepted message reached %s within %v\n", r.Label, r.Concurrency, *maildir, *storeMax)
+			bad = true
+		}
+	}
+	if bad && !*keepGoing {
+		os.Exit(1)
+	}
+}
+
+func exitOn(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smtpload:", err)
+		os.Exit(1)
 	}
 }
 
 func printTable(w io.Writer, results []result) {
-	fmt.Fprintf(w, "\n%-10s %5s %6s %9s %7s %11s %9s %8s %8s\n", "label", "conc", "size", "accepted", "failed", "accepted/s", "stored/s", "p50 ms", "p99 ms")
+	fmt.Fprintf(w, "\n%-16s %5s %6s %9s %7s %11s %9s %8s %8s %8s %8s\n", "label", "conc", "size", "accepted", "failed", "accepted/s", "stored/s", "p50 ms", "p99 ms", "cpu ms", "rss MB")
 	for _, r := range results {
-		fmt.Fprintf(w, "%-10s %5d %6d %9d %7d %11.1f %9.1f %8.2f %8.2f\n", r.Label, r.Concurrency, r.Size, r.Sent, r.Failed, r.PerSecond, r.StoredPerS, r.P50ms, r.P99ms)
+		fmt.Fprintf(w, "%-16s %5d %6d %9d %7d %11.1f %9.1f %8.2f %8.2f %8.3f %8.1f\n", r.Label, r.Concurrency, r.Size, r.Sent, r.Failed, r.PerSecond, r.StoredPerS, r.P50ms, r.P99ms, r.CPUPerMsg, float64(r.PeakRSSKB)/1024)
 	}
 }
 
@@ -132,86 +217,38 @@ func maildirCount(dir string) int {
 	}
 	n := 0
 	for _, sub := range []string{"new", "cur"} {
-		es, _ := os.ReadDir(dir + "/" + sub)
-		n += len(es)
+		f, err := os.Open(dir + "/" + sub)
+		if err != nil {
+			continue
+		}
+		names, _ := f.Readdirnames(-1)
+		f.Close()
+		n += len(names)
 	}
 	return n
 }
 
-// waitMaildir waits until dir holds want messages and returns the stored
-// rate over the whole run (0 if they did not all arrive in time).
-func waitMaildir(dir string, want int, r result, limit time.Duration) float64 {
+// waitMaildir waits until dir holds before+r.Sent messages, at most limit,
+// and sets the stored rate over the whole run (the messages that arrived,
+// with r.Incomplete, when not all did in time).
+func waitMaildir(dir string, before int, r *result, limit time.Duration) {
 	start := time.Now().Add(-time.Duration(r.Seconds * float64(time.Second)))
 	deadline := time.Now().Add(limit)
-	for maildirCount(dir) < want {
-		if time.Now().After(deadline) {
-			return 0
-		}
-		time.Sleep(5 * time.Millisecond)
+	got := maildirCount(dir) - before
+	for got < r.Sent && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		got = maildirCount(dir) - before
 	}
-	return float64(r.Sent) / time.Since(start).Seconds()
-}
-
-// summary prints the medians of the results in a JSON-lines file, per
-// label and concurrency, in the order first seen.
-func summary(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	type key struct {
-		label string
-		c     int
-	}
-	var order []key
-	groups := map[key][]result{}
-	for _, l := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(l, "{") {
-			continue
-		}
-		var r result
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			return err
-		}
-		k := key{r.Label, r.Concurrency}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], r)
-	}
-	median := func(rs []result, f func(result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
-	var meds []result
-	for _, k := range order {
-		rs := groups[k]
-		m := rs[0]
-		m.Sent = int(median(rs, func(r result) float64 { return float64(r.Sent) }))
-		m.Failed = int(median(rs, func(r result) float64 { return float64(r.Failed) }))
-		m.PerSecond = median(rs, func(r result) float64 { return r.PerSecond })
-		m.StoredPerS = median(rs, func(r result) float64 { return r.StoredPerS })
-		m.P50ms = median(rs, func(r result) float64 { return r.P50ms })
-		m.P99ms = median(rs, func(r result) float64 { return r.P99ms })
-		meds = append(meds, m)
-	}
-	fmt.Printf("medians of %d run(s):", len(groups[order[0]]))
-	printTable(os.Stdout, meds)
-	return nil
+	r.Incomplete = got < r.Sent
+	r.StoredPerS = float64(min(got, r.Sent)) / time.Since(start).Seconds()
 }
 
 // makeMessage returns a message of exactly size bytes (dot-stuffing is
-// not needed: no line starts with a dot), ending in CRLF.
-func makeMessage(from, to string, size int) []byte {
-	head := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: smtpload\r\nMessage-ID: <load@bench.example>\r\n"+
-		"Date: Mon, 02 Jan 2026 10:00:00 +0000\r\n\r\n", from, to)
+// not needed: no line starts with a dot), ending in CRLF, without a
+// Message-ID (sendOne adds one per delivery).
+func makeMessage(from, to string, size int, subject string) []byte {
+	head := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n"+
+		"Date: Mon, 02 Jan 2026 10:00:00 +0000\r\n\r\n", from, to, subject)
 	b := []byte(head)
 	line := "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklm\r\n"
 	for len(b)+len(line) <= size {
@@ -223,7 +260,7 @@ func makeMessage(from, to string, size int) []byte {
 	return b
 }
 
-func runLoad(address, helo, from, to string, msg []byte, conc, n int, maxDur time.Duration) result {
+func runLoad(l *load, conc, n int, maxDur time.Duration) result {
 	ctx, cancel := context.WithTimeout(context.Background(), maxDur)
 	defer cancel()
 	var next atomic.Int64
@@ -239,7 +276,7 @@ func runLoad(address, helo, from, to string, msg []byte, conc, n int, maxDur tim
 			defer wg.Done()
 			for ctx.Err() == nil && next.Add(1) <= int64(n) {
 				t0 := time.Now()
-				err := sendOne(address, helo, from, to, msg)
+				err := l.sendOne()
 				d := time.Since(t0)
 				mu.Lock()
 				if err != nil {
@@ -274,10 +311,13 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// sendOne delivers msg over a new connection; nil only after the 250
-// that follows the data.
-func sendOne(address, helo, from, to string, msg []byte) error {
-	c, err := net.DialTimeout("tcp", address, 10*time.Second)
+// sendOne delivers the next message of the pool over a new connection,
+// with a Message-ID of its own; nil only after the 250 that follows the
+// data.
+func (l *load) sendOne() error {
+	i := int(l.seq.Add(1))
+	msg := l.pool[i%len(l.pool)]
+	c, err := net.DialTimeout("tcp", l.address, 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -288,14 +328,28 @@ func sendOne(address, helo, from, to string, msg []byte) error {
 	if _, err := expect(r, 220); err != nil {
 		return fmt.Errorf("greeting: %w", err)
 	}
-	fmt.Fprintf(w, "EHLO %s\r\n", helo)
+	fmt.Fprintf(w, "EHLO %s\r\n", l.helo)
 	w.Flush()
 	ehlo, err := expect(r, 250)
 	if err != nil {
 		return fmt.Errorf("EHLO: %w", err)
 	}
+	if l.xclient {
+		// https://www.postfix.org/XCLIENT_README.html: the server answers
+		// with a new greeting and the client starts over with EHLO.
+		fmt.Fprintf(w, "XCLIENT ADDR=%s NAME=%s\r\n", clientIP(i), clientName(i))
+		w.Flush()
+		if _, err := expect(r, 220); err != nil {
+			return fmt.Errorf("XCLIENT: %w", err)
+		}
+		fmt.Fprintf(w, "EHLO %s\r\n", clientName(i))
+		w.Flush()
+		if ehlo, err = expect(r, 250); err != nil {
+			return fmt.Errorf("EHLO after XCLIENT: %w", err)
+		}
+	}
 	if strings.Contains(ehlo, "PIPELINING") {
-		fmt.Fprintf(w, "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n", from, to)
+		fmt.Fprintf(w, "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n", l.from, l.to)
 		w.Flush()
 		for _, code := range []int{250, 250, 354} {
 			if _, err := expect(r, code); err != nil {
@@ -306,7 +360,7 @@ func sendOne(address, helo, from, to string, msg []byte) error {
 		for _, cmd := range []struct {
 			line string
 			code int
-		}{{"MAIL FROM:<" + from + ">", 250}, {"RCPT TO:<" + to + ">", 250}, {"DATA", 354}} {
+		}{{"MAIL FROM:<" + l.from + ">", 250}, {"RCPT TO:<" + l.to + ">", 250}, {"DATA", 354}} {
 			fmt.Fprintf(w, "%s\r\n", cmd.line)
 			w.Flush()
 			if _, err := expect(r, cmd.code); err != nil {
@@ -314,6 +368,7 @@ func sendOne(address, helo, from, to string, msg []byte) error {
 			}
 		}
 	}
+	fmt.Fprintf(w, "Message-ID: <%d.%d@smtpload.bench.example>\r\n", time.Now().UnixNano(), i)
 	w.Write(msg)
 	w.WriteString(".\r\n")
 	if err := w.Flush(); err != nil {
