@@ -25,4 +25,4 @@ fuzz:
 	done
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./internal/store ./internal/message
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/store ./internal/message ./internal/smtpserver ./internal/imapserver

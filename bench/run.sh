@@ -241,8 +241,13 @@ CONF
 }
 
 # clear_maildir DIR deletes the delivered files (between runs, untimed), so
-# counting them stays cheap.
-clear_maildir() { find "$1/new" "$1/cur" -type f -delete 2>/dev/null || true; }
+# counting them stays cheap, and Dovecot's index and uidlist files with
+# them: left behind, they describe tens of thousands of vanished messages
+# and slowed every later LMTP run (stored msgs/s 300 → 71 over three runs).
+clear_maildir() {
+  find "$1/new" "$1/cur" -type f -delete 2>/dev/null || true
+  find "$1" -maxdepth 1 -type f -name 'dovecot*' -delete 2>/dev/null || true
+}
 
 part_inbound() {
   echo "== SMTP inbound: ${N4} × 4 KiB and ${N100} × 100 KiB per level, concurrency $LEVELS, $RUNS run(s)"
