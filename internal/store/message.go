@@ -297,25 +297,7 @@ func (s *SQLite) Messages(ctx context.Context, accountID, mailboxID int64, first
 
 // MessagesByUID implements Mail.
 func (s *SQLite) MessagesByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]Message, error) {
-	if len(uids) == 0 {
-		_, err := s.MailboxByID(ctx, accountID, mailboxID)
-		return nil, err
-	}
-	var msgs []Message
-	err := forUIDChunks(uids, func(where string, args []any, keep func(uint32) bool) error {
-		list, err := queryList(s, ctx, scanMessage, `SELECT `+messageCols+` FROM messages
-			WHERE account_id = ? AND `+where+` ORDER BY uid`, append([]any{accountID, mailboxID}, args...)...)
-		for _, m := range list {
-			if keep(m.UID) {
-				msgs = append(msgs, m)
-			}
-		}
-		return err
-	})
-	if err == nil && len(msgs) == 0 {
-		_, err = s.MailboxByID(ctx, accountID, mailboxID)
-	}
-	return msgs, err
+	return s.MessageFieldsByUID(ctx, accountID, mailboxID, uids, FieldDates|FieldStructure|FieldContent)
 }
 
 // MessageFieldsByUID implements Mail.
