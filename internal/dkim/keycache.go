@@ -19,8 +19,9 @@ import (
 // signatures (verified concurrently by go-msgauth) share it, and the
 // answers stay available to report key sizes.
 type keyCache struct {
-	ctx context.Context
-	res dns.Resolver
+	ctx   context.Context
+	res   dns.Resolver
+	sizes *KeySizes
 
 	mu      sync.Mutex
 	entries map[string]*keyEntry
@@ -32,8 +33,8 @@ type keyEntry struct {
 	err  error
 }
 
-func newKeyCache(ctx context.Context, res dns.Resolver) *keyCache {
-	return &keyCache{ctx: ctx, res: res, entries: map[string]*keyEntry{}}
+func newKeyCache(ctx context.Context, res dns.Resolver, sizes *KeySizes) *keyCache {
+	return &keyCache{ctx: ctx, res: res, sizes: sizes, entries: map[string]*keyEntry{}}
 }
 
 // keyName normalises a selector._domainkey.domain name for the cache and
@@ -99,7 +100,7 @@ func (c *keyCache) bits(name string) (int, bool) {
 	if e.err != nil || len(e.txts) != 1 {
 		return 0, false
 	}
-	return keyBits(e.txts[0])
+	return c.sizes.keyBits(e.txts[0])
 }
 
 func isASCII(s string) bool {
@@ -111,41 +112,43 @@ func isASCII(s string) bool {
 	return true
 }
 
-// maxSizedKeys bounds sizedKeys.
+// maxSizedKeys bounds a KeySizes.
 const maxSizedKeys = 1000
 
-// sizedKeys remembers keyBits by record text, so that a sender's key is
-// parsed once rather than for every message. The record is still fetched
-// for every message (through the DNS cache, honouring its TTL); only the
-// parse of identical text is shared.
-var sizedKeys = struct {
-	sync.Mutex
-	m map[string]keySize
-}{m: map[string]keySize{}}
+// KeySizes remembers the key size of key records by their text, so that a
+// sender's key is parsed once rather than for every message. The record
+// is still fetched for every message (through the DNS cache, honouring its
+// TTL); only the parse of identical text is shared. Give one to every
+// Verifier of a process (Verifier.Sizes). Safe for concurrent use.
+type KeySizes struct {
+	mu sync.Mutex
+	m  map[string]keySize
+}
 
 type keySize struct {
 	bits int
 	ok   bool
 }
 
-// keyBits returns the size of the key of record rec, if it has one.
-func keyBits(rec string) (int, bool) {
-	sizedKeys.Lock()
-	s, hit := sizedKeys.m[rec]
-	sizedKeys.Unlock()
+// keyBits returns the size of the key of record rec, if it has one; a
+// nil KeySizes parses every time.
+func (ks *KeySizes) keyBits(rec string) (int, bool) {
+	if ks == nil {
+		return parseKeyBits(rec)
+	}
+	ks.mu.Lock()
+	s, hit := ks.m[rec]
+	ks.mu.Unlock()
 	if hit {
 		return s.bits, s.ok
 	}
 	s.bits, s.ok = parseKeyBits(rec)
-	sizedKeys.Lock()
-	if len(sizedKeys.m) >= maxSizedKeys {
-		for k := range sizedKeys.m { // evict an arbitrary entry
-			delete(sizedKeys.m, k)
-			break
-		}
+	ks.mu.Lock()
+	if ks.m == nil || len(ks.m) >= maxSizedKeys {
+		ks.m = map[string]keySize{} // start afresh: bounded, and senders' keys come back
 	}
-	sizedKeys.m[rec] = s
-	sizedKeys.Unlock()
+	ks.m[rec] = s
+	ks.mu.Unlock()
 	return s.bits, s.ok
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -99,5 +100,40 @@ func TestKeyNameASCII(t *testing.T) {
 	}
 	if got := keyName("s._domainkey.Bücher.example"); got != "s._domainkey.xn--bcher-kva.example" {
 		t.Errorf("keyName of a U-label domain = %q", got)
+	}
+}
+
+// TestKeySizes: a KeySizes answers as a fresh parse does, remembers it,
+// stays bounded, and a nil one parses every time.
+func TestKeySizes(t *testing.T) {
+	pemBytes, err := GenerateKey(AlgEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Record(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBits, wantOK := parseKeyBits(rec)
+	if !wantOK || wantBits != 256 {
+		t.Fatalf("parseKeyBits = %d, %v", wantBits, wantOK)
+	}
+	var none *KeySizes
+	ks := &KeySizes{}
+	for range 2 {
+		for _, k := range []*KeySizes{none, ks} {
+			if b, ok := k.keyBits(rec); b != wantBits || ok != wantOK {
+				t.Errorf("keyBits = %d, %v", b, ok)
+			}
+		}
+	}
+	if _, hit := ks.m[rec]; !hit {
+		t.Error("the size was not remembered")
+	}
+	for i := range maxSizedKeys + 10 {
+		ks.keyBits(fmt.Sprintf("v=DKIM1; p=%d", i))
+	}
+	if len(ks.m) > maxSizedKeys {
+		t.Errorf("%d entries, more than %d", len(ks.m), maxSizedKeys)
 	}
 }

@@ -61,6 +61,8 @@ type Verifier struct {
 	// Now is the clock for x= (signature expiry); nil means time.Now.
 	// go-msgauth checks x= against the real clock as well.
 	Now func() time.Time
+	// Sizes, if not nil, remembers parsed key sizes across messages.
+	Sizes *KeySizes
 }
 
 // Verify checks every DKIM-Signature field of msg and returns one Result per
@@ -109,7 +111,7 @@ func (v *Verifier) verify(ctx context.Context, h *header, body io.Reader) ([]Res
 		max = DefaultMaxSignatures
 	}
 
-	keys := newKeyCache(ctx, v.Resolver)
+	keys := newKeyCache(ctx, v.Resolver, v.Sizes)
 	head := h.Raw
 	if !h.Separated {
 		// Copy before appending: h may be shared with other checks.

@@ -81,7 +81,8 @@ type Options struct {
 
 // Checker runs the checks. It is safe for concurrent use.
 type Checker struct {
-	opt Options
+	opt      Options
+	keySizes *dkim.KeySizes // shared by every message's DKIM verifier
 }
 
 // NewChecker returns a Checker; zero options take their defaults.
@@ -104,7 +105,7 @@ func NewChecker(opt Options) *Checker {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Checker{opt: opt}
+	return &Checker{opt: opt, keySizes: &dkim.KeySizes{}}
 }
 
 // AuthServID returns the authserv-id the Checker writes.
@@ -186,7 +187,7 @@ func (c *Checker) check(ctx context.Context, in Input, h *message.Header) (*Resu
 		return nil, fmt.Errorf("msgauth: DKIM: %w", err)
 	}
 	wg.Go(func() {
-		v := &dkim.Verifier{Resolver: r, Now: c.opt.Now}
+		v := &dkim.Verifier{Resolver: r, Now: c.opt.Now, Sizes: c.keySizes}
 		res.DKIM, dkimErr = v.VerifyHeader(ctx, dh, bodyOf(in.Message, dh))
 	})
 	av := &arc.Verifier{Resolver: r, Now: c.opt.Now}
