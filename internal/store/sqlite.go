@@ -198,6 +198,11 @@ func (s *SQLite) closeFiles() error {
 		errs = append(errs, s.wdb.Close())
 	}
 	if s.lock != nil {
+		// Unlock before closing: a child forked by this process (between
+		// fork and exec) holds a copy of the descriptor, and the lock
+		// belongs to the open file, so closing ours alone would leave the
+		// store locked until that child execs.
+		syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
 		errs = append(errs, s.lock.Close())
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -397,6 +398,32 @@ func TestOpenLocked(t *testing.T) {
 		s.Close()
 		t.Fatal("second Open of the same directory succeeded")
 	}
+}
+
+// TestCloseUnlocksWithChildren: Close releases the lock even while a child
+// process holds a copy of the lock descriptor, as every child forked by this
+// process does between fork and exec (the e2e tests read a stopped server's
+// store while other tests start clients: "in use by another process").
+func TestCloseUnlocksWithChildren(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command("sleep", "60")
+	child.ExtraFiles = []*os.File{s.lock}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { child.Process.Kill(); child.Wait() }()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatalf("Open after Close while a child holds the old descriptor: %v", err)
+	}
+	s2.Close()
 }
 
 func TestClose(t *testing.T) {
