@@ -15,8 +15,9 @@ import (
 // dovecotServer is Debian's Dovecot (dovecot-imapd) on loopback, as the
 // reference server of the differential tests: its own base_dir, every
 // user's password "pass", Maildir storage as the vmail user (nobody when
-// there is no vmail user), "/" as the hierarchy separator and posthorn's
-// special-use mailboxes.
+// there is no vmail user) and its primary group, given by number (the group
+// of nobody is nogroup on Debian, nobody elsewhere), "/" as the hierarchy
+// separator and posthorn's special-use mailboxes.
 type dovecotServer struct {
 	dir         string
 	imap, imaps string
@@ -44,7 +45,7 @@ func startDovecot(t *testing.T) *dovecotServer {
 	}
 	u, err := user.Lookup(mailUser)
 	if err != nil {
-		t.Skip("neither vmail nor nobody exists")
+		t.Fatal("neither vmail nor nobody exists: Dovecot needs a mail user (.ci/run creates vmail)")
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
@@ -59,7 +60,7 @@ func startDovecot(t *testing.T) *dovecotServer {
 	os.Chown(filepath.Join(dir, "mail"), uid, gid)
 	cert, key := selfSignedPEM(t, dir)
 	d := &dovecotServer{dir: dir, imap: freePort(t), imaps: freePort(t)}
-	conf := dovecotConf(dir, cert, key, mailUser, d.imap, d.imaps)
+	conf := dovecotConf(dir, cert, key, u.Uid, u.Gid, d.imap, d.imaps)
 	writeFile(t, filepath.Join(dir, "dovecot.conf"), conf)
 	// The master daemonizes; its children must not hold a pipe of ours.
 	out, err := os.Create(filepath.Join(dir, "start.log"))
@@ -114,8 +115,8 @@ func stopDovecot(pidFile string) {
 
 // dovecotConf is the configuration of TESTING.md plus the namespace that
 // makes the mailbox list look like posthorn's.
-func dovecotConf(dir, cert, key, mailUser, imap, imaps string) string {
-	r := strings.NewReplacer("DIR", dir, "CERT", cert, "KEY", key, "MAILUSER", mailUser,
+func dovecotConf(dir, cert, key, uid, gid, imap, imaps string) string {
+	r := strings.NewReplacer("DIR", dir, "CERT", cert, "KEY", key, "MAILUID", uid, "MAILGID", gid,
 		"IMAPPORT", port(imap), "IMAPSPORT", port(imaps))
 	return r.Replace(`base_dir = DIR/run
 state_dir = DIR/state
@@ -128,8 +129,8 @@ ssl_key = <KEY
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:DIR/mail/%n
-mail_uid = MAILUSER
-mail_gid = MAILUSER
+mail_uid = MAILUID
+mail_gid = MAILGID
 first_valid_uid = 1
 log_path = DIR/dovecot.log
 passdb {
@@ -138,7 +139,7 @@ passdb {
 }
 userdb {
   driver = static
-  args = uid=MAILUSER gid=MAILUSER home=DIR/mail/%n
+  args = uid=MAILUID gid=MAILGID home=DIR/mail/%n
 }
 namespace inbox {
   inbox = yes
