@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,7 +23,9 @@ var (
 	buildErr  error
 )
 
-// binary builds cmd/posthorn once per test run.
+// binary builds cmd/posthorn once per test run, with the race detector
+// when this test binary has it (make test), so that a data race in the
+// server fails the test that ran it (see raceReport).
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -32,7 +35,11 @@ func binary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "posthorn")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/posthorn").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if raceEnabled() {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "../../cmd/posthorn")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -57,7 +64,32 @@ func posthorn(t *testing.T, stdin string, args ...string) (string, string, int) 
 	} else if err != nil {
 		t.Fatal(err)
 	}
+	raceReport(t, "posthorn "+strings.Join(args, " "), errb.String())
 	return out.String(), errb.String(), code
+}
+
+// raceEnabled reports whether this test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// raceReport fails the test when a process's stderr holds a report of the
+// race detector: however the process ended (killed, or an exit status a
+// test expected), the report must not go unseen.
+func raceReport(t *testing.T, what, stderr string) {
+	t.Helper()
+	if strings.Contains(stderr, "WARNING: DATA RACE") {
+		t.Errorf("data race in %s:\n%s", what, stderr)
+	}
 }
 
 func mustRun(t *testing.T, stdin string, args ...string) string {
@@ -84,6 +116,7 @@ type server struct {
 	cmd    *exec.Cmd
 	stderr *syncBuffer
 	done   chan error
+	exited chan struct{} // closed when the process has exited
 }
 
 type syncBuffer struct {
@@ -105,18 +138,35 @@ func (s *syncBuffer) String() string {
 
 func startServer(t *testing.T, stdout io.Writer, args ...string) *server {
 	t.Helper()
-	s := &server{cmd: exec.Command(binary(t), args...), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	s := &server{cmd: exec.Command(binary(t), args...), stderr: &syncBuffer{}, done: make(chan error, 1),
+		exited: make(chan struct{})}
 	s.cmd.Stdout = stdout
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { s.done <- s.cmd.Wait() }()
+	go func() {
+		err := s.cmd.Wait()
+		close(s.exited)
+		s.done <- err
+	}()
+	// A server the test left running is stopped as stop does (SIGTERM,
+	// so that the shutdown runs under the race detector too), then its
+	// log is checked for race reports, whoever stopped or killed it.
 	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
-			s.cmd.Process.Kill()
-			<-s.done
+		select {
+		case <-s.exited:
+		default:
+			s.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.exited:
+			case <-time.After(20 * time.Second):
+				t.Errorf("server did not stop within 20s of SIGTERM")
+				s.cmd.Process.Kill()
+				<-s.exited
+			}
 		}
+		raceReport(t, "the server", s.stderr.String())
 	})
 	return s
 }
