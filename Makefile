@@ -5,9 +5,11 @@ GO ?= go
 build:
 	$(GO) build -o posthorn ./cmd/posthorn
 
-# Every test, with the race detector and shuffled order.
+# Every test, with the race detector and shuffled order. test/cicheck shows
+# the result as go test does and keeps the event stream in test.json, where
+# .ci/run checks that no required test (.ci/required-tests) was skipped.
 test:
-	$(GO) test -race -shuffle=on -timeout 40m ./...
+	$(GO) run ./test/cicheck run -log test.json -- $(GO) test -race -shuffle=on -timeout 40m -json ./...
 
 # Formatting, vet and staticcheck (pinned), as CI runs them.
 check:
