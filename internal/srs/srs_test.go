@@ -91,12 +91,78 @@ func TestForgedAndExpired(t *testing.T) {
 	}
 }
 
+// FuzzReverse: every address Forward makes reverses to the sender it
+// came from, through an SRS1 hop too and whatever the case; changing one
+// character of its hash or of the sender in it makes it forged; and
+// Reverse of any local part fails with one of its documented errors.
 func FuzzReverse(f *testing.F) {
-	f.Add("SRS0=HHHHHH=TT=example.org=bob")
-	f.Add("SRS1=HHHHHH=a.example==HHHHHH=TT=example.org=bob")
-	r := &Rewriter{Secret: []byte("0123456789abcdef")}
-	f.Fuzz(func(t *testing.T, lp string) {
-		a := addr.Address{Localpart: addr.Localpart(lp), Domain: addr.MustParseDomain("forward.example")}
-		r.Reverse(a)
+	f.Add("SRS0=HHHHHH=TT=example.org=bob", "bob", "example.org")
+	f.Add("SRS1=HHHHHH=a.example==HHHHHH=TT=example.org=bob", "Alice.Smith", "Example.ORG")
+	f.Add("srs0+x", `"a=b c"`, "xn--bcher-kva.example")
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	r := rewriter(&now)
+	r2 := &Rewriter{Secret: []byte("another secret!!"), Now: r.Now}
+	fwd, fwd2 := addr.MustParseDomain("forward.example"), addr.MustParseDomain("second.example")
+	f.Fuzz(func(t *testing.T, lp, local, domain string) {
+		a := addr.Address{Localpart: addr.Localpart(lp), Domain: fwd}
+		if _, err := r.Reverse(a); err != nil && !errors.Is(err, ErrNotSRS) && !errors.Is(err, ErrInvalid) &&
+			!errors.Is(err, ErrForged) && !errors.Is(err, ErrExpired) {
+			t.Fatalf("Reverse(%q): undocumented error %v", lp, err)
+		} else if !IsSRS(a.Localpart) && !errors.Is(err, ErrNotSRS) {
+			t.Fatalf("Reverse(%q) of a non-SRS local part: %v", lp, err)
+		}
+
+		sender, err := addr.ParseAddress(local + "@" + domain)
+		if err != nil || IsSRS(sender.Localpart) || strings.EqualFold(sender.Domain.ASCII, fwd.ASCII) ||
+			strings.EqualFold(sender.Domain.ASCII, fwd2.ASCII) {
+			return
+		}
+		srs0, err := r.Forward(sender, fwd)
+		if err != nil {
+			return // too long for a local part
+		}
+		if !IsSRS(srs0.Localpart) || srs0.Domain != fwd {
+			t.Fatalf("Forward(%s) = %s", sender, srs0)
+		}
+		back, err := r.Reverse(srs0)
+		if err != nil || !sameAddress(back, sender) {
+			t.Fatalf("Reverse(Forward(%s) = %s) = %s, %v", sender, srs0, back, err)
+		}
+		upper := addr.Address{Localpart: addr.Localpart(strings.ToUpper(string(srs0.Localpart))), Domain: fwd}
+		if back, err := r.Reverse(upper); err != nil || !strings.EqualFold(back.String(), sender.String()) {
+			t.Fatalf("Reverse(%s) = %s, %v; want %s", upper, back, err, sender)
+		}
+		// One character of the hash, or of the sender, changed.
+		s := string(srs0.Localpart)
+		for _, i := range []int{5, len(s) - 1} {
+			c := byte('A')
+			if s[i] == 'A' || s[i] == 'a' {
+				c = 'B'
+			}
+			forged := addr.Address{Localpart: addr.Localpart(s[:i] + string(c) + s[i+1:]), Domain: fwd}
+			if _, err := r.Reverse(forged); !errors.Is(err, ErrForged) && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Reverse(%s), changed from %s: %v, want forged", forged, srs0, err)
+			}
+		}
+		// A second forwarder: SRS1 back to the first, then the sender.
+		srs1, err := r2.Forward(srs0, fwd2)
+		if err != nil {
+			return
+		}
+		mid, err := r2.Reverse(srs1)
+		if err != nil || !strings.EqualFold(mid.String(), srs0.String()) {
+			t.Fatalf("Reverse(%s) = %s, %v; want %s", srs1, mid, err, srs0)
+		}
+		if back, err := r.Reverse(mid); err != nil || !strings.EqualFold(back.String(), sender.String()) {
+			t.Fatalf("Reverse(%s) = %s, %v; want %s", mid, back, err, sender)
+		}
+		if _, err := r.Reverse(srs1); !errors.Is(err, ErrForged) {
+			t.Fatalf("%s reversed with the first forwarder's secret: %v", srs1, err)
+		}
 	})
+}
+
+// sameAddress compares local parts exactly and domains by their ASCII form.
+func sameAddress(a, b addr.Address) bool {
+	return a.Localpart == b.Localpart && strings.EqualFold(a.Domain.ASCII, b.Domain.ASCII)
 }
