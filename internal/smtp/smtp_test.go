@@ -3,6 +3,8 @@ package smtp
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -56,16 +58,49 @@ func TestXtext(t *testing.T) {
 	}
 }
 
+// FuzzParseParams: parameters that parse are well-formed, one per field,
+// and parse again to themselves when written back; xtext round-trips,
+// both from any octets and from any value that decodes.
 func FuzzParseParams(f *testing.F) {
 	f.Add("SIZE=1 BODY=8BITMIME")
 	f.Add("ENVID=a+2Bb")
 	f.Fuzz(func(t *testing.T, s string) {
+		if got, err := DecodeXtext(EncodeXtext(s)); err != nil || got != s {
+			t.Fatalf("xtext round trip of %q: %q, %v", s, got, err)
+		}
 		ps, err := ParseParams(s)
 		if err != nil {
 			return
 		}
+		if len(ps) != len(strings.Fields(s)) {
+			t.Fatalf("ParseParams(%q): %d params for %d fields", s, len(ps), len(strings.Fields(s)))
+		}
+		var fields []string
 		for _, p := range ps {
-			DecodeXtext(p.Value)
+			if !validKeyword(p.Keyword) || p.Keyword != strings.ToUpper(p.Keyword) || p.HasVal != (p.Value != "") ||
+				strings.ContainsAny(p.Value, "= \t\r\n\x00\x7f") {
+				t.Fatalf("ParseParams(%q): bad param %+v", s, p)
+			}
+			field := p.Keyword
+			if p.HasVal {
+				field += "=" + p.Value
+			}
+			fields = append(fields, field)
+			dec, err := DecodeXtext(p.Value)
+			if err != nil {
+				continue
+			}
+			enc := EncodeXtext(dec)
+			if again, err := DecodeXtext(enc); err != nil || again != dec {
+				t.Fatalf("xtext %q: decoded %q, encoded %q, decoded again %q, %v", p.Value, dec, enc, again, err)
+			}
+			if enc != "" && !validValue(enc) {
+				t.Fatalf("EncodeXtext(%q) = %q is not an esmtp-value", dec, enc)
+			}
+		}
+		again, err := ParseParams(strings.Join(fields, " "))
+		if err != nil || !slices.Equal(again, ps) {
+			t.Fatalf("ParseParams(%q) = %+v; written back and parsed: %+v, %v", s, ps, again, err)
 		}
 	})
 }
