@@ -40,9 +40,25 @@ func (nonLoopback) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192,
 func TestStartTLS(t *testing.T) {
 	e := newEnv(t)
 	e.srv.TLSConfig = testTLSConfig(t)
-	cc, sc := net.Pipe()
-	go e.srv.ServeConn(nonLoopback{sc}, false)
+	// A socket, not a net.Pipe: a response to the injected command below
+	// must reach the client (and fail the test) rather than block the
+	// server's write.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		if sc, err := l.Accept(); err == nil {
+			e.srv.ServeConn(nonLoopback{sc}, false)
+		}
+	}()
+	cc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer cc.Close()
+	cc.SetDeadline(time.Now().Add(30 * time.Second))
 	c := &tconn{t: t, c: cc, br: bufio.NewReader(cc)}
 	g := c.readLine()
 	if !strings.Contains(g, "STARTTLS") || !strings.Contains(g, "LOGINDISABLED") || strings.Contains(g, "AUTH=PLAIN") {
@@ -50,17 +66,27 @@ func TestStartTLS(t *testing.T) {
 	}
 	c.expect("LOGIN "+testUser+" "+testPass, "NO [PRIVACYREQUIRED]")
 	// A command pipelined after STARTTLS must be dropped, not run after
-	// the handshake.
-	c.send("s1 STARTTLS\r\ns2 NOOP\r\n")
+	// the handshake (CVE-2011-0411 style): no response to s2 ever, and
+	// the session is still not authenticated.
+	c.send("s1 STARTTLS\r\ns2 LOGIN " + testUser + " " + testPass + "\r\n")
 	if l := c.readLine(); !strings.HasPrefix(l, "s1 OK") {
 		t.Fatal(l)
 	}
+	if n := c.br.Buffered(); n > 0 {
+		b, _ := c.br.Peek(n)
+		t.Fatalf("plaintext after the STARTTLS response: %q", b)
+	}
 	tc := tls.Client(cc, &tls.Config{InsecureSkipVerify: true})
 	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("TLS handshake after STARTTLS: %v", err)
 	}
 	c = &tconn{t: t, c: tc, br: bufio.NewReader(tc), tag: 10}
 	u := c.ok("CAPABILITY")
+	for _, l := range u {
+		if strings.HasPrefix(l, "s2 ") {
+			t.Fatalf("the command pipelined after STARTTLS ran after the handshake: %q", l)
+		}
+	}
 	has(t, u, "AUTH=PLAIN")
 	hasNot(t, u, "STARTTLS")
 	hasNot(t, u, "LOGINDISABLED")
