@@ -23,13 +23,22 @@ func TestBodyStructureParamsStay7Bit(t *testing.T) {
 }
 
 // SEARCH CC/TO/BCC match the name of a group: it is part of the envelope
-// field (Dovecot does the same).
+// field (Dovecot does the same), of that field only.
 func TestSearchGroupName(t *testing.T) {
 	e := newEnv(t)
 	e.deliver("", "From: a@example.org\r\nTo: b@example.org\r\nCc: undisclosed-recipients:;\r\nSubject: g\r\n\r\nx\r\n", 0)
-	e.deliver("", "From: a@example.org\r\nTo: b@example.org\r\nSubject: h\r\n\r\nx\r\n", 0)
+	e.deliver("", "From: a@example.org\r\nTo: b@example.org\r\nSubject: undisclosed plans\r\n\r\nx\r\n", 0)
+	e.deliver("", "From: a@example.org\r\nTo: undisclosed-recipients:;\r\nSubject: h\r\n\r\nx\r\n", 0)
 	c := e.login()
 	c.ok("SELECT INBOX")
-	has(t, c.ok("SEARCH CC undisclosed"), "* SEARCH 1")
-	has(t, c.ok("SEARCH TO b@example"), "* SEARCH 1 2")
+	for cmd, want := range map[string]string{
+		"SEARCH CC undisclosed":  "* SEARCH 1",
+		"SEARCH TO undisclosed":  "* SEARCH 3",
+		"SEARCH BCC undisclosed": "* SEARCH",
+		"SEARCH TO b@example":    "* SEARCH 1 2",
+	} {
+		if got := searchLine(t, c, cmd); got != want {
+			t.Errorf("%s: %q, want %q", cmd, got, want)
+		}
+	}
 }
