@@ -20,11 +20,9 @@ func TestIdleNewMessage(t *testing.T) {
 	if l := c.readLine(); l != "* 2 EXISTS" {
 		t.Fatalf("got %q", l)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("IDLE reported a delivery after %v", d)
-	} else {
-		t.Logf("delivery reported after %v", d)
-	}
+	// IDLE does not poll: the EXISTS can only come from the delivery's
+	// notification (the connection's deadline bounds the wait).
+	t.Logf("delivery reported after %v", time.Since(start))
 	other := e.login()
 	other.ok("SELECT INBOX")
 	other.ok(`STORE 1 +FLAGS (\Flagged)`)

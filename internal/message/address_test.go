@@ -74,7 +74,8 @@ func TestEnvelopeDefaults(t *testing.T) {
 }
 
 // TestParseAddressListLinear guards against quadratic behaviour: on these
-// 256 KiB inputs it would take minutes.
+// 256 KiB inputs it would take many minutes. The bound is far above what
+// a linear parser needs under -race on a busy machine.
 func TestParseAddressListLinear(t *testing.T) {
 	for _, s := range []string{
 		strings.Repeat("<", 1<<18),
@@ -87,7 +88,7 @@ func TestParseAddressListLinear(t *testing.T) {
 	} {
 		start := time.Now()
 		ParseAddressList(s)
-		if d := time.Since(start); d > 5*time.Second {
+		if d := time.Since(start); d > time.Minute {
 			t.Errorf("ParseAddressList on %q…: %v", s[:10], d)
 		}
 	}

