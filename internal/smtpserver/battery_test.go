@@ -6,58 +6,144 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/posthorn/posthorn/internal/addr"
 )
 
-// TestOpenRelayTricks: an unauthenticated MX client gets 5xx at RCPT for
-// every address trick that could make a server relay.
+// relayTricks are recipient addresses that could make a server relay to
+// elsewhere.net, or accept mail for a domain it does not serve.
+var relayTricks = []string{
+	"<user@elsewhere.net>",
+	"<user@ELSEWHERE.NET>",
+	"<user%elsewhere.net@example.org>",
+	"<user%elsewhere.net@catch.example>", // even where a catch-all would accept it
+	"<elsewhere.net!user@example.org>",
+	"<elsewhere.net!user@catch.example>",
+	"<\"user@elsewhere.net\"@example.org>",
+	"<\"user@elsewhere.net\"@catch.example>",
+	"<@example.org:user@elsewhere.net>",
+	"<@example.org,@mx.example.org:user@elsewhere.net>",
+	"<user@elsewhere.net@example.org>",
+	"<user@example.org.>",
+	"<user@elsewhere.net.>",
+	"<user@[192.0.2.1]>",
+	"<user@[127.0.0.1]>",
+	"<user@[IPv6:::1]>",
+	"<user>",
+	"<user@>",
+	"<@>",
+	"user@elsewhere.net",
+	"<alice@example.org@elsewhere.net>",
+	"<alice@elsewhere.net%example.org>",
+	"<nobody@example.org>",
+	// Routing through a relay domain (Postfix: allow_untrusted_routing
+	// = no), and names that only look like one.
+	"<user%elsewhere.net@relayed.example>",
+	"<elsewhere.net!user@relayed.example>",
+	"<\"user@elsewhere.net\"@relayed.example>",
+	"<@relayed.example:user@elsewhere.net>",
+	"<user@elsewhere.net@relayed.example>",
+	"<user@sub.relayed.example>",
+	"<user@relayed.example.elsewhere.net>",
+	"<user@xrelayed.example>",
+	"<other@picky.example>",
+	"<only%elsewhere.net@picky.example>",
+	// SRS addresses this server did not make.
+	"<SRS0=AAAAAA=TT=elsewhere.net=user@example.org>",
+	"<SRS1=AAAAAA=other.example==AAAAAA=TT=elsewhere.net=user@example.org>",
+	"<srs0+AAAAAA=TT=elsewhere.net=user@example.org>",
+	"<SRS0=AAAAAA=TT=elsewhere.net=user%evil.example@example.org>",
+}
+
+// TestOpenRelayTricks: an unauthenticated client gets 5xx at RCPT for
+// every address trick, on a plain MX, with relay domains, with SRS and
+// forwarding, with all of them, and over LMTP.
 func TestOpenRelayTricks(t *testing.T) {
-	e := newEnv(t, nil)
-	tricks := []string{
-		"<user@elsewhere.net>",
-		"<user@ELSEWHERE.NET>",
-		"<user%elsewhere.net@example.org>",
-		"<user%elsewhere.net@catch.example>", // even where a catch-all would accept it
-		"<elsewhere.net!user@example.org>",
-		"<elsewhere.net!user@catch.example>",
-		"<\"user@elsewhere.net\"@example.org>",
-		"<\"user@elsewhere.net\"@catch.example>",
-		"<@example.org:user@elsewhere.net>",
-		"<@example.org,@mx.example.org:user@elsewhere.net>",
-		"<user@elsewhere.net@example.org>",
-		"<user@example.org.>",
-		"<user@elsewhere.net.>",
-		"<user@[192.0.2.1]>",
-		"<user@[127.0.0.1]>",
-		"<user@[IPv6:::1]>",
-		"<user>",
-		"<user@>",
-		"<@>",
-		"user@elsewhere.net",
-		"<alice@example.org@elsewhere.net>",
-		"<alice@elsewhere.net%example.org>",
-		"<nobody@example.org>",
-		"<fwd@example.org>", // an alias to a remote address: no forwarding yet
-	}
-	c := e.dial(ModeMX, remoteIP)
-	c.greet()
-	for i, trick := range tricks {
-		if i > 0 && i%10 == 0 { // stay under max_errors
-			c.cmd("QUIT", "221")
-			c = e.dial(ModeMX, remoteIP)
-			c.greet()
+	relay := func(o *Options) {
+		o.RelayDomains = []RelayDomain{
+			{Domain: addr.MustParseDomain("relayed.example")},
+			{Domain: addr.MustParseDomain("picky.example"), Recipients: []addr.Address{addr.MustParseAddress("only@picky.example")}},
 		}
-		c.cmd("MAIL FROM:<spammer@remote.example>", "250")
-		c.send("RCPT TO:" + trick + "\r\n")
-		got := c.reply()
-		if got[0] != '5' && !(trick == "<fwd@example.org>" && got[0] == '4') {
-			t.Errorf("RCPT TO:%s: got %q, want 5xx", trick, got)
-		}
-		c.cmd("RSET", "250")
 	}
-	// The bare postmaster is accepted (RFC 5321 §4.5.1); others are not.
-	c.cmd("MAIL FROM:<>", "250")
-	c.cmd("RCPT TO:<Postmaster>", "250")
-	c.cmd("RCPT TO:<abuse>", "501")
+	forwarding := func(o *Options, out *fakeOutbound) {
+		o.Deliverer.Outbound = out
+		o.SRS = testSRS
+	}
+	for _, cfg := range []struct {
+		name string
+		mode Mode
+		ip   string
+		mod  func(*Options, *fakeOutbound)
+	}{
+		{"plain MX", ModeMX, remoteIP, nil},
+		{"relay domains", ModeMX, remoteIP, func(o *Options, _ *fakeOutbound) { relay(o) }},
+		{"SRS and forwarding", ModeMX, remoteIP, forwarding},
+		{"relay domains, SRS and forwarding", ModeMX, remoteIP, func(o *Options, out *fakeOutbound) {
+			relay(o)
+			forwarding(o, out)
+		}},
+		{"LMTP", ModeLMTP, "127.0.0.1", func(o *Options, out *fakeOutbound) {
+			relay(o)
+			forwarding(o, out)
+		}},
+	} {
+		t.Run(cfg.name, func(t *testing.T) {
+			out := &fakeOutbound{}
+			e := newEnv(t, func(o *Options) {
+				if cfg.mod != nil {
+					cfg.mod(o, out)
+				}
+			})
+			dial := func() *client {
+				c := e.dial(cfg.mode, cfg.ip)
+				if cfg.mode == ModeLMTP {
+					c.expect("220 ")
+					c.cmd("LHLO client.example", "250")
+				} else {
+					c.greet()
+				}
+				return c
+			}
+			tricks := relayTricks
+			if cfg.mod != nil && cfg.name != "relay domains" {
+				// With SRS on, a forged SRS address is refused even
+				// where a catch-all would take it (without SRS it is
+				// just a local part for the catch-all).
+				tricks = append(tricks[:len(tricks):len(tricks)], "<SRS0=AAAAAA=TT=elsewhere.net=user@catch.example>")
+			}
+			c := dial()
+			for i, trick := range tricks {
+				if i > 0 && i%10 == 0 { // stay under max_errors
+					c.cmd("QUIT", "221")
+					c = dial()
+				}
+				c.cmd("MAIL FROM:<spammer@remote.example>", "250")
+				c.send("RCPT TO:" + trick + "\r\n")
+				if got := c.reply(); got[0] != '5' {
+					t.Errorf("RCPT TO:%s: got %q, want 5xx", trick, got)
+				}
+				c.cmd("RSET", "250")
+			}
+			// An alias to a remote address forwards only when forwarding
+			// is set up.
+			c.cmd("MAIL FROM:<spammer@remote.example>", "250")
+			c.send("RCPT TO:<fwd@example.org>\r\n")
+			if got := c.reply(); cfg.mod == nil && got[0] == '2' {
+				t.Errorf("RCPT TO:<fwd@example.org> without forwarding: %q", got)
+			}
+			c.cmd("RSET", "250")
+			if cfg.mode == ModeMX {
+				// The bare postmaster is accepted (RFC 5321 §4.5.1);
+				// others are not.
+				c.cmd("MAIL FROM:<>", "250")
+				c.cmd("RCPT TO:<Postmaster>", "250")
+				c.cmd("RCPT TO:<abuse>", "501")
+			}
+			if len(out.out) != 0 {
+				t.Errorf("queued %+v", out.out)
+			}
+		})
+	}
 }
 
 func TestRecipients(t *testing.T) {
