@@ -227,8 +227,9 @@ func (r *running) shutdown() {
 	r.stops = nil
 }
 
-// startServices starts the control socket, HTTP, SMTP and IMAP on the
-// bound listeners and returns the listening addresses by service name.
+// startServices starts HTTP, SMTP, IMAP and, once the admin API they share
+// is complete, the control socket, and returns the listening addresses by
+// service name.
 func startServices(ctx context.Context, p serverParams, host addr.Domain, paths dataDirPaths, st store.Store,
 	rcpts *accounts.Cache, ls *listeners, run *running, errc chan<- error) (map[string][]string, error) {
 	cfg, log := p.cfg, p.logger
@@ -242,18 +243,6 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	}
 	adm := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired, Logger: log.With("svc", "admin"),
 		MTASTSMode: cfg.MTASTS.Mode, MTASTSMaxAge: cfg.MTASTS.MaxAge}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	go adm.WatchDKIMRotations(watchCtx, cfg.DKIM.RotationCheckInterval)
-	run.add("dkim-watch", func(context.Context) error { stopWatch(); return nil })
-
-	ctlListener, err := ctl.Listen(paths.socket)
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	ctlServer := &ctl.Server{API: adm, Logger: log.With("svc", "ctl")}
-	go func() { errc <- ctlServer.Serve(ctlListener) }()
-	run.add("ctl", ctlServer.Shutdown)
-
 	certs, err := startTLS(ctx, tlsParams{cfg: cfg, host: host, st: st, paths: paths, log: log}, run)
 	if err != nil {
 		return nil, err
@@ -272,7 +261,6 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	if err != nil {
 		return nil, err
 	}
-	listening["control"] = []string{paths.socket}
 	out, err := startQueue(ctx, queueParams{cfg: cfg, host: host, st: st, resolver: resolver, dataDir: paths.dir, log: log, sender: p.sender, observer: metrics}, run)
 	if err != nil {
 		return nil, err
@@ -303,6 +291,19 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	pruneCtx, stopPrune := context.WithCancel(ctx)
 	go pruneJunkEvents(pruneCtx, st, junkEventMaxAge, time.Now, log.With("svc", "imap"))
 	run.add("junk-prune", func(context.Context) error { stopPrune(); return nil })
+
+	// adm is complete only now: the admin API is served last.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go adm.WatchDKIMRotations(watchCtx, cfg.DKIM.RotationCheckInterval)
+	run.add("dkim-watch", func(context.Context) error { stopWatch(); return nil })
+	ctlListener, err := ctl.Listen(paths.socket)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ctlServer := &ctl.Server{API: adm, Logger: log.With("svc", "ctl")}
+	go func() { errc <- ctlServer.Serve(ctlListener) }()
+	run.add("ctl", ctlServer.Shutdown)
+	listening["control"] = []string{paths.socket}
 	return listening, nil
 }
 
