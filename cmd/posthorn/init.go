@@ -14,23 +14,29 @@ import (
 )
 
 func cmdInit(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "init", "--dir DIR --domain DOMAIN --hostname HOST [--admin ADDRESS]", `
-Set up a new installation in DIR:
+	fs := newFlags(env, "init", "--dir DIR --domain DOMAIN --hostname HOST [--data-dir DATA_DIR] [--admin ADDRESS]", `
+Set up a new installation:
   - DIR/posthorn.toml, with every key and its meaning;
-  - the data directory DIR/data with the store;
+  - the data directory DATA_DIR (default /var/lib/posthorn) with the store;
   - the local domain DOMAIN with DKIM keys (one Ed25519, one RSA-2048 selector);
   - the admin account (default postmaster@DOMAIN), whose generated password
     is printed once;
-  - a self-signed certificate for HOST in DIR/tls until you configure a real one;
-and print every DNS record DOMAIN needs, in zone-file syntax.`)
-	dir := fs.String("dir", "", "directory for the configuration and data (required)")
+  - a self-signed certificate for HOST in DATA_DIR/tls until you configure a
+    real one;
+and print every DNS record DOMAIN needs, in zone-file syntax.
+The server reads the configuration before it drops privileges and
+everything else as its "user" (default posthorn): run as root, init gives
+DATA_DIR to that user if it exists already; otherwise serve, started as root,
+does it.`)
+	dir := fs.String("dir", "", "directory for the configuration file, e.g. /etc/posthorn (required)")
+	dataDir := fs.String("data-dir", config.Default().DataDir, "data directory: store, certificates, control socket")
 	domain := fs.String("domain", "", "the first mail domain, e.g. example.com (required)")
 	hostname := fs.String("hostname", "", "this server's host name as in the MX record, e.g. mail.example.com (required)")
 	adminAddr := fs.String("admin", "", "admin account address (default postmaster@DOMAIN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || *domain == "" || *hostname == "" {
+	if *dir == "" || *domain == "" || *hostname == "" || *dataDir == "" {
 		return usageError{"--dir, --domain and --hostname are required"}
 	}
 	if fs.NArg() > 0 {
@@ -51,30 +57,46 @@ and print every DNS record DOMAIN needs, in zone-file syntax.`)
 	if err != nil {
 		return err
 	}
+	absData, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	paths := dataPaths(absData)
+	help := accessHelp{dataDir: paths.dir}
 	configPath := filepath.Join(absDir, "posthorn.toml")
 	if _, err := os.Stat(configPath); err == nil {
 		return fmt.Errorf("%s exists already; not overwriting", configPath)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
+		return help.explain(err)
+	}
+	if err := checkStore(paths, false); err == nil {
+		return fmt.Errorf("%s holds a store already; not overwriting (give another --data-dir)", paths.dir)
 	}
 	if err := os.MkdirAll(absDir, 0o750); err != nil {
-		return err
+		return help.explain(err)
 	}
 
 	cfg := config.Default()
 	cfg.Hostname = host.ASCII
-	cfg.DataDir = "data"
-	cfg.TLS.CertFile, cfg.TLS.KeyFile, err = ensureSelfSigned(filepath.Join(absDir, "tls"), []string{host.ASCII}, 90*24*time.Hour)
-	if err != nil {
-		return fmt.Errorf("self-signed certificate: %w", err)
-	}
-	paths := dataPaths(filepath.Join(absDir, cfg.DataDir))
+	cfg.DataDir = paths.dir
 	if err := os.MkdirAll(paths.dir, 0o750); err != nil {
-		return err
+		return help.explain(err)
 	}
-	st, err := openStore(ctx, paths, nil)
+	owner := serviceOwner(cfg)
+	cfg.TLS.CertFile, cfg.TLS.KeyFile, err = ensureSelfSigned(filepath.Join(paths.dir, "tls"), []string{host.ASCII}, 90*24*time.Hour)
 	if err != nil {
-		return err
+		return help.explain(fmt.Errorf("self-signed certificate: %w", err))
+	}
+	if owner != nil {
+		for _, p := range []string{filepath.Dir(cfg.TLS.CertFile), cfg.TLS.CertFile, cfg.TLS.KeyFile} {
+			if err := os.Lchown(p, owner.UID, owner.GID); err != nil {
+				return err
+			}
+		}
+	}
+	st, err := openStore(ctx, paths, nil, owner)
+	if err != nil {
+		return help.explain(err)
 	}
 	defer st.Close()
 	adm := &admin.Admin{Store: st, Hostname: host}
@@ -86,7 +108,7 @@ and print every DNS record DOMAIN needs, in zone-file syntax.`)
 		return err
 	}
 	if err := os.WriteFile(configPath, cfg.TOML(), 0o640); err != nil {
-		return err
+		return help.explain(err)
 	}
 
 	w := env.stdout
@@ -97,6 +119,10 @@ and print every DNS record DOMAIN needs, in zone-file syntax.`)
 	if err := printRecords(ctx, w, adm, dom.String()); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nThen start the server: posthorn serve --config %s\n", configPath)
+	fmt.Fprintln(w)
+	if os.Geteuid() == 0 && owner == nil {
+		fmt.Fprintf(w, "The server runs as the user %q once its ports are bound; create it:\n  %s\n", cfg.User, useraddCommand(cfg.User, paths.dir))
+	}
+	fmt.Fprintf(w, "Then start the server: posthorn serve --config %s\n", configPath)
 	return nil
 }

@@ -30,8 +30,11 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "serve", "[--config FILE]", `
 Run the mail server with the configuration in FILE until SIGTERM or SIGINT.
 Listening ports are bound first; then, when started as root, posthorn
-switches to the unprivileged "user" of the configuration.`)
+hands data_dir to the unprivileged "user" of the configuration and
+switches to it. data_dir must hold a store (posthorn init creates one)
+unless --create is given.`)
 	configPath := fs.String("config", "", "configuration file (default ./posthorn.toml, then /etc/posthorn/posthorn.toml)")
+	create := fs.Bool("create", false, "create data_dir with an empty store if it holds none (posthorn init makes a complete one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,7 +53,7 @@ switches to the unprivileged "user" of the configuration.`)
 	if err != nil {
 		return err
 	}
-	return runServer(ctx, serverParams{cfg: cfg, logger: logger, dropPrivileges: true})
+	return runServer(ctx, serverParams{cfg: cfg, logger: logger, dropPrivileges: true, create: *create})
 }
 
 // newLogger builds the slog logger the configuration asks for.
@@ -78,6 +81,9 @@ type serverParams struct {
 	cfg            config.Config
 	logger         *slog.Logger
 	dropPrivileges bool
+	// create makes data_dir and an empty store when it holds none
+	// (serve --create, localserve); otherwise that is an error.
+	create bool
 	// setup, if set, runs on the open store before any service starts.
 	setup func(ctx context.Context, st store.Store) error
 	// ready, if set, is called once everything listens, with the bound
@@ -108,18 +114,20 @@ func runServer(ctx context.Context, p serverParams) error {
 		return err
 	}
 	defer ls.close()
+	paths := dataPaths(cfg.DataDir)
+	help := accessHelp{dataDir: paths.dir}
+	if err := checkStore(paths, p.create); err != nil {
+		return help.explain(err)
+	}
 	if p.dropPrivileges {
 		if err := dropPrivileges(cfg, log); err != nil {
-			return err
+			return help.explain(err)
 		}
 	}
-	paths := dataPaths(cfg.DataDir)
-	if err := os.MkdirAll(paths.dir, 0o750); err != nil {
-		return err
-	}
-	st, err := openStore(ctx, paths, log)
+	help.server = true
+	st, err := openStore(ctx, paths, log, nil)
 	if err != nil {
-		return err
+		return help.explain(err)
 	}
 	defer st.Close()
 	if p.setup != nil {
@@ -135,7 +143,7 @@ func runServer(ctx context.Context, p serverParams) error {
 	listening, err := startServices(ctx, p, host, paths, accounts.Watch(st, rcpts), rcpts, ls, run, errc)
 	if err != nil {
 		run.shutdown()
-		return err
+		return help.explain(err)
 	}
 	log.Info("posthorn started", "version", versionString(), "hostname", host.ASCII, "data_dir", paths.dir,
 		"listening", listeningSummary(listening))
@@ -317,15 +325,21 @@ func listeningSummary(listening map[string][]string) string {
 	return strings.Join(parts, " ")
 }
 
-// openStore opens the store in the data directory.
-func openStore(ctx context.Context, paths dataDirPaths, log *slog.Logger) (*store.SQLite, error) {
+// openStore opens the store in the data directory, creating it if needed;
+// owner, if set, is given the data directory and what the store creates.
+func openStore(ctx context.Context, paths dataDirPaths, log *slog.Logger, owner *store.Owner) (*store.SQLite, error) {
 	if err := os.MkdirAll(paths.store, 0o750); err != nil {
 		return nil, err
+	}
+	if owner != nil {
+		if err := os.Lchown(paths.dir, owner.UID, owner.GID); err != nil {
+			return nil, err
+		}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return store.Open(ctx, paths.store, store.Options{Logger: log.With("svc", "store")})
+	return store.Open(ctx, paths.store, store.Options{Logger: log.With("svc", "store"), Owner: owner})
 }
 
 // listenAll binds every host:port. IPv6 addresses are bound IPv6-only and

@@ -53,7 +53,7 @@ func TestControlSocketServesTheBuiltServer(t *testing.T) {
 	}()
 	done := make(chan error, 1)
 	go func() {
-		done <- runServer(ctx, serverParams{cfg: cfg, logger: slog.New(slog.DiscardHandler), resolver: localResolver(cfg)})
+		done <- runServer(ctx, serverParams{cfg: cfg, logger: slog.New(slog.DiscardHandler), resolver: localResolver(cfg), create: true})
 	}()
 	select {
 	case err := <-called:
