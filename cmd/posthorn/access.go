@@ -218,9 +218,10 @@ func dialControl(paths dataDirPaths) (*ctl.Client, error) {
 	}
 	msg := fmt.Sprintf("control socket %s refused the connection (%v)", paths.socket, errors.Unwrap(err))
 	if errors.Is(err, fs.ErrPermission) {
-		if fi, serr := os.Lstat(paths.socket); serr == nil {
+		blocked := blockingPath(paths.socket)
+		if fi, serr := os.Lstat(blocked); serr == nil {
 			owner, group := fileOwner(fi)
-			msg += fmt.Sprintf("; it belongs to %s:%s, mode %04o, and only root and the server's user may use it", owner, group, fi.Mode().Perm())
+			msg += fmt.Sprintf("; %s belongs to %s:%s, mode %04o: only root and the server's user may use the socket", blocked, owner, group, fi.Mode().Perm())
 		}
 		msg += "; run the command as root (sudo posthorn …)"
 	}

@@ -72,14 +72,14 @@ does it.`)
 	if err := checkStore(paths, false); err == nil {
 		return fmt.Errorf("%s holds a store already; not overwriting (give another --data-dir)", paths.dir)
 	}
-	if err := os.MkdirAll(absDir, 0o750); err != nil {
+	if err := mkdirLeaf(absDir); err != nil {
 		return help.explain(err)
 	}
 
 	cfg := config.Default()
 	cfg.Hostname = host.ASCII
 	cfg.DataDir = paths.dir
-	if err := os.MkdirAll(paths.dir, 0o750); err != nil {
+	if err := mkdirLeaf(paths.dir); err != nil {
 		return help.explain(err)
 	}
 	owner := serviceOwner(cfg)
@@ -124,5 +124,18 @@ does it.`)
 		fmt.Fprintf(w, "The server runs as the user %q once its ports are bound; create it:\n  %s\n", cfg.User, useraddCommand(cfg.User, paths.dir))
 	}
 	fmt.Fprintf(w, "Then start the server: posthorn serve --config %s\n", configPath)
+	return nil
+}
+
+// mkdirLeaf creates dir with mode 0750 and any missing parent with mode
+// 0755, so that the service user can reach a data directory init creates
+// below directories that did not exist either.
+func mkdirLeaf(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/posthorn/posthorn/internal/accounts"
@@ -47,7 +48,7 @@ unless --create is given.`)
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		return err
+		return accessHelp{server: true}.explain(err)
 	}
 	logger, err := newLogger(env.stderr, cfg.Log)
 	if err != nil {
@@ -110,12 +111,15 @@ func runServer(ctx context.Context, p serverParams) error {
 		return fmt.Errorf("hostname: %w", err)
 	}
 	ls, err := bindAll(cfg.Listen)
-	if err != nil {
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%w: ports below 1024 need root: start serve as root (it switches to \"user\" once they are bound) "+
+			"or give it CAP_NET_BIND_SERVICE", err)
+	} else if err != nil {
 		return err
 	}
 	defer ls.close()
 	paths := dataPaths(cfg.DataDir)
-	help := accessHelp{dataDir: paths.dir}
+	help := accessHelp{dataDir: paths.dir, server: true}
 	if err := checkStore(paths, p.create); err != nil {
 		return help.explain(err)
 	}
@@ -124,7 +128,6 @@ func runServer(ctx context.Context, p serverParams) error {
 			return help.explain(err)
 		}
 	}
-	help.server = true
 	st, err := openStore(ctx, paths, log, nil)
 	if err != nil {
 		return help.explain(err)

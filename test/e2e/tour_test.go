@@ -82,8 +82,10 @@ func newTour(t *testing.T, literal bool) *tour {
 	if !tr.literal {
 		prefix := t.TempDir()
 		// The service user must reach the data directory below it.
-		if err := os.Chmod(prefix, 0o755); err != nil {
-			t.Fatal(err)
+		for _, d := range []string{filepath.Dir(prefix), prefix} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 		tr.etc, tr.data = filepath.Join(prefix, unitConfigDir), filepath.Join(prefix, unitDataDir)
 		tr.user = fmt.Sprintf("ph-test-%d", os.Getpid()%100000)
@@ -317,5 +319,201 @@ func verifyUnit(t *testing.T) {
 	out, err := exec.Command(sa, "verify", p).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "posthorn.service:") {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// TestRootCommandsKeepStoreOwned runs, as root and with the server
+// stopped, every kind of command that writes the store (accounts, aliases,
+// domains and their DKIM keys, a Maildir import with a body too large to
+// keep inline) after the server has run once: every file they leave in the
+// data directory must belong to the service user, and the server must
+// then serve the imported mail (it answered FETCH BODY[] with
+// NO [SERVERBUG] when import left root-owned blobs).
+func TestRootCommandsKeepStoreOwned(t *testing.T) {
+	tr := newTour(t, false)
+	tr.serve()
+	tr.srv.stop(t)
+	tr.checkOwned()
+
+	cfg := []string{"--config", tr.config}
+	mustRun(t, "secret-b0b-password\n", append([]string{"user", "add", "bob@example.com", "--password-stdin"}, cfg...)...)
+	mustRun(t, "", append([]string{"alias", "add", "team@example.com", "bob@example.com"}, cfg...)...)
+	mustRun(t, "", append([]string{"domain", "add", "example.org"}, cfg...)...)
+	mustRun(t, "", append([]string{"dkim", "rotate", "example.org"}, cfg...)...)
+	md := filepath.Join(t.TempDir(), "Maildir")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(md, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	line := strings.Repeat("large body line ", 6) + "\n"
+	big := "From: a@example.org\nSubject: imported large\nMessage-ID: <large@example.org>\n\n" +
+		strings.Repeat(line, (256<<10)/len(line)) + "the end\n"
+	if err := os.WriteFile(filepath.Join(md, "cur", "1.big:2,S"), []byte(big), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, "", append([]string{"import", "maildir", "postmaster@example.com", md}, cfg...)...)
+	if !strings.Contains(out, "imported 1 messages") {
+		t.Fatalf("import: %s", out)
+	}
+	tr.checkOwned()
+
+	tr.serve()
+	got := tr.fetchBody(countMessages(tr))
+	if !strings.Contains(got, "Subject: imported large") || !strings.Contains(got, "the end") {
+		t.Errorf("FETCH BODY[] of the imported message:\n%.500s", got)
+	}
+	tr.srv.stop(t)
+}
+
+// asUser runs a copy of the binary other users may run (the one under
+// test is in a directory only root may enter) as the given user and group
+// ids and returns its standard error and exit code.
+func asUser(t *testing.T, uid, gid int, args ...string) (string, int) {
+	t.Helper()
+	b, err := os.ReadFile(binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "posthorn")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	cmd.Dir = "/"
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return errb.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return errb.String(), 0
+}
+
+// oneLine checks that out is one line holding every part of want.
+func oneLine(t *testing.T, what, out string, want ...string) {
+	t.Helper()
+	t.Logf("%s: %s", what, out)
+	if strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("%s: more than one line:\n%s", what, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s: %q lacks %q", what, out, w)
+		}
+	}
+}
+
+// TestPermissionProblemsExplained puts the files of an installation where
+// the server's user, or another user running the CLI, may not use them,
+// and checks that each problem is one line naming the path, its owner and
+// mode, and the fix.
+func TestPermissionProblemsExplained(t *testing.T) {
+	tr := newTour(t, false)
+	tr.serve()
+	tr.srv.stop(t)
+	cfg := []string{"--config", tr.config}
+	mode := func(p string, m os.FileMode) {
+		t.Helper()
+		if err := os.Chmod(p, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The configuration in a directory only root may enter, read by a
+	// server started as its user (systemd's User=).
+	errOut, code := asUser(t, tr.uid, tr.gid, append([]string{"serve"}, cfg...)...)
+	if code == 0 {
+		t.Fatal("serve as the user with an unreadable configuration succeeded")
+	}
+	oneLine(t, "unreadable configuration", errOut, tr.config, "permission denied for user "+tr.user, tr.etc+" belongs to root:root, mode 0750",
+		"fix: let group "+tr.user+" read it: chgrp "+tr.user+" "+tr.etc+" && chmod g+rx "+tr.etc)
+	mode(tr.etc, 0o755)
+	mode(tr.config, 0o644)
+	// Started as a user, serve cannot bind the low ports: a copy of the
+	// configuration listens on a free port only.
+	b, err := os.ReadFile(tr.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noPorts := map[string]string{"http": fmt.Sprintf("[%q]", freePort(t))}
+	for _, k := range []string{"smtp", "submission", "submissions", "imap", "imaps", "https"} {
+		noPorts[k] = "[]"
+	}
+	asCfg := filepath.Join(tr.etc, "as-user.toml")
+	writeFile(t, asCfg, setKeys(t, string(b), noPorts))
+	mode(asCfg, 0o644)
+
+	// index.db left to root by an older version of a command run as root.
+	index := filepath.Join(tr.data, "store", "index.db")
+	if err := os.Chown(index, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	mode(index, 0o644)
+	errOut, code = asUser(t, tr.uid, tr.gid, "serve", "--config", asCfg)
+	if code == 0 {
+		t.Fatal("serve with a root-owned index.db succeeded")
+	}
+	oneLine(t, "root-owned index.db", errOut, index, "permission denied for user "+tr.user, "belongs to root:root, mode 0644",
+		"fix: give the data directory to the server's user: chown -R "+tr.user+": "+tr.data)
+	// Started as root, serve hands the data directory over again itself.
+	tr.serve()
+
+	// The CLI run by another user while the server runs: the control
+	// socket refuses it, and the CLI says so instead of trying the store.
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nuid, _ := strconv.Atoi(nobody.Uid)
+	errOut, code = asUser(t, nuid, nuid, append([]string{"user", "list"}, cfg...)...)
+	if code == 0 {
+		t.Fatal("user list as nobody succeeded")
+	}
+	oneLine(t, "control socket as nobody", errOut, "control socket "+filepath.Join(tr.data, "ctl.sock")+" refused the connection",
+		filepath.Dir(tr.data)+"/posthorn belongs to "+tr.user+":"+tr.user+", mode 0750", "run the command as root")
+	if strings.Contains(errOut, "store") {
+		t.Errorf("the CLI tried the store after the socket refused it: %s", errOut)
+	}
+	tr.srv.stop(t)
+
+	// A data directory below a directory the user may not enter: the
+	// message names the directory in the way, not "mkdir: permission
+	// denied" for a directory that exists.
+	private := filepath.Join(filepath.Dir(tr.etc), "private")
+	if err := os.MkdirAll(filepath.Join(private, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mode(private, 0o700)
+	noPorts["data_dir"] = fmt.Sprintf("%q", filepath.Join(private, "data"))
+	hidden := filepath.Join(tr.etc, "hidden.toml")
+	writeFile(t, hidden, setKeys(t, string(b), noPorts))
+	mode(hidden, 0o644)
+	errOut, code = asUser(t, tr.uid, tr.gid, "serve", "--config", hidden)
+	if code == 0 {
+		t.Fatal("serve with an unreachable data_dir succeeded")
+	}
+	oneLine(t, "unreachable data_dir", errOut, filepath.Join(private, "data"), "("+private+" is in the way)", private+" belongs to root:root, mode 0700", "fix: let group "+tr.user+" read it: chgrp "+tr.user+" "+private)
+
+	// A data_dir that holds no store is not created by serve.
+	empty := filepath.Join(tr.etc, "empty.toml")
+	writeFile(t, empty, setKeys(t, string(b), map[string]string{"data_dir": fmt.Sprintf("%q", filepath.Join(tr.etc, "nodata"))}))
+	_, errOut, code = posthorn(t, "", "serve", "--config", empty)
+	if code == 0 {
+		t.Fatal("serve on a data_dir that does not exist succeeded")
+	}
+	oneLine(t, "missing data_dir", errOut, filepath.Join(tr.etc, "nodata")+" does not exist", "posthorn init", "serve --create")
+	if _, err := os.Stat(filepath.Join(tr.etc, "nodata")); err == nil {
+		t.Error("serve created data_dir")
 	}
 }
