@@ -98,7 +98,7 @@ func (h accessHelp) explain(err error) error {
 			fix = fmt.Sprintf("run the command as root or as %s (sudo -u %s posthorn …)", holder, holder)
 		}
 	case h.dataDir != "" && within(blocked, h.dataDir):
-		fix = fmt.Sprintf("give the data directory to the server's user: chown -R %s: %s (serve, started as root, does this itself)", who.name, h.dataDir)
+		fix = fmt.Sprintf("give the data directory to the server's user: chown -R %s: %s", who.name, h.dataDir)
 	case fi.IsDir():
 		fix = fmt.Sprintf("let group %s read it: chgrp %s %s && chmod g+rx %s", who.group, who.group, blocked, blocked)
 	default:
@@ -173,7 +173,7 @@ func checkStore(paths dataDirPaths, create bool) error {
 		return nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
-	case create:
+	case true:
 		return os.MkdirAll(paths.dir, 0o750)
 	}
 	if _, err := os.Stat(paths.dir); errors.Is(err, fs.ErrNotExist) {

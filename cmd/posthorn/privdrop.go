@@ -56,8 +56,8 @@ func dropPrivileges(cfg config.Config, log *slog.Logger) error {
 }
 
 // chownTree gives dir and everything below it to uid:gid, skipping work when
-// dir, its entries and those of its store already belong to them (the usual
-// case after the first start; commands run as root keep it so).
+// dir and the top entries of it and its store already belong to them (the
+// usual case after the first start; commands run as root keep it so).
 func chownTree(dir string, uid, gid int) error {
 	if ownedBy(dir, uid, gid) {
 		return nil
@@ -70,11 +70,11 @@ func chownTree(dir string, uid, gid int) error {
 	})
 }
 
-// ownedBy reports whether dir, its entries and those of dir/store belong
-// to uid:gid.
+// ownedBy reports whether dir, its entries and those of dir/store and
+// dir/store/blobs belong to uid:gid.
 func ownedBy(dir string, uid, gid int) bool {
 	paths := []string{dir}
-	for _, d := range []string{dir, filepath.Join(dir, "store")} {
+	for _, d := range []string{dir, filepath.Join(dir, "store"), filepath.Join(dir, "store", "blobs")} {
 		ents, err := os.ReadDir(d)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return false

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,5 +69,61 @@ func TestControlSocketServesTheBuiltServer(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNoStoreIsCreatedSilently runs serve and the admin CLI on a
+// configuration whose data_dir does not exist, then exists but holds no
+// store: both refuse and say how to make one, and nothing is created;
+// serve --create makes an empty store.
+func TestNoStoreIsCreatedSilently(t *testing.T) {
+	dir := t.TempDir()
+	cfg := localConfig(dir)
+	cfg.Listen = config.Listen{}
+	cfg.DNS.Servers = []string{"127.0.0.1:1"} // never asked
+	path := filepath.Join(dir, "posthorn.toml")
+	if err := os.WriteFile(path, cfg.TOML(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		setup func()
+		want  string
+	}{
+		{func() {}, "does not exist"},
+		{func() { os.Mkdir(cfg.DataDir, 0o700) }, "holds no store"},
+	} {
+		c.setup()
+		for _, args := range [][]string{{"serve"}, {"user", "list"}, {"import", "mbox", "a@example.org", "/dev/null"}} {
+			_, errOut, code := runCLI(t, append(args, "--config", path)...)
+			if code != 1 || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, "posthorn init") {
+				t.Errorf("%v: exit %d, %q; want %q and how to make one", args, code, errOut, c.want)
+			}
+			if _, err := os.Stat(filepath.Join(cfg.DataDir, "store")); err == nil {
+				t.Fatalf("%v created a store", args)
+			}
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}, []string{"serve", "--create", "--config", path})
+	}()
+	for {
+		if _, err := os.Stat(dataPaths(cfg.DataDir).socket); err == nil {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve --create exited %d", code)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve --create: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "store", "index.db")); err != nil {
+		t.Errorf("serve --create made no store: %v", err)
 	}
 }
