@@ -173,7 +173,7 @@ func checkStore(paths dataDirPaths, create bool) error {
 		return nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
-	case true:
+	case create:
 		return os.MkdirAll(paths.dir, 0o750)
 	}
 	if _, err := os.Stat(paths.dir); errors.Is(err, fs.ErrNotExist) {

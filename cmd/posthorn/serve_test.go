@@ -85,6 +85,10 @@ func TestNoStoreIsCreatedSilently(t *testing.T) {
 	if err := os.WriteFile(path, cfg.TOML(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A cancelled context: a serve that wrongly started would stop at
+	// once, and the test fail instead of waiting.
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
 	for _, c := range []struct {
 		setup func()
 		want  string
@@ -94,7 +98,9 @@ func TestNoStoreIsCreatedSilently(t *testing.T) {
 	} {
 		c.setup()
 		for _, args := range [][]string{{"serve"}, {"user", "list"}, {"import", "mbox", "a@example.org", "/dev/null"}} {
-			_, errOut, code := runCLI(t, append(args, "--config", path)...)
+			var errb strings.Builder
+			code := run(stopped, &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb}, append(args, "--config", path))
+			errOut := errb.String()
 			if code != 1 || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, "posthorn init") {
 				t.Errorf("%v: exit %d, %q; want %q and how to make one", args, code, errOut, c.want)
 			}
