@@ -14,7 +14,7 @@ import (
 )
 
 func cmdInit(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "init", "--dir DIR --domain DOMAIN --hostname HOST [--data-dir DATA_DIR] [--admin ADDRESS]", `
+	fs := newFlags(env, "init", "--dir DIR --domain DOMAIN --hostname HOST [--data-dir DATA_DIR] [--user USER] [--admin ADDRESS]", `
 Set up a new installation:
   - DIR/posthorn.toml, with every key and its meaning;
   - the data directory DATA_DIR (default /var/lib/posthorn) with the store;
@@ -33,6 +33,7 @@ does it.`)
 	domain := fs.String("domain", "", "the first mail domain, e.g. example.com (required)")
 	hostname := fs.String("hostname", "", "this server's host name as in the MX record, e.g. mail.example.com (required)")
 	adminAddr := fs.String("admin", "", "admin account address (default postmaster@DOMAIN)")
+	runAs := fs.String("user", config.Default().User, "the unprivileged user the server switches to after binding its ports")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,6 +80,7 @@ does it.`)
 	cfg := config.Default()
 	cfg.Hostname = host.ASCII
 	cfg.DataDir = paths.dir
+	cfg.User = *runAs
 	if err := mkdirLeaf(paths.dir); err != nil {
 		return help.explain(err)
 	}
@@ -120,7 +122,7 @@ does it.`)
 		return err
 	}
 	fmt.Fprintln(w)
-	if os.Geteuid() == 0 && owner == nil {
+	if os.Geteuid() == 0 && owner == nil && cfg.User != "" {
 		fmt.Fprintf(w, "The server runs as the user %q once its ports are bound; create it:\n  %s\n", cfg.User, useraddCommand(cfg.User, paths.dir))
 	}
 	fmt.Fprintf(w, "Then start the server: posthorn serve --config %s\n", configPath)

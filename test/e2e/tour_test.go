@@ -60,12 +60,21 @@ func readme(t *testing.T) string {
 	return string(b)
 }
 
-// newTour runs init and useradd as the README says. With literal, it
+// tourOptions vary newTour.
+type tourOptions struct {
+	// literal: the unit's paths and the user "posthorn" when this
+	// machine has none of them yet (a fresh CI machine).
+	literal bool
+	// useraddFirst: create the user before init instead of after.
+	useraddFirst bool
+}
+
+// newTour runs init and useradd as the README says. With o.literal, it
 // uses the unit's paths and the user "posthorn" when this machine has
-// none of them yet (a fresh CI machine); otherwise, and without literal,
-// the same commands run under a temporary root prefix (--data-dir then
-// names the prefixed data directory) with a user name of the test's own.
-func newTour(t *testing.T, literal bool) *tour {
+// none of them yet; otherwise the same commands run under a temporary
+// root prefix (--data-dir then names the prefixed data directory) with a
+// user name of the test's own.
+func newTour(t *testing.T, o tourOptions) *tour {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the README tour runs as root (CI runs as root)")
@@ -73,8 +82,8 @@ func newTour(t *testing.T, literal bool) *tour {
 	if _, err := exec.LookPath("useradd"); err != nil {
 		t.Fatal("useradd not found (Debian's passwd package)")
 	}
-	tr := &tour{t: t, etc: unitConfigDir, data: unitDataDir, user: "posthorn", literal: literal}
-	if literal {
+	tr := &tour{t: t, etc: unitConfigDir, data: unitDataDir, user: "posthorn", literal: o.literal}
+	if o.literal {
 		_, err1 := os.Lstat(unitConfigDir)
 		_, err2 := os.Lstat(unitDataDir)
 		_, err3 := user.Lookup("posthorn")
@@ -102,10 +111,25 @@ func newTour(t *testing.T, literal bool) *tour {
 		}
 	})
 
+	if o.useraddFirst {
+		tr.useradd()
+		tr.init()
+	} else {
+		tr.init()
+		tr.useradd()
+	}
+	tr.loopback()
+	return tr
+}
+
+// init runs the README's init and domain records commands.
+func (tr *tour) init() {
+	t := tr.t
+	t.Helper()
 	// README: ./posthorn init --dir /etc/posthorn --domain example.com --hostname mail.example.com
 	args := []string{"init", "--dir", tr.etc, "--domain", "example.com", "--hostname", "mail.example.com"}
 	if !tr.literal {
-		args = append(args, "--data-dir", tr.data)
+		args = append(args, "--data-dir", tr.data, "--user", tr.user)
 	}
 	tr.command("./posthorn init --dir /etc/posthorn --domain example.com --hostname mail.example.com")
 	tr.initOut = mustRun(t, "", args...)
@@ -121,10 +145,16 @@ func newTour(t *testing.T, literal bool) *tour {
 		t.Errorf("domain records:\n%s", out)
 	}
 
+}
+
+// useradd creates the service user with the README's command.
+func (tr *tour) useradd() {
+	t := tr.t
+	t.Helper()
 	// README: useradd … posthorn, exactly as init printed it.
 	useradd := fmt.Sprintf("useradd --system --user-group --home-dir %s --shell /usr/sbin/nologin posthorn", unitDataDir)
 	tr.command(useradd)
-	if !strings.Contains(tr.initOut, "  "+strings.Replace(useradd, unitDataDir, tr.data, 1)) && tr.literal {
+	if tr.initOut != "" && tr.literal && !strings.Contains(tr.initOut, "  "+useradd) {
 		t.Errorf("init does not print the README's useradd line %q:\n%s", useradd, tr.initOut)
 	}
 	fields := strings.Fields(strings.Replace(useradd, unitDataDir, tr.data, 1))
@@ -143,8 +173,6 @@ func newTour(t *testing.T, literal bool) *tour {
 	}
 	tr.uid, _ = strconv.Atoi(u.Uid)
 	tr.gid, _ = strconv.Atoi(u.Gid)
-	tr.loopback()
-	return tr
 }
 
 // command checks that README.md gives cmd as it is run here.
@@ -158,8 +186,7 @@ func (tr *tour) command(cmd string) {
 // loopback rewrites what the tour must not do on a test machine: listen
 // on every address (only 127.0.0.1, on the default ports where they are
 // free, else on free ones) and ask the machine's resolvers (a test DNS
-// server on loopback answers instead). A user of the test's own name
-// replaces "posthorn" when the unit's user could not be used.
+// server on loopback answers instead).
 func (tr *tour) loopback() {
 	t := tr.t
 	port := func(def string) string {
@@ -182,9 +209,6 @@ func (tr *tour) loopback() {
 		"smtp":    fmt.Sprintf("[%q]", tr.smtp), "submission": fmt.Sprintf("[%q]", tr.submission),
 		"submissions": fmt.Sprintf("[%q]", tr.submissions), "imap": fmt.Sprintf("[%q]", tr.imap),
 		"imaps": fmt.Sprintf("[%q]", tr.imaps), "http": fmt.Sprintf("[%q]", tr.http), "https": fmt.Sprintf("[%q]", tr.https),
-	}
-	if tr.user != "posthorn" {
-		kv["user"] = fmt.Sprintf("%q", tr.user)
 	}
 	if err := os.WriteFile(tr.config, []byte(setKeys(t, string(b), kv)), 0o640); err != nil {
 		t.Fatal(err)
@@ -249,7 +273,7 @@ func (tr *tour) fetchBody(seq int) string {
 // (CI). The listeners are moved to 127.0.0.1 (the default ports where
 // free) and DNS to a test server: nothing else differs from the README.
 func TestReadmeTour(t *testing.T) {
-	tr := newTour(t, true)
+	tr := newTour(t, tourOptions{literal: true})
 	t.Logf("literal paths and user: %v (config %s, data %s, user %s)", tr.literal, tr.config, tr.data, tr.user)
 	verifyUnit(t)
 	tr.serve()
@@ -331,7 +355,7 @@ func verifyUnit(t *testing.T) {
 // then serve the imported mail (it answered FETCH BODY[] with
 // NO [SERVERBUG] when import left root-owned blobs).
 func TestRootCommandsKeepStoreOwned(t *testing.T) {
-	tr := newTour(t, false)
+	tr := newTour(t, tourOptions{})
 	tr.serve()
 	tr.srv.stop(t)
 	tr.checkOwned()
@@ -420,7 +444,7 @@ func oneLine(t *testing.T, what, out string, want ...string) {
 // and checks that each problem is one line naming the path, its owner and
 // mode, and the fix.
 func TestPermissionProblemsExplained(t *testing.T) {
-	tr := newTour(t, false)
+	tr := newTour(t, tourOptions{})
 	tr.serve()
 	tr.srv.stop(t)
 	cfg := []string{"--config", tr.config}
@@ -517,4 +541,20 @@ func TestPermissionProblemsExplained(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tr.etc, "nodata")); err == nil {
 		t.Error("serve created data_dir")
 	}
+}
+
+// TestInitAfterUseradd creates the user first: init, run as root, then
+// gives the data directory and all it creates to that user at once.
+func TestInitAfterUseradd(t *testing.T) {
+	tr := newTour(t, tourOptions{useraddFirst: true})
+	if strings.Contains(tr.initOut, "useradd") {
+		t.Errorf("init asks for a user that exists:\n%s", tr.initOut)
+	}
+	tr.checkOwned()
+	tr.serve()
+	if n := countMessages(tr); n != 0 {
+		t.Errorf("%d messages in a new INBOX", n)
+	}
+	tr.srv.stop(t)
+	tr.checkOwned()
 }
