@@ -81,7 +81,9 @@ does it.`)
 	cfg.Hostname = host.ASCII
 	cfg.DataDir = paths.dir
 	cfg.User = *runAs
-	if err := mkdirLeaf(paths.dir); err != nil {
+	if err := mkdirLeaf(paths.dir); errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w; or give --data-dir a directory you may write", help.explain(err))
+	} else if err != nil {
 		return help.explain(err)
 	}
 	owner := serviceOwner(cfg)
