@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/admin"
 	"github.com/posthorn/posthorn/internal/config"
+	"github.com/posthorn/posthorn/internal/store"
 )
 
 func cmdInit(ctx context.Context, env *cliEnv, args []string) error {
@@ -87,16 +89,9 @@ does it.`)
 		return help.explain(err)
 	}
 	owner := serviceOwner(cfg)
-	cfg.TLS.CertFile, cfg.TLS.KeyFile, err = ensureSelfSigned(filepath.Join(paths.dir, "tls"), []string{host.ASCII}, 90*24*time.Hour)
+	cfg.TLS.CertFile, cfg.TLS.KeyFile, err = initCertificate(paths, host, owner)
 	if err != nil {
-		return help.explain(fmt.Errorf("self-signed certificate: %w", err))
-	}
-	if owner != nil {
-		for _, p := range []string{filepath.Dir(cfg.TLS.CertFile), cfg.TLS.CertFile, cfg.TLS.KeyFile} {
-			if err := os.Lchown(p, owner.UID, owner.GID); err != nil {
-				return err
-			}
-		}
+		return help.explain(err)
 	}
 	st, err := openStore(ctx, paths, nil, owner)
 	if err != nil {
@@ -115,17 +110,23 @@ does it.`)
 		return help.explain(err)
 	}
 
-	w := env.stdout
-	fmt.Fprintf(w, "Wrote %s and created the data directory %s.\n\n", configPath, paths.dir)
+	return printInit(ctx, env.stdout, adm, cfg, configPath, user, dom.String(), os.Geteuid() == 0 && owner == nil && cfg.User != "")
+}
+
+// printInit tells what init made: files, the admin password (once), the
+// DNS records of domain and, with needUser, the command that creates the
+// service user.
+func printInit(ctx context.Context, w io.Writer, adm *admin.Admin, cfg config.Config, configPath string, user admin.UserInfo, domain string, needUser bool) error {
+	fmt.Fprintf(w, "Wrote %s and created the data directory %s.\n\n", configPath, cfg.DataDir)
 	fmt.Fprintf(w, "Admin account: %s\nPassword:      %s\n(shown once; store it now)\n\n", user.Address, user.Password)
-	fmt.Fprintf(w, "A self-signed certificate for %s is in %s; configure a real one in [tls].\n\n", host.ASCII, filepath.Dir(cfg.TLS.CertFile))
-	fmt.Fprintf(w, "Publish these DNS records for %s:\n\n", dom.String())
-	if err := printRecords(ctx, w, adm, dom.String()); err != nil {
+	fmt.Fprintf(w, "A self-signed certificate for %s is in %s; configure a real one in [tls].\n\n", cfg.Hostname, filepath.Dir(cfg.TLS.CertFile))
+	fmt.Fprintf(w, "Publish these DNS records for %s:\n\n", domain)
+	if err := printRecords(ctx, w, adm, domain); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	if os.Geteuid() == 0 && owner == nil && cfg.User != "" {
-		fmt.Fprintf(w, "The server runs as the user %q once its ports are bound; create it:\n  %s\n", cfg.User, useraddCommand(cfg.User, paths.dir))
+	if needUser {
+		fmt.Fprintf(w, "The server runs as the user %q once its ports are bound; create it:\n  %s\n", cfg.User, useraddCommand(cfg.User, cfg.DataDir))
 	}
 	fmt.Fprintf(w, "Then start the server: posthorn serve --config %s\n", configPath)
 	return nil
@@ -142,4 +143,21 @@ func mkdirLeaf(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// initCertificate makes the self-signed certificate for host in
+// DATA_DIR/tls, owned by owner if set, and returns its files.
+func initCertificate(paths dataDirPaths, host addr.Domain, owner *store.Owner) (certFile, keyFile string, err error) {
+	certFile, keyFile, err = ensureSelfSigned(filepath.Join(paths.dir, "tls"), []string{host.ASCII}, 90*24*time.Hour)
+	if err != nil {
+		return "", "", fmt.Errorf("self-signed certificate: %w", err)
+	}
+	if owner != nil {
+		for _, p := range []string{filepath.Dir(certFile), certFile, keyFile} {
+			if err := os.Lchown(p, owner.UID, owner.GID); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	return certFile, keyFile, nil
 }
