@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/posthorn/posthorn/internal/dns/dnstest"
 )
@@ -557,4 +559,77 @@ func TestInitAfterUseradd(t *testing.T) {
 	}
 	tr.srv.stop(t)
 	tr.checkOwned()
+}
+
+// servedSerial is the serial number of the certificate the server presents
+// on IMAPS.
+func (tr *tour) servedSerial() string {
+	tr.t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", tr.imaps,
+		&tls.Config{ServerName: mailHost, InsecureSkipVerify: true}) // only to read the certificate
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// TestCertificateReloadAfterDrop replaces the certificate files of a
+// running server, which reads them as its user, and sends SIGHUP: a key
+// only root may read is refused with one line that says how to fix it and
+// the old certificate stays; once the key is the user's, the reload
+// serves the new one.
+func TestCertificateReloadAfterDrop(t *testing.T) {
+	tr := newTour(t, tourOptions{})
+	tr.serve()
+	old := tr.servedSerial()
+
+	certFile, keyFile := filepath.Join(tr.data, "tls", "cert.pem"), filepath.Join(tr.data, "tls", "key.pem")
+	newCert, newKey := selfSignedPEM(t, t.TempDir())
+	for from, to := range map[string]string{newCert: certFile, newKey: keyFile} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(to)
+		if err := os.WriteFile(to, b, 0o600); err != nil { // root's, as an operator would copy them
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(certFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLog := func(want string) string {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			for _, l := range strings.Split(tr.srv.stderr.String(), "\n") {
+				if strings.Contains(l, want) {
+					return l
+				}
+			}
+		}
+		t.Fatalf("no log line with %q:\n%s", want, tr.srv.stderr.String())
+		return ""
+	}
+	tr.srv.cmd.Process.Signal(syscall.SIGHUP)
+	line := waitLog("reload on SIGHUP")
+	t.Logf("refused reload: %s", line)
+	for _, want := range []string{keyFile, "permission denied for user " + tr.user, "belongs to root:root, mode 0600", "chown -R " + tr.user + ": " + tr.data} {
+		if !strings.Contains(line, want) {
+			t.Errorf("reload error %q lacks %q", line, want)
+		}
+	}
+	if got := tr.servedSerial(); got != old {
+		t.Errorf("serving certificate %s after a failed reload, want the old %s", got, old)
+	}
+
+	if err := os.Chown(keyFile, tr.uid, tr.gid); err != nil {
+		t.Fatal(err)
+	}
+	tr.srv.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("certificate reloaded")
+	if got := tr.servedSerial(); got == old {
+		t.Errorf("still serving the old certificate after SIGHUP")
+	}
+	tr.srv.stop(t)
 }
