@@ -28,7 +28,7 @@ import (
 )
 
 func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "serve", "[--config FILE]", `
+	fs := newFlags(env, "serve", "[--config FILE] [--create]", `
 Run the mail server with the configuration in FILE until SIGTERM or SIGINT.
 Listening ports are bound first; then, when started as root, posthorn
 hands data_dir to the unprivileged "user" of the configuration and

@@ -532,6 +532,22 @@ func TestPermissionProblemsExplained(t *testing.T) {
 	}
 	oneLine(t, "unreachable data_dir", errOut, filepath.Join(private, "data"), "("+private+" is in the way)", private+" belongs to root:root, mode 0700", "fix: let group "+tr.user+" read it: chgrp "+tr.user+" "+private)
 
+	// A certificate of the operator's own that only root may read.
+	opCert, opKey := selfSignedPEM(t, tr.etc)
+	mode(opCert, 0o644)
+	noPorts["data_dir"] = fmt.Sprintf("%q", tr.data)
+	noPorts["imaps"] = fmt.Sprintf("[%q]", freePort(t))
+	noPorts["cert_file"], noPorts["key_file"] = fmt.Sprintf("%q", opCert), fmt.Sprintf("%q", opKey)
+	certCfg := filepath.Join(tr.etc, "cert.toml")
+	writeFile(t, certCfg, setKeys(t, string(b), noPorts))
+	mode(certCfg, 0o644)
+	errOut, code = asUser(t, tr.uid, tr.gid, "serve", "--config", certCfg)
+	if code == 0 {
+		t.Fatal("serve with an unreadable key succeeded")
+	}
+	oneLine(t, "unreadable key_file", errOut, opKey, "permission denied for user "+tr.user, "belongs to root:root, mode 0600",
+		"fix: let group "+tr.user+" read it: chgrp "+tr.user+" "+opKey+" && chmod g+r "+opKey)
+
 	// A data_dir that holds no store is not created by serve.
 	empty := filepath.Join(tr.etc, "empty.toml")
 	writeFile(t, empty, setKeys(t, string(b), map[string]string{"data_dir": fmt.Sprintf("%q", filepath.Join(tr.etc, "nodata"))}))
