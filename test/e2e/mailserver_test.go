@@ -79,7 +79,7 @@ func newMailServer(t *testing.T, o mailOptions) *mailServer {
 	if o.imap {
 		m.imap, m.imaps = freePort(t), freePort(t)
 		imap, imaps = fmt.Sprintf("[%q]", m.imap), fmt.Sprintf("[%q]", m.imaps)
-		certFile, keyFile = selfSignedPEM(t, filepath.Join(dir, "tls"))
+		certFile, keyFile = selfSignedPEM(t, filepath.Join(dir, "data", "tls"))
 		m.cert = certFile
 	}
 	xclient := "[]"
