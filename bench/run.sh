@@ -122,7 +122,7 @@ part_startup() {
   for i in $(seq 5); do
     local d="$OUT/start$i" sp hp
     sp=$(freeport) hp=$(freeport)
-    "$OUT/posthorn" init --dir "$d" --domain example.com --hostname mail.example.com >/dev/null
+    "$OUT/posthorn" init --dir "$d" --data-dir "$d/data" --domain example.com --hostname mail.example.com >/dev/null
     posthorn_config "$d" "$sp" "$hp"
     "$OUT/machine" -startup -smtp "127.0.0.1:$sp" -health "http://127.0.0.1:$hp/healthz" -idle 2s \
       -- "$OUT/posthorn" serve --config "$d/posthorn.toml" | tee -a "$RES"
@@ -260,7 +260,7 @@ part_inbound() {
 
   local sp hp ph="$OUT/ph"
   sp=$(freeport) hp=$(freeport)
-  "$OUT/posthorn" init --dir "$ph" --domain example.com --hostname mail.example.com >/dev/null
+  "$OUT/posthorn" init --dir "$ph" --data-dir "$ph/data" --domain example.com --hostname mail.example.com >/dev/null
   posthorn_config "$ph" "$sp" "$hp"
   echo "bench-password-1" | "$OUT/posthorn" user add bob@example.com --password-stdin --config "$ph/posthorn.toml" >/dev/null
   start_ph() {

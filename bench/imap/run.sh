@@ -56,7 +56,7 @@ trap cleanup EXIT
 # from loopback) and HTTP on free loopback ports, nothing else.
 IMAP_PORT=$(freeport) HTTP_PORT=$(freeport)
 start_testdns
-"$OUT/posthorn" init --dir "$OUT/ph" --domain example.com --hostname mail.example.com >/dev/null
+"$OUT/posthorn" init --dir "$OUT/ph" --data-dir "$OUT/ph/data" --domain example.com --hostname mail.example.com >/dev/null
 sed -i -e "s/^servers = .*/servers = [\"127.0.0.1:$DNS_PORT\"]/" -e 's/^user = .*/user = ""/' -e 's/^allow_root = .*/allow_root = true/' \
   -e 's/^smtp = .*/smtp = []/' -e 's/^submission = .*/submission = []/' \
   -e 's/^submissions = .*/submissions = []/' -e "s/^imap = .*/imap = [\"127.0.0.1:$IMAP_PORT\"]/" \

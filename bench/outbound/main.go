@@ -172,7 +172,7 @@ func (b *bench) run(level, run int) (result, error) {
 // setup makes a fresh posthorn data directory with the messages queued,
 // and returns its HTTP address.
 func (b *bench) setup(dir, dnsAddr string, level int) (string, error) {
-	out, err := exec.Command(b.bin, "init", "--dir", dir, "--domain", "example.com", "--hostname", "mail.example.com").CombinedOutput()
+	out, err := exec.Command(b.bin, "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", "example.com", "--hostname", "mail.example.com").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("posthorn init: %v: %s", err, out)
 	}
@@ -196,7 +196,7 @@ func (b *bench) setup(dir, dnsAddr string, level int) (string, error) {
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		return "", err
 	}
-	// init writes data_dir = "data"; the store is DATA_DIR/store.
+	// init --data-dir DIR/data; the store is DATA_DIR/store.
 	return httpAddr, b.enqueue(filepath.Join(dir, "data", "store"))
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/admin"
-	"github.com/posthorn/posthorn/internal/admin/ctl"
 	"github.com/posthorn/posthorn/internal/config"
 )
 
@@ -42,7 +41,11 @@ func openAdmin(ctx context.Context, path string) (api admin.API, close func(), e
 		return nil, nil, err
 	}
 	paths := dataPaths(cfg.DataDir)
-	if c, err := ctl.Dial(paths.socket); err == nil {
+	c, err := dialControl(paths)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c != nil {
 		return c, func() {}, nil
 	}
 	// No server answers: open the store directly. Its lock refuses this
@@ -51,7 +54,7 @@ func openAdmin(ctx context.Context, path string) (api admin.API, close func(), e
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openStore(ctx, paths, nil)
+	st, err := openExisting(ctx, cfg, paths)
 	if err != nil {
 		return nil, nil, err
 	}

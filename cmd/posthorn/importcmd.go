@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/posthorn/posthorn/internal/addr"
-	"github.com/posthorn/posthorn/internal/admin/ctl"
 	"github.com/posthorn/posthorn/internal/config"
 	"github.com/posthorn/posthorn/internal/mailport"
 	"github.com/posthorn/posthorn/internal/store"
@@ -142,11 +141,13 @@ func openMailStore(ctx context.Context, configPath, account string) (*mailStore,
 		return nil, usageError{fmt.Sprintf("invalid account address %q: %v", account, err)}
 	}
 	paths := dataPaths(cfg.DataDir)
-	if _, err := ctl.Dial(paths.socket); err == nil {
+	if c, err := dialControl(paths); err != nil {
+		return nil, err
+	} else if c != nil {
 		return nil, fmt.Errorf("the server is running (its control socket %s answers); "+
 			"import and export write to the store directly: stop the server, run this again, then start it", paths.socket)
 	}
-	st, err := openStore(ctx, paths, nil)
+	st, err := openExisting(ctx, cfg, paths)
 	if err != nil {
 		if strings.Contains(err.Error(), "in use") {
 			return nil, fmt.Errorf("%w; stop the server before importing or exporting", err)

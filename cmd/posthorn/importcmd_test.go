@@ -23,7 +23,7 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 
 func TestImportExportCommands(t *testing.T) {
 	dir := t.TempDir()
-	if _, e, code := runCLI(t, "init", "--dir", dir, "--domain", "example.com", "--hostname", "mail.example.com"); code != 0 {
+	if _, e, code := runCLI(t, "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", "example.com", "--hostname", "mail.example.com"); code != 0 {
 		t.Fatalf("init: %s", e)
 	}
 	cfg := filepath.Join(dir, "posthorn.toml")

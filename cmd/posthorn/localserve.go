@@ -89,6 +89,7 @@ which are running.`)
 	return runServer(ctx, serverParams{
 		cfg:          cfg,
 		logger:       logger,
+		create:       true, // the dev mode keeps its own data directory
 		redirectAll:  addr.MustParseAddress(localAccount),
 		annotateOnly: true,
 		resolver:     localResolver(cfg),

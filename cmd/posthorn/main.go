@@ -37,8 +37,8 @@ func (e usageError) Error() string { return e.msg }
 
 func commands() []command {
 	return []command{
-		{"init", "--dir DIR --domain DOMAIN --hostname HOST [--admin ADDRESS]", "create a configuration, data directory, DKIM keys and admin account; print DNS records", cmdInit},
-		{"serve", "[--config FILE]", "run the mail server", cmdServe},
+		{"init", "--dir DIR --domain DOMAIN --hostname HOST [--data-dir DATA_DIR] [--user USER] [--admin ADDRESS]", "create a configuration, data directory, DKIM keys and admin account; print DNS records", cmdInit},
+		{"serve", "[--config FILE] [--create]", "run the mail server", cmdServe},
 		{"localserve", "[--dir DIR] [--password PASSWORD]", "run everything on loopback for development, with one account you@localhost", cmdLocalserve},
 		{"domain", "add|del|list|records [DOMAIN]", "manage local domains and print their DNS records", cmdDomain},
 		{"user", "add|del|passwd|list [ADDRESS]", "manage accounts and passwords", cmdUser},

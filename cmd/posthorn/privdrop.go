@@ -29,7 +29,7 @@ func dropPrivileges(cfg config.Config, log *slog.Logger) error {
 	}
 	u, err := user.Lookup(cfg.User)
 	if err != nil {
-		return fmt.Errorf("user %q: %w (create it, e.g. useradd --system --home-dir %s %s)", cfg.User, err, cfg.DataDir, cfg.User)
+		return fmt.Errorf("user %q: %w (create it: %s)", cfg.User, err, useraddCommand(cfg.User, cfg.DataDir))
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
@@ -38,9 +38,6 @@ func dropPrivileges(cfg config.Config, log *slog.Logger) error {
 	}
 	if uid == 0 {
 		return fmt.Errorf("user %q is root", cfg.User)
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return err
 	}
 	if err := chownTree(cfg.DataDir, uid, gid); err != nil {
 		return fmt.Errorf("handing %s to %s: %w", cfg.DataDir, cfg.User, err)
@@ -59,13 +56,10 @@ func dropPrivileges(cfg config.Config, log *slog.Logger) error {
 }
 
 // chownTree gives dir and everything below it to uid:gid, skipping work when
-// dir already belongs to them (the usual case after the first start).
+// dir and the top entries of it and its store already belong to them (the
+// usual case after the first start; commands run as root keep it so).
 func chownTree(dir string, uid, gid int) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid && int(st.Gid) == gid {
+	if ownedBy(dir, uid, gid) {
 		return nil
 	}
 	return filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
@@ -74,4 +68,36 @@ func chownTree(dir string, uid, gid int) error {
 		}
 		return os.Lchown(p, uid, gid)
 	})
+}
+
+// ownedBy reports whether dir, its entries and those of dir/store and
+// dir/store/blobs belong to uid:gid.
+func ownedBy(dir string, uid, gid int) bool {
+	paths := []string{dir}
+	for _, d := range []string{dir, filepath.Join(dir, "store"), filepath.Join(dir, "store", "blobs")} {
+		ents, err := os.ReadDir(d)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+		for _, e := range ents {
+			paths = append(paths, filepath.Join(d, e.Name()))
+		}
+	}
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return false
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || int(st.Uid) != uid || int(st.Gid) != gid {
+			return false
+		}
+	}
+	return true
+}
+
+// useraddCommand is the command that creates the service user, as the
+// README and contrib/posthorn.service give it.
+func useraddCommand(name, home string) string {
+	return fmt.Sprintf("useradd --system --user-group --home-dir %s --shell /usr/sbin/nologin %s", home, name)
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/posthorn/posthorn/internal/accounts"
@@ -27,11 +28,14 @@ import (
 )
 
 func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "serve", "[--config FILE]", `
+	fs := newFlags(env, "serve", "[--config FILE] [--create]", `
 Run the mail server with the configuration in FILE until SIGTERM or SIGINT.
 Listening ports are bound first; then, when started as root, posthorn
-switches to the unprivileged "user" of the configuration.`)
+hands data_dir to the unprivileged "user" of the configuration and
+switches to it. data_dir must hold a store (posthorn init creates one)
+unless --create is given.`)
 	configPath := fs.String("config", "", "configuration file (default ./posthorn.toml, then /etc/posthorn/posthorn.toml)")
+	create := fs.Bool("create", false, "create data_dir with an empty store if it holds none (posthorn init makes a complete one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,13 +48,13 @@ switches to the unprivileged "user" of the configuration.`)
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		return err
+		return accessHelp{server: true}.explain(err)
 	}
 	logger, err := newLogger(env.stderr, cfg.Log)
 	if err != nil {
 		return err
 	}
-	return runServer(ctx, serverParams{cfg: cfg, logger: logger, dropPrivileges: true})
+	return runServer(ctx, serverParams{cfg: cfg, logger: logger, dropPrivileges: true, create: *create})
 }
 
 // newLogger builds the slog logger the configuration asks for.
@@ -78,6 +82,9 @@ type serverParams struct {
 	cfg            config.Config
 	logger         *slog.Logger
 	dropPrivileges bool
+	// create makes data_dir and an empty store when it holds none
+	// (serve --create, localserve); otherwise that is an error.
+	create bool
 	// setup, if set, runs on the open store before any service starts.
 	setup func(ctx context.Context, st store.Store) error
 	// ready, if set, is called once everything listens, with the bound
@@ -104,22 +111,26 @@ func runServer(ctx context.Context, p serverParams) error {
 		return fmt.Errorf("hostname: %w", err)
 	}
 	ls, err := bindAll(cfg.Listen)
-	if err != nil {
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%w: ports below 1024 need root: start serve as root (it switches to \"user\" once they are bound) "+
+			"or give it CAP_NET_BIND_SERVICE", err)
+	} else if err != nil {
 		return err
 	}
 	defer ls.close()
+	paths := dataPaths(cfg.DataDir)
+	help := accessHelp{dataDir: paths.dir, server: true}
+	if err := checkStore(paths, p.create); err != nil {
+		return help.explain(err)
+	}
 	if p.dropPrivileges {
 		if err := dropPrivileges(cfg, log); err != nil {
-			return err
+			return help.explain(err)
 		}
 	}
-	paths := dataPaths(cfg.DataDir)
-	if err := os.MkdirAll(paths.dir, 0o750); err != nil {
-		return err
-	}
-	st, err := openStore(ctx, paths, log)
+	st, err := openStore(ctx, paths, log, nil)
 	if err != nil {
-		return err
+		return help.explain(err)
 	}
 	defer st.Close()
 	if p.setup != nil {
@@ -135,7 +146,7 @@ func runServer(ctx context.Context, p serverParams) error {
 	listening, err := startServices(ctx, p, host, paths, accounts.Watch(st, rcpts), rcpts, ls, run, errc)
 	if err != nil {
 		run.shutdown()
-		return err
+		return help.explain(err)
 	}
 	log.Info("posthorn started", "version", versionString(), "hostname", host.ASCII, "data_dir", paths.dir,
 		"listening", listeningSummary(listening))
@@ -227,8 +238,9 @@ func (r *running) shutdown() {
 	r.stops = nil
 }
 
-// startServices starts the control socket, HTTP, SMTP and IMAP on the
-// bound listeners and returns the listening addresses by service name.
+// startServices starts HTTP, SMTP, IMAP and, once the admin API they share
+// is complete, the control socket, and returns the listening addresses by
+// service name.
 func startServices(ctx context.Context, p serverParams, host addr.Domain, paths dataDirPaths, st store.Store,
 	rcpts *accounts.Cache, ls *listeners, run *running, errc chan<- error) (map[string][]string, error) {
 	cfg, log := p.cfg, p.logger
@@ -242,18 +254,6 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	}
 	adm := &admin.Admin{Store: st, Hostname: host, Resolver: resolver, KeepRetired: cfg.DKIM.KeepRetired, Logger: log.With("svc", "admin"),
 		MTASTSMode: cfg.MTASTS.Mode, MTASTSMaxAge: cfg.MTASTS.MaxAge}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	go adm.WatchDKIMRotations(watchCtx, cfg.DKIM.RotationCheckInterval)
-	run.add("dkim-watch", func(context.Context) error { stopWatch(); return nil })
-
-	ctlListener, err := ctl.Listen(paths.socket)
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	ctlServer := &ctl.Server{API: adm, Logger: log.With("svc", "ctl")}
-	go func() { errc <- ctlServer.Serve(ctlListener) }()
-	run.add("ctl", ctlServer.Shutdown)
-
 	certs, err := startTLS(ctx, tlsParams{cfg: cfg, host: host, st: st, paths: paths, log: log}, run)
 	if err != nil {
 		return nil, err
@@ -272,7 +272,6 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	if err != nil {
 		return nil, err
 	}
-	listening["control"] = []string{paths.socket}
 	out, err := startQueue(ctx, queueParams{cfg: cfg, host: host, st: st, resolver: resolver, dataDir: paths.dir, log: log, sender: p.sender, observer: metrics}, run)
 	if err != nil {
 		return nil, err
@@ -303,6 +302,19 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	pruneCtx, stopPrune := context.WithCancel(ctx)
 	go pruneJunkEvents(pruneCtx, st, junkEventMaxAge, time.Now, log.With("svc", "imap"))
 	run.add("junk-prune", func(context.Context) error { stopPrune(); return nil })
+
+	// adm is complete only now: the admin API is served last.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go adm.WatchDKIMRotations(watchCtx, cfg.DKIM.RotationCheckInterval)
+	run.add("dkim-watch", func(context.Context) error { stopWatch(); return nil })
+	ctlListener, err := ctl.Listen(paths.socket)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ctlServer := &ctl.Server{API: adm, Logger: log.With("svc", "ctl")}
+	go func() { errc <- ctlServer.Serve(ctlListener) }()
+	run.add("ctl", ctlServer.Shutdown)
+	listening["control"] = []string{paths.socket}
 	return listening, nil
 }
 
@@ -316,15 +328,21 @@ func listeningSummary(listening map[string][]string) string {
 	return strings.Join(parts, " ")
 }
 
-// openStore opens the store in the data directory.
-func openStore(ctx context.Context, paths dataDirPaths, log *slog.Logger) (*store.SQLite, error) {
+// openStore opens the store in the data directory, creating it if needed;
+// owner, if set, is given the data directory and what the store creates.
+func openStore(ctx context.Context, paths dataDirPaths, log *slog.Logger, owner *store.Owner) (*store.SQLite, error) {
 	if err := os.MkdirAll(paths.store, 0o750); err != nil {
 		return nil, err
+	}
+	if owner != nil {
+		if err := os.Lchown(paths.dir, owner.UID, owner.GID); err != nil {
+			return nil, err
+		}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return store.Open(ctx, paths.store, store.Options{Logger: log.With("svc", "store")})
+	return store.Open(ctx, paths.store, store.Options{Logger: log.With("svc", "store"), Owner: owner})
 }
 
 // listenAll binds every host:port. IPv6 addresses are bound IPv6-only and

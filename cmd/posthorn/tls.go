@@ -75,7 +75,7 @@ func startTLS(ctx context.Context, p tlsParams, run *running) (*tlsmgr.Manager, 
 				return
 			case <-hup:
 				if err := m.Reload(); err != nil {
-					log.Error("tls: reload on SIGHUP", "err", err)
+					log.Error("tls: reload on SIGHUP", "err", accessHelp{dataDir: p.paths.dir, server: true}.explain(err))
 				}
 			}
 		}

@@ -23,7 +23,7 @@ import "time"
 // Config is the whole configuration file.
 type Config struct {
 	Hostname  string `toml:"hostname" required:"true" doc:"The host name of this mail server, as in its MX record: used in the SMTP greeting and HELO, and as the name in its TLS certificate."`
-	DataDir   string `toml:"data_dir" required:"true" doc:"Directory holding the message store, blobs and the control socket. A relative path is relative to the directory of this file."`
+	DataDir   string `toml:"data_dir" required:"true" doc:"Directory holding the message store, blobs, generated certificates and the control socket; the server hands it to user and reads it as that user. posthorn init creates it (serve refuses a data_dir without a store unless started with --create). A relative path is relative to the directory of this file."`
 	User      string `toml:"user" doc:"Unprivileged user to switch to after binding the listening ports. Empty means to keep running as the user that started posthorn, which is refused for root unless allow_root is true."`
 	AllowRoot bool   `toml:"allow_root" doc:"Allow running as root when user is empty. Not recommended: a bug in any protocol handler would then run with full privileges."`
 
@@ -61,7 +61,7 @@ type DNS struct {
 // TLS configures the certificate served by all TLS listeners.
 type TLS struct {
 	CertFile       string        `toml:"cert_file" doc:"PEM file with the certificate chain, leaf first. Set together with key_file."`
-	KeyFile        string        `toml:"key_file" doc:"PEM file with the private key of the certificate in cert_file."`
+	KeyFile        string        `toml:"key_file" doc:"PEM file with the private key of the certificate in cert_file. Both files are read as user, at start and on every reload, so user must be able to read them."`
 	ReloadInterval time.Duration `toml:"reload_interval" doc:"How often cert_file and key_file are checked for changes (size and modification time); a changed valid pair is served from the next connection on, an invalid one is logged and the previous certificate kept. SIGHUP reloads at once."`
 	AlarmTo        string        `toml:"alarm_to" doc:"Address mailed (delivered locally) when a certificate is 14, 7, 3 and 1 days from expiry without having been renewed. Empty: postmaster@ the first local domain."`
 	CheckInterval  time.Duration `toml:"check_interval" doc:"How often the expiry watch looks at every certificate (ACME or files) and raises the alarm (error log line, alarm_to mail) for one near its expiry that was not renewed. 0 means one hour. Shorter values only make sense for tests with short-lived certificates."`

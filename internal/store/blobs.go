@@ -98,6 +98,11 @@ func (s *SQLite) spoolFile(head []byte, rest io.Reader) (_ *newBlob, err error) 
 			os.Remove(f.Name())
 		}
 	}()
+	if s.owner != nil {
+		if err := f.Chown(s.owner.UID, s.owner.GID); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
 	n, err := f.Write(head)
 	if err != nil {
 		return nil, fmt.Errorf("store: writing blob: %w", err)

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -34,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -42,6 +44,17 @@ type Options struct {
 	Logger   *slog.Logger     // nil: discard
 	Notifier Notifier         // nil: NewLocalNotifier()
 	Now      func() time.Time // nil: time.Now
+	// Owner, if set, is given every file and directory the store creates:
+	// the index and its WAL, snapshots, blobs, their directories and the
+	// lock file. A command run as root on the store of a server that runs
+	// as another user sets it, so the server can still use every file.
+	// Nil: files belong to the process that creates them.
+	Owner *Owner
+}
+
+// Owner is a user and group id for [Options.Owner].
+type Owner struct {
+	UID, GID int
 }
 
 // SQLite is the embedded Store: SQLite index plus filesystem blobs.
@@ -50,6 +63,7 @@ type SQLite struct {
 	log      *slog.Logger
 	notifier Notifier
 	now      func() time.Time
+	owner    *Owner
 
 	wdb  *sql.DB              // one connection, used only by the writer goroutine
 	hot  map[string]*sql.Stmt // prepared on wdb: hotQueries (writer.go)
@@ -80,6 +94,7 @@ func openWith(ctx context.Context, dir string, opts Options, migs []migration) (
 		log:       opts.Logger,
 		notifier:  opts.Notifier,
 		now:       opts.Now,
+		owner:     opts.Owner,
 		reqs:      make(chan *writeReq, maxBatch),
 		inlineMax: inlineMax,
 		done:      make(chan struct{}),
@@ -131,6 +146,12 @@ func openWith(ctx context.Context, dir string, opts Options, migs []migration) (
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("store: open index: %w", err)
 	}
+	snapshots, _ := filepath.Glob(dbPath + ".before-v*")
+	for _, p := range append([]string{dbPath, dbPath + "-wal", dbPath + "-shm"}, snapshots...) {
+		if err := s.own(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
 	// index.db and its WAL may be new: make their directory entries durable.
 	if err := syncDir(dir); err != nil {
 		return nil, err
@@ -139,9 +160,12 @@ func openWith(ctx context.Context, dir string, opts Options, migs []migration) (
 	return s, nil
 }
 
-// prepareDir creates the directory layout, takes the lock and empties
-// blobs/tmp.
+// prepareDir checks that this process may use what exists of the store,
+// creates the directory layout, takes the lock and empties blobs/tmp.
 func (s *SQLite) prepareDir() error {
+	if err := s.checkAccess(); err != nil {
+		return err
+	}
 	tmp := filepath.Join(s.dir, "blobs", "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -160,12 +184,61 @@ func (s *SQLite) prepareDir() error {
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	owned := []string{s.dir, filepath.Join(s.dir, "LOCK"), filepath.Join(s.dir, "blobs"), tmp}
 	for i := 0; i < 256; i++ {
-		if err := os.MkdirAll(filepath.Join(s.dir, "blobs", fmt.Sprintf("%02x", i)), 0o700); err != nil {
+		d := filepath.Join(s.dir, "blobs", fmt.Sprintf("%02x", i))
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("store: %w", err)
+		}
+		owned = append(owned, d)
+	}
+	for _, p := range owned {
+		if err := s.own(p); err != nil {
+			return err
 		}
 	}
 	return syncDir(filepath.Join(s.dir, "blobs"))
+}
+
+// checkAccess returns an error naming the first existing file or directory
+// of the store this process may not read and write (a file created by
+// another user), as an *fs.PathError, before SQLite hides the path behind
+// "unable to open database file".
+func (s *SQLite) checkAccess() error {
+	paths := []string{s.dir, filepath.Join(s.dir, "LOCK"), filepath.Join(s.dir, "index.db"),
+		filepath.Join(s.dir, "index.db-wal"), filepath.Join(s.dir, "index.db-shm"),
+		filepath.Join(s.dir, "blobs"), filepath.Join(s.dir, "blobs", "tmp")}
+	for i := 0; i < 256; i++ {
+		paths = append(paths, filepath.Join(s.dir, "blobs", fmt.Sprintf("%02x", i)))
+	}
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		mode := uint32(unix.R_OK | unix.W_OK)
+		if fi.IsDir() {
+			mode |= unix.X_OK
+		}
+		if err := unix.Faccessat(unix.AT_FDCWD, p, mode, unix.AT_EACCESS); err != nil {
+			return fmt.Errorf("store: %w", &fs.PathError{Op: "open", Path: p, Err: err})
+		}
+	}
+	return nil
+}
+
+// own gives path to the configured Owner, if any.
+func (s *SQLite) own(path string) error {
+	if s.owner == nil {
+		return nil
+	}
+	if err := os.Lchown(path, s.owner.UID, s.owner.GID); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
 }
 
 // Notifier implements Store.

@@ -71,7 +71,7 @@ type acmeServer struct {
 func newACMEServer(t *testing.T, p *pebbletest.Pebble, challenge string) *acmeServer {
 	t.Helper()
 	dir := t.TempDir()
-	mustRun(t, "", "init", "--dir", dir, "--domain", "example.com", "--hostname", mailHost)
+	mustRun(t, "", "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", "example.com", "--hostname", mailHost)
 	m := &mailServer{t: t, dir: dir, config: filepath.Join(dir, "posthorn.toml"),
 		smtp: freePort(t), submission: freePort(t), submissions: freePort(t), imap: freePort(t), imaps: freePort(t),
 		http: fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)}

@@ -18,7 +18,7 @@ import (
 
 func TestInitServeAndAdminCLI(t *testing.T) {
 	dir := t.TempDir()
-	out := mustRun(t, "", "init", "--dir", dir, "--domain", "example.com", "--hostname", "mail.example.com")
+	out := mustRun(t, "", "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", "example.com", "--hostname", "mail.example.com")
 	m := regexp.MustCompile(`Password:\s+(\S+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("init printed no password:\n%s", out)
@@ -44,7 +44,7 @@ func TestInitServeAndAdminCLI(t *testing.T) {
 			t.Errorf("posthorn.toml lacks %q", key)
 		}
 	}
-	if _, _, code := posthorn(t, "", "init", "--dir", dir, "--domain", "example.com", "--hostname", "mail.example.com"); code == 0 {
+	if _, _, code := posthorn(t, "", "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", "example.com", "--hostname", "mail.example.com"); code == 0 {
 		t.Error("second init over an existing config succeeded")
 	}
 

@@ -20,7 +20,7 @@ import (
 // counts what happened.
 func TestHTTPBehindProxy(t *testing.T) {
 	dir := t.TempDir()
-	mustRun(t, "", "init", "--dir", dir, "--domain", "example.com", "--hostname", "mail.example.com")
+	mustRun(t, "", "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", "example.com", "--hostname", "mail.example.com")
 	httpAddr := freePort(t)
 	cfg := filepath.Join(dir, "serve.toml")
 	writeFile(t, cfg, fmt.Sprintf(`hostname = "mail.example.com"

@@ -64,7 +64,7 @@ func usedBytes(t *testing.T, cfg, account string) int64 {
 // has Python read the export back: same folders, messages, flags, dates.
 func TestImportExport(t *testing.T) {
 	dir := t.TempDir()
-	mustRun(t, "", "init", "--dir", dir, "--domain", "example.com", "--hostname", "mail.example.com")
+	mustRun(t, "", "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", "example.com", "--hostname", "mail.example.com")
 	cfg := filepath.Join(dir, "posthorn.toml")
 	const acct = "postmaster@example.com"
 	in := t.TempDir()

@@ -59,10 +59,10 @@ const mailHost = "mail.example.com"
 func newMailServer(t *testing.T, o mailOptions) *mailServer {
 	t.Helper()
 	dir := t.TempDir()
-	mustRun(t, "", "init", "--dir", dir, "--domain", "example.com", "--hostname", mailHost)
+	mustRun(t, "", "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", "example.com", "--hostname", mailHost)
 	m := &mailServer{t: t, dir: dir, config: filepath.Join(dir, "posthorn.toml"),
 		smtp: freePort(t), submission: freePort(t), submissions: freePort(t), http: freePort(t),
-		cert: filepath.Join(dir, "tls", "cert.pem")}
+		cert: filepath.Join(dir, "data", "tls", "cert.pem")}
 	if o.greetDelay == "" {
 		o.greetDelay = "100ms"
 	}
@@ -75,11 +75,11 @@ func newMailServer(t *testing.T, o mailOptions) *mailServer {
 		lmtp = fmt.Sprintf("[%q]", m.lmtp)
 	}
 	imap, imaps := "[]", "[]"
-	certFile, keyFile := m.cert, filepath.Join(dir, "tls", "key.pem")
+	certFile, keyFile := m.cert, filepath.Join(dir, "data", "tls", "key.pem")
 	if o.imap {
 		m.imap, m.imaps = freePort(t), freePort(t)
 		imap, imaps = fmt.Sprintf("[%q]", m.imap), fmt.Sprintf("[%q]", m.imaps)
-		certFile, keyFile = selfSignedPEM(t, filepath.Join(dir, "tls"))
+		certFile, keyFile = selfSignedPEM(t, filepath.Join(dir, "data", "tls"))
 		m.cert = certFile
 	}
 	xclient := "[]"

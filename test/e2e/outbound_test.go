@@ -61,7 +61,7 @@ var (
 func newOutboundNode(t *testing.T, domain, host, ip, dnsAddr string, kv map[string]string) *outboundNode {
 	t.Helper()
 	dir := t.TempDir()
-	out := mustRun(t, "", "init", "--dir", dir, "--domain", domain, "--hostname", host)
+	out := mustRun(t, "", "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", domain, "--hostname", host)
 	n := &outboundNode{domain: domain, host: host, ip: ip, dkim: map[string]string{}}
 	for _, m := range dkimLine.FindAllStringSubmatch(out, -1) {
 		var v strings.Builder
@@ -75,7 +75,7 @@ func newOutboundNode(t *testing.T, domain, host, ip, dnsAddr string, kv map[stri
 	}
 	m := &mailServer{t: t, dir: dir, config: filepath.Join(dir, "posthorn.toml"),
 		smtp: ip + ":25", submission: ip + ":" + port(freePort(t)), submissions: freePort(t), http: freePort(t),
-		cert: filepath.Join(dir, "tls", "cert.pem"), dns: dnsAddr}
+		cert: filepath.Join(dir, "data", "tls", "cert.pem"), dns: dnsAddr}
 	b, err := os.ReadFile(m.config)
 	if err != nil {
 		t.Fatal(err)

@@ -45,11 +45,14 @@ func call[Resp any](ctx context.Context, c *Client, method string, params any) (
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(ioTimeout))
 	b, _ := json.Marshal(request{Method: method, Params: p})
-	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return zero, fmt.Errorf("control socket: %w", err)
-	}
+	_, werr := conn.Write(append(b, '\n'))
+	// A server that refuses this peer answers before reading the
+	// request: its answer explains a failed write.
 	var resp response
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&resp); err != nil {
+		if werr != nil {
+			return zero, fmt.Errorf("control socket: %w", werr)
+		}
 		return zero, fmt.Errorf("control socket: reading answer: %w", err)
 	}
 	if resp.Error != "" {

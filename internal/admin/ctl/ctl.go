@@ -170,14 +170,15 @@ func (s *Server) log() *slog.Logger {
 // peerAllowed reports whether the peer runs as our user or as root: the
 // socket mode already restricts this; checking SO_PEERCRED as well keeps a
 // mis-set mode from opening the admin API to other local users.
-func peerAllowed(c net.Conn) bool {
+// The peer's uid is returned for the refusal message (-1: unknown).
+func peerAllowed(c net.Conn) (bool, int) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return false
+		return false, -1
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return false
+		return false, -1
 	}
 	var cred *unix.Ucred
 	var cerr error
@@ -185,16 +186,19 @@ func peerAllowed(c net.Conn) bool {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	})
 	if err != nil || cerr != nil {
-		return false
+		return false, -1
 	}
-	return cred.Uid == 0 || int(cred.Uid) == os.Getuid()
+	return cred.Uid == 0 || int(cred.Uid) == os.Getuid(), int(cred.Uid)
 }
 
 func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(ioTimeout))
-	if !peerAllowed(c) {
-		s.log().Warn("control socket: peer refused")
+	if ok, uid := peerAllowed(c); !ok {
+		s.log().Warn("control socket: peer refused", "uid", uid)
+		writeResponse(c, response{UserError: true, Error: fmt.Sprintf(
+			"the control socket refused uid %d: only root and the server's user (uid %d) may use it; run the command as root",
+			uid, os.Getuid())})
 		return
 	}
 	var req request
