@@ -64,6 +64,9 @@ and print every DNS record DOMAIN needs, in zone-file syntax.`)
 	cfg := config.Default()
 	cfg.Hostname = host.ASCII
 	cfg.DataDir = "data"
+	// MTA-STS starts in testing (docs/http.md): senders report failures
+	// and still deliver until the operator switches to enforce.
+	cfg.MTASTS.Mode = "testing"
 	cfg.TLS.CertFile, cfg.TLS.KeyFile, err = ensureSelfSigned(filepath.Join(absDir, "tls"), []string{host.ASCII}, 90*24*time.Hour)
 	if err != nil {
 		return fmt.Errorf("self-signed certificate: %w", err)
@@ -77,7 +80,7 @@ and print every DNS record DOMAIN needs, in zone-file syntax.`)
 		return err
 	}
 	defer st.Close()
-	adm := &admin.Admin{Store: st, Hostname: host}
+	adm := &admin.Admin{Store: st, Hostname: host, MTASTSMode: cfg.MTASTS.Mode, MTASTSMaxAge: cfg.MTASTS.MaxAge}
 	if _, err := adm.AddDomain(ctx, admin.DomainRequest{Domain: dom.String()}); err != nil {
 		return err
 	}
