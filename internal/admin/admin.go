@@ -118,8 +118,11 @@ type Admin struct {
 	// Certificates reports the TLS certificates of the running server;
 	// nil when there is none (no server, or no certificate).
 	Certificates CertificateStatus
-	Logger       *slog.Logger     // nil: discard
-	Now          func() time.Time // nil: time.Now
+	// AcceptWeakPasswords turns the password policy (accounts.CheckPassword)
+	// off: only for posthorn localserve's development account on loopback.
+	AcceptWeakPasswords bool
+	Logger              *slog.Logger     // nil: discard
+	Now                 func() time.Time // nil: time.Now
 }
 
 // UserError is an error caused by the request (bad input, missing or

@@ -20,13 +20,9 @@ func (a *Admin) AddUser(ctx context.Context, r UserRequest) (UserInfo, error) {
 	if _, err := a.Store.Domain(ctx, address.Domain); err != nil {
 		return UserInfo{}, storeErr(err, "domain "+address.Domain.String())
 	}
-	password, generated := r.Password, false
-	if password == "" {
-		password, generated = accounts.GeneratePassword(), true
-	}
-	cred, err := accounts.NewCredentials(password)
+	password, generated, cred, err := a.credentials(r.Password, address)
 	if err != nil {
-		return UserInfo{}, userErr(err, "%v", err)
+		return UserInfo{}, err
 	}
 	acc, err := a.Store.AddAccount(ctx, store.Account{Address: address, Created: a.now()}, cred)
 	if err != nil {
@@ -38,6 +34,26 @@ func (a *Admin) AddUser(ctx context.Context, r UserRequest) (UserInfo, error) {
 		info.Password = password
 	}
 	return info, nil
+}
+
+// credentials derives the verifiers of a password given for account, or
+// of a generated one when given is "" (generated reports which). A given
+// password must pass the password policy unless AcceptWeakPasswords.
+func (a *Admin) credentials(given string, account addr.Address) (password string, generated bool, cred store.Credentials, err error) {
+	password = given
+	if password == "" {
+		password, generated = accounts.GeneratePassword(), true
+	} else if !a.AcceptWeakPasswords {
+		if err := accounts.CheckPassword(password, account); err != nil {
+			return "", false, cred, userErr(err, "password for %s refused: %s; choose another, or let posthorn generate one",
+				account, strings.TrimPrefix(err.Error(), accounts.ErrWeakPassword.Error()+": "))
+		}
+	}
+	cred, err = accounts.NewCredentials(password)
+	if err != nil {
+		return "", false, cred, userErr(err, "%v", err)
+	}
+	return password, generated, cred, nil
 }
 
 func userInfo(acc store.Account) UserInfo {
@@ -79,13 +95,9 @@ func (a *Admin) SetPassword(ctx context.Context, r UserRequest) (UserInfo, error
 	if err != nil {
 		return UserInfo{}, err
 	}
-	password, generated := r.Password, false
-	if password == "" {
-		password, generated = accounts.GeneratePassword(), true
-	}
-	cred, err := accounts.NewCredentials(password)
+	password, generated, cred, err := a.credentials(r.Password, acc.Address)
 	if err != nil {
-		return UserInfo{}, userErr(err, "%v", err)
+		return UserInfo{}, err
 	}
 	if err := a.Store.SetCredentials(ctx, acc.ID, cred); err != nil {
 		return UserInfo{}, storeErr(err, "account "+acc.Address.String())

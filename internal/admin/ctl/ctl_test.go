@@ -89,7 +89,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || u.Password == "" {
 		t.Fatalf("AddUser = %+v, %v", u, err)
 	}
-	if _, err := c.SetPassword(ctx, admin.UserRequest{Address: "alice@example.com", Password: "given"}); err != nil {
+	if _, err := c.SetPassword(ctx, admin.UserRequest{Address: "alice@example.com", Password: "given-Pw-for-alice"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.AddAlias(ctx, admin.AliasRequest{Address: "@example.com", Targets: []string{"alice@example.com"}}); err != nil {
