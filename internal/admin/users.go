@@ -29,7 +29,15 @@ func (a *Admin) AddUser(ctx context.Context, r UserRequest) (UserInfo, error) {
 		return UserInfo{}, storeErr(err, "account or alias "+address.String())
 	}
 	a.log().Info("account added", "account", address.String())
-	info := userInfo(acc)
+	if _, err := a.Store.AdminAccount(ctx); errors.Is(err, store.ErrNotFound) {
+		// The first account (init's) becomes the admin account.
+		if err := a.Store.SetAdminAccount(ctx, acc.ID); err != nil {
+			return UserInfo{}, err
+		}
+	} else if err != nil {
+		return UserInfo{}, err
+	}
+	info := a.userInfo(ctx, acc)
 	if generated {
 		info.Password = password
 	}
@@ -75,19 +83,6 @@ func (a *Admin) account(ctx context.Context, s string) (store.Account, error) {
 	return acc, storeErr(err, "account "+address.String())
 }
 
-// DeleteUser removes an account with all its mail.
-func (a *Admin) DeleteUser(ctx context.Context, r UserRequest) (Empty, error) {
-	acc, err := a.account(ctx, r.Address)
-	if err != nil {
-		return Empty{}, err
-	}
-	if err := a.Store.DeleteAccount(ctx, acc.ID); err != nil {
-		return Empty{}, storeErr(err, "account "+acc.Address.String())
-	}
-	a.log().Info("account deleted", "account", acc.Address.String())
-	return Empty{}, nil
-}
-
 // SetPassword replaces an account's password; with an empty Password one is
 // generated and returned once.
 func (a *Admin) SetPassword(ctx context.Context, r UserRequest) (UserInfo, error) {
@@ -125,7 +120,7 @@ func (a *Admin) ListUsers(ctx context.Context, r DomainRequest) ([]UserInfo, err
 	}
 	out := make([]UserInfo, 0, len(accs))
 	for _, acc := range accs {
-		out = append(out, userInfo(acc))
+		out = append(out, a.userInfo(ctx, acc))
 	}
 	return out, nil
 }
@@ -227,6 +222,39 @@ func (a *Admin) ListAliases(ctx context.Context, r DomainRequest) ([]AliasInfo, 
 		for _, al := range als {
 			out = append(out, aliasInfo(al))
 		}
+		implicit, err := a.implicitAliases(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, implicit...)
+	}
+	return out, nil
+}
+
+// implicitAliases lists the role names of domain d (postmaster@, abuse@)
+// that no account or alias overrides, with the admin account as target.
+func (a *Admin) implicitAliases(ctx context.Context, d addr.Domain) ([]AliasInfo, error) {
+	adm, err := a.Store.AdminAccount(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var out []AliasInfo
+	for _, lp := range accounts.RoleNames {
+		_, err := a.Store.Account(ctx, addr.Address{Localpart: lp, Domain: d})
+		if err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		_, err = a.Store.Alias(ctx, lp, d)
+		if err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		out = append(out, AliasInfo{Address: aliasName(lp, d), Targets: []string{adm.Address.String()}, Implicit: true})
 	}
 	return out, nil
 }
