@@ -72,7 +72,7 @@ func CheckPassword(password string, account addr.Address) error {
 		return nil
 	}
 	if words > 0 {
-		return fmt.Errorf("%w: it is made of a common password word (like \"password\" or \"secret\") with few changes", ErrWeakPassword)
+		return fmt.Errorf("%w: it is made of common password words (like \"password\" or \"secret\") or the account's name with few changes", ErrWeakPassword)
 	}
 	return fmt.Errorf("%w: too predictable (repeated characters or runs like 1234, abcd, qwerty)", ErrWeakPassword)
 }
