@@ -161,6 +161,16 @@ func TestAccountCommands(t *testing.T) {
 		t.Errorf("bob still listed:\n%s", list)
 	}
 	m.stop()
+
+	// Stopped again: the new commands work on the store directly.
+	out = m.admin("user", "app-password", "add", "postmaster@example.com", "--scope", "smtp")
+	if secretRE.FindStringSubmatch(out) == nil || !strings.Contains(out, `"app1"`) {
+		t.Errorf("app-password add (server stopped): %q", out)
+	}
+	m.admin("user", "quota", "postmaster@example.com", "1.5G")
+	if list := m.admin("user", "list"); !regexp.MustCompile(`(?m)^postmaster@example.com\s+\d+\s+1.5G\s+admin$`).MatchString(list) {
+		t.Errorf("user list (server stopped):\n%s", list)
+	}
 }
 
 func toStrings(v any) []string {
