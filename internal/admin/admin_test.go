@@ -134,7 +134,9 @@ func TestAliases(t *testing.T) {
 		}
 	}
 	als, err := a.ListAliases(ctx, DomainRequest{})
-	if err != nil || len(als) != 2 {
+	// Two added, and the implicit postmaster@ and abuse@ (alice is the
+	// admin account).
+	if err != nil || len(als) != 4 || als[0].Implicit || als[1].Implicit || !als[2].Implicit || !als[3].Implicit {
 		t.Fatalf("ListAliases = %+v, %v", als, err)
 	}
 	res, err := (&accounts.Service{Store: a.Store}).Resolve(ctx, addr.MustParseAddress("team@example.com"))
