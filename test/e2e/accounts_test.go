@@ -160,7 +160,12 @@ func TestAccountCommands(t *testing.T) {
 	if list := m.admin("user", "list"); strings.Contains(list, "bob@example.com") {
 		t.Errorf("bob still listed:\n%s", list)
 	}
-	m.stop()
+	logs := m.stop()
+	for _, secret := range []string{imapApp, smtpApp, allApp, acctPW} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a password appears in the server log")
+		}
+	}
 
 	// Stopped again: the new commands work on the store directly.
 	out = m.admin("user", "app-password", "add", "postmaster@example.com", "--scope", "smtp")
