@@ -234,6 +234,11 @@ func (a *Admin) ListAliases(ctx context.Context, r DomainRequest) ([]AliasInfo, 
 // implicitAliases lists the role names of domain d (postmaster@, abuse@)
 // that no account or alias overrides, with the admin account as target.
 func (a *Admin) implicitAliases(ctx context.Context, d addr.Domain) ([]AliasInfo, error) {
+	if _, err := a.Store.Domain(ctx, d); errors.Is(err, store.ErrNotFound) {
+		return nil, nil // not a local domain: no role names
+	} else if err != nil {
+		return nil, err
+	}
 	adm, err := a.Store.AdminAccount(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil

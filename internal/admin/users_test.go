@@ -122,6 +122,9 @@ func TestQuotaAndAdminAccount(t *testing.T) {
 	if len(implicit) != 4 || implicit["postmaster@example.org"] != "boss@example.com" || implicit["abuse@example.com"] != "boss@example.com" {
 		t.Errorf("implicit aliases = %v", implicit)
 	}
+	if als, err := a.ListAliases(ctx, DomainRequest{Domain: "elsewhere.example"}); err != nil || len(als) != 0 {
+		t.Errorf("ListAliases of a domain that is not local = %+v, %v", als, err)
+	}
 	if _, err := a.AddAlias(ctx, AliasRequest{Address: "abuse@example.org", Targets: []string{"bob@example.com"}}); err != nil {
 		t.Fatal(err)
 	}
