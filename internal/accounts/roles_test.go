@@ -68,3 +68,20 @@ func TestRoleNames(t *testing.T) {
 		t.Errorf("hostmaster@: %v", err)
 	}
 }
+
+// TestCacheSeesAdminAccountChange checks that a new admin account through
+// a watched store takes postmaster@ at once, not after the cache's TTL.
+func TestCacheSeesAdminAccountChange(t *testing.T) {
+	c, _, watched, _, accs := cacheFixture(t) // the clock never moves
+	ctx := context.Background()
+	pm := addr.MustParseAddress("postmaster@example.com")
+	for _, who := range []string{"alice@example.com", "bob@example.com"} {
+		if err := watched.SetAdminAccount(ctx, accs[who].ID); err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Resolve(ctx, pm)
+		if err != nil || len(res.Accounts) != 1 || res.Accounts[0].ID != accs[who].ID {
+			t.Errorf("after SetAdminAccount(%s): %+v, %v", who, res, err)
+		}
+	}
+}
