@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -72,6 +73,14 @@ func openAdmin(ctx context.Context, path string) (api admin.API, close func(), e
 func adminCommand(ctx context.Context, env *cliEnv, name, synopsis, explain string, args []string,
 	f func(api admin.API, sub string, rest []string) error) error {
 	fs := newFlags(env, name, "[--config FILE] "+synopsis, explain)
+	return adminCommandFlags(ctx, env, fs, args, f)
+}
+
+// adminCommandFlags is adminCommand with a flag set the command made
+// (and added its own flags to).
+func adminCommandFlags(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string,
+	f func(api admin.API, sub string, rest []string) error) error {
+	name := fs.Name()
 	configPath := fs.String("config", "", "configuration file (default ./posthorn.toml, then /etc/posthorn/posthorn.toml)")
 	passwordStdin := false
 	if name == "user" {
@@ -215,64 +224,6 @@ func printRecords(ctx context.Context, w io.Writer, api admin.API, domain string
 	return nil
 }
 
-func cmdUser(ctx context.Context, env *cliEnv, args []string) error {
-	return adminCommand(ctx, env, "user", "add|del|passwd|list [ADDRESS] [--password-stdin]", `
-Manage accounts.
-  add ADDRESS      create an account in a local domain; prints a generated
-                   password once, unless --password-stdin gives one
-  del ADDRESS      delete an account and all its mail
-  passwd ADDRESS   set a new password (generated, or from --password-stdin)
-  list [DOMAIN]    list accounts`, args,
-		func(api admin.API, sub string, rest []string) error {
-			switch sub {
-			case "add", "passwd":
-				if err := needArgs(rest, 1, "ADDRESS"); err != nil {
-					return err
-				}
-				f := api.AddUser
-				if sub == "passwd" {
-					f = api.SetPassword
-				}
-				info, err := f(ctx, admin.UserRequest{Address: rest[0]})
-				if err != nil {
-					return err
-				}
-				if info.Password != "" {
-					fmt.Fprintf(env.stdout, "%s password: %s\n(shown once; store it now)\n", info.Address, info.Password)
-				} else {
-					fmt.Fprintf(env.stdout, "%s: password set\n", info.Address)
-				}
-				return nil
-			case "del":
-				if err := needArgs(rest, 1, "ADDRESS"); err != nil {
-					return err
-				}
-				_, err := api.DeleteUser(ctx, admin.UserRequest{Address: rest[0]})
-				return err
-			case "list":
-				r := admin.DomainRequest{}
-				if len(rest) > 0 {
-					r.Domain = rest[0]
-				}
-				us, err := api.ListUsers(ctx, r)
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ADDRESS\tUSED\tQUOTA")
-				for _, u := range us {
-					quota := "-"
-					if u.QuotaBytes > 0 {
-						quota = fmt.Sprint(u.QuotaBytes)
-					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\n", u.Address, u.UsedBytes, quota)
-				}
-				return tw.Flush()
-			}
-			return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
-		})
-}
-
 func cmdAlias(ctx context.Context, env *cliEnv, args []string) error {
 	return adminCommand(ctx, env, "alias", "add|del|list [ADDRESS [TARGET...]]", `
 Manage aliases. An alias delivers to one or more targets, local or remote.
@@ -305,7 +256,11 @@ the domain that is neither an account nor an alias.
 					return err
 				}
 				for _, a := range as {
-					fmt.Fprintf(env.stdout, "%s -> %s\n", a.Address, strings.Join(a.Targets, ", "))
+					note := ""
+					if a.Implicit {
+						note = "  (implicit: the admin account; an account or alias of this name replaces it)"
+					}
+					fmt.Fprintf(env.stdout, "%s -> %s%s\n", a.Address, strings.Join(a.Targets, ", "), note)
 				}
 				return nil
 			}

@@ -83,6 +83,9 @@ does it.`)
 	cfg.Hostname = host.ASCII
 	cfg.DataDir = paths.dir
 	cfg.User = *runAs
+	// MTA-STS starts in testing (docs/http.md): senders report failures
+	// and still deliver until the operator switches to enforce.
+	cfg.MTASTS.Mode = "testing"
 	if err := mkdirLeaf(paths.dir); errors.Is(err, os.ErrPermission) {
 		return fmt.Errorf("%w; or give --data-dir a directory you may write", help.explain(err))
 	} else if err != nil {
@@ -98,7 +101,7 @@ does it.`)
 		return help.explain(err)
 	}
 	defer st.Close()
-	adm := &admin.Admin{Store: st, Hostname: host}
+	adm := &admin.Admin{Store: st, Hostname: host, MTASTSMode: cfg.MTASTS.Mode, MTASTSMaxAge: cfg.MTASTS.MaxAge}
 	if _, err := adm.AddDomain(ctx, admin.DomainRequest{Domain: dom.String()}); err != nil {
 		return err
 	}

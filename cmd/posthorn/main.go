@@ -41,7 +41,7 @@ func commands() []command {
 		{"serve", "[--config FILE] [--create]", "run the mail server", cmdServe},
 		{"localserve", "[--dir DIR] [--password PASSWORD]", "run everything on loopback for development, with one account you@localhost", cmdLocalserve},
 		{"domain", "add|del|list|records [DOMAIN]", "manage local domains and print their DNS records", cmdDomain},
-		{"user", "add|del|passwd|list [ADDRESS]", "manage accounts and passwords", cmdUser},
+		{"user", "add|del|passwd|list|quota|admin|app-password ...", "manage accounts, passwords, quotas and app passwords", cmdUser},
 		{"alias", "add|del|list [ADDRESS [TARGET...]]", "manage aliases (\"@DOMAIN\" is the catch-all)", cmdAlias},
 		{"import", "maildir|mbox ACCOUNT PATH [--mailbox NAME]", "import a Maildir or mbox into an account (server stopped)", cmdImport},
 		{"export", "ACCOUNT DIR [--format maildir|mbox] [--mailbox NAME]", "export an account to Maildir or mbox (server stopped)", cmdExport},

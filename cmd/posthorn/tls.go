@@ -117,8 +117,9 @@ func acmeOptions(cfg config.Config, host addr.Domain, st store.Store, paths data
 }
 
 // certificateNames are the names certificates are held for: the host
-// name, mta-sts. and autoconfig. of every local domain, and the extra
-// names configured.
+// name, mta-sts., autoconfig. and autodiscover. of every local domain
+// (each a CNAME to the host in `domain records`), and the extra names
+// configured.
 func certificateNames(ctx context.Context, host addr.Domain, extra []string, st store.Store) ([]string, error) {
 	names := []string{host.ASCII}
 	doms, err := st.Domains(ctx)
@@ -126,7 +127,7 @@ func certificateNames(ctx context.Context, host addr.Domain, extra []string, st 
 		return nil, err
 	}
 	for _, d := range doms {
-		names = append(names, "mta-sts."+d.Name.ASCII, "autoconfig."+d.Name.ASCII)
+		names = append(names, "mta-sts."+d.Name.ASCII, "autoconfig."+d.Name.ASCII, "autodiscover."+d.Name.ASCII)
 	}
 	for _, n := range extra {
 		if d, err := addr.ParseDomain(n); err == nil {

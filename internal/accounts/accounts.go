@@ -45,8 +45,9 @@ type Resolution struct {
 }
 
 // Resolve finds where mail to rcpt is delivered. Order: exact account,
-// exact alias, the same two for the address without its sub-address tag,
-// then the domain's catch-all. It fails with ErrNotLocal for non-local
+// exact alias, role name (postmaster, abuse: the admin account), the same
+// three for the address without its sub-address tag, then the domain's
+// catch-all. It fails with ErrNotLocal for non-local
 // domains and ErrUnknownRecipient when nothing matches.
 func (s *Service) Resolve(ctx context.Context, rcpt addr.Address) (Resolution, error) {
 	var res Resolution
@@ -75,12 +76,12 @@ func (s *Service) resolve(ctx context.Context, rcpt addr.Address, depth int, see
 	} else if err != nil {
 		return err
 	}
-	found, err := s.resolveLocal(ctx, rcpt.Localpart, dom, depth, seen, res)
+	found, err := s.resolveName(ctx, rcpt.Localpart, dom, depth, seen, res)
 	if err != nil || found {
 		return err
 	}
 	if base, tag, ok := splitDetail(rcpt.Localpart, dom.SubaddressSep); ok {
-		found, err = s.resolveLocal(ctx, base, dom, depth, seen, res)
+		found, err = s.resolveName(ctx, base, dom, depth, seen, res)
 		if err != nil || found {
 			if found && depth == 0 {
 				res.Detail = tag
@@ -96,6 +97,36 @@ func (s *Service) resolve(ctx context.Context, rcpt addr.Address, depth int, see
 		return fmt.Errorf("%w: %s", ErrUnknownRecipient, rcpt)
 	}
 	return nil
+}
+
+// RoleNames are the local parts every local domain has (RFC 5321 §4.5.1
+// postmaster, RFC 2142 abuse): implicit aliases to the admin account
+// (store.Directory.AdminAccount) that an account or alias of the same
+// name overrides.
+var RoleNames = []addr.Localpart{"postmaster", "abuse"}
+
+// IsRoleName reports whether lp is one of RoleNames, in any case.
+func IsRoleName(lp addr.Localpart) bool {
+	return slices.ContainsFunc(RoleNames, func(r addr.Localpart) bool { return r.Key() == lp.Key() })
+}
+
+// resolveName resolves lp@dom as an account or alias, then as a role name
+// (the implicit alias to the admin account).
+func (s *Service) resolveName(ctx context.Context, lp addr.Localpart, dom store.Domain, depth int, seen map[string]bool, res *Resolution) (bool, error) {
+	found, err := s.resolveLocal(ctx, lp, dom, depth, seen, res)
+	if err != nil || found || !IsRoleName(lp) {
+		return found, err
+	}
+	acc, err := s.Store.AdminAccount(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if !slices.ContainsFunc(res.Accounts, func(a store.Account) bool { return a.ID == acc.ID }) {
+		res.Accounts = append(res.Accounts, acc)
+	}
+	return true, nil
 }
 
 // resolveLocal looks lp@dom up as an account, then as an alias ("" is the

@@ -118,7 +118,7 @@ func (r Resolution) clone() Resolution {
 }
 
 // Watch returns st with every directory change that affects Resolve
-// (domains, accounts, quotas, aliases) followed by c.Invalidate, whether
+// (domains, accounts, quotas, the admin account, aliases) followed by c.Invalidate, whether
 // or not it succeeded. Give it to everything in the process that changes
 // the directory (the admin API).
 func Watch(st store.Store, c *Cache) store.Store {
@@ -153,6 +153,11 @@ func (w *watchedStore) SetQuota(ctx context.Context, accountID int64, quotaBytes
 func (w *watchedStore) DeleteAccount(ctx context.Context, accountID int64) error {
 	defer w.c.Invalidate()
 	return w.Store.DeleteAccount(ctx, accountID)
+}
+
+func (w *watchedStore) SetAdminAccount(ctx context.Context, accountID int64) error {
+	defer w.c.Invalidate()
+	return w.Store.SetAdminAccount(ctx, accountID)
 }
 
 func (w *watchedStore) AddAlias(ctx context.Context, a store.Alias) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/xdg-go/stringprep"
 	"golang.org/x/crypto/argon2"
 
+	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/store"
 )
 
@@ -148,8 +149,17 @@ func VerifyArgon2(phc, password string) bool {
 const passwordAlphabet = "abcdefghjkmnpqrstuvwxyz23456789"
 
 // GeneratePassword returns a random password of 4 groups of 5 characters,
-// about 99 bits of entropy, easy to type on a phone.
+// about 99 bits of entropy, easy to type on a phone. It always passes
+// CheckPassword (the rare draw that does not is drawn again).
 func GeneratePassword() string {
+	for {
+		if p := generatePassword(); CheckPassword(p, addr.Address{}) == nil {
+			return p
+		}
+	}
+}
+
+func generatePassword() string {
 	var b strings.Builder
 	n := big.NewInt(int64(len(passwordAlphabet)))
 	for i := 0; i < 20; i++ {

@@ -31,9 +31,14 @@ type API interface {
 	ListDomains(ctx context.Context, r Empty) ([]DomainInfo, error)
 	DomainRecords(ctx context.Context, r DomainRequest) ([]Record, error)
 	AddUser(ctx context.Context, r UserRequest) (UserInfo, error)
-	DeleteUser(ctx context.Context, r UserRequest) (Empty, error)
+	DeleteUser(ctx context.Context, r UserRequest) (DeletedUser, error)
 	SetPassword(ctx context.Context, r UserRequest) (UserInfo, error)
 	ListUsers(ctx context.Context, r DomainRequest) ([]UserInfo, error)
+	SetQuota(ctx context.Context, r QuotaRequest) (UserInfo, error)
+	SetAdminUser(ctx context.Context, r UserRequest) (UserInfo, error)
+	AddAppPassword(ctx context.Context, r AppPasswordRequest) (AppPasswordInfo, error)
+	ListAppPasswords(ctx context.Context, r UserRequest) ([]AppPasswordInfo, error)
+	DeleteAppPassword(ctx context.Context, r AppPasswordRequest) (Empty, error)
 	AddAlias(ctx context.Context, r AliasRequest) (AliasInfo, error)
 	DeleteAlias(ctx context.Context, r AliasRequest) (Empty, error)
 	ListAliases(ctx context.Context, r DomainRequest) ([]AliasInfo, error)
@@ -68,10 +73,12 @@ type DomainInfo struct {
 	DKIMSelectors []string  `json:"dkim_selectors,omitempty"`
 }
 
-// UserRequest names an account; Password "" means generate one.
+// UserRequest names an account; Password "" means generate one. DryRun
+// (DeleteUser) reports what would be deleted without deleting it.
 type UserRequest struct {
 	Address  string `json:"address"`
 	Password string `json:"password,omitempty"`
+	DryRun   bool   `json:"dry_run,omitempty"`
 }
 
 // UserInfo describes an account. Password is set only when the call
@@ -83,6 +90,9 @@ type UserInfo struct {
 	Disabled   bool      `json:"disabled"`
 	Created    time.Time `json:"created"`
 	Password   string    `json:"password,omitempty"`
+	// Admin marks the admin account, which receives the implicit
+	// postmaster@ and abuse@ of every local domain.
+	Admin bool `json:"admin,omitempty"`
 }
 
 // AliasRequest names an alias ("@domain" is the catch-all) and its targets.
@@ -91,11 +101,14 @@ type AliasRequest struct {
 	Targets []string `json:"targets,omitempty"`
 }
 
-// AliasInfo describes an alias.
+// AliasInfo describes an alias. Implicit aliases (postmaster@ and abuse@
+// of a domain, to the admin account) exist without having been added and
+// disappear when an account or alias of that name is added.
 type AliasInfo struct {
-	Address string    `json:"address"`
-	Targets []string  `json:"targets"`
-	Created time.Time `json:"created"`
+	Address  string    `json:"address"`
+	Targets  []string  `json:"targets"`
+	Created  time.Time `json:"created"`
+	Implicit bool      `json:"implicit,omitempty"`
 }
 
 // Admin implements API on a store.
@@ -118,8 +131,11 @@ type Admin struct {
 	// Certificates reports the TLS certificates of the running server;
 	// nil when there is none (no server, or no certificate).
 	Certificates CertificateStatus
-	Logger       *slog.Logger     // nil: discard
-	Now          func() time.Time // nil: time.Now
+	// AcceptWeakPasswords turns the password policy (accounts.CheckPassword)
+	// off: only for posthorn localserve's development account on loopback.
+	AcceptWeakPasswords bool
+	Logger              *slog.Logger     // nil: discard
+	Now                 func() time.Time // nil: time.Now
 }
 
 // UserError is an error caused by the request (bad input, missing or

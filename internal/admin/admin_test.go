@@ -43,7 +43,7 @@ func TestDomainLifecycle(t *testing.T) {
 	if _, err := a.AddDomain(ctx, DomainRequest{Domain: "bad domain"}); !isUserError(err) {
 		t.Fatalf("bad domain: %v", err)
 	}
-	if _, err := a.AddUser(ctx, UserRequest{Address: "alice@example.com", Password: "pw-alice"}); err != nil {
+	if _, err := a.AddUser(ctx, UserRequest{Address: "alice@example.com", Password: "alice-Secret-pw-2"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.DeleteDomain(ctx, DomainRequest{Domain: "example.com"}); !isUserError(err) {
@@ -87,14 +87,14 @@ func TestUsers(t *testing.T) {
 	if _, err := a.AddUser(ctx, UserRequest{Address: "BOB@example.com"}); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("duplicate (case-insensitive) user: %v", err)
 	}
-	u2, err := a.SetPassword(ctx, UserRequest{Address: "bob@example.com", Password: "new secret"})
+	u2, err := a.SetPassword(ctx, UserRequest{Address: "bob@example.com", Password: "new secret for bob"})
 	if err != nil || u2.Password != "" {
 		t.Fatalf("SetPassword = %+v, %v (a given password must not be echoed)", u2, err)
 	}
 	if _, err := auth.Authenticate(ctx, "bob@example.com", u.Password, "imap"); err == nil {
 		t.Fatal("old password still works")
 	}
-	if _, err := auth.Authenticate(ctx, "Bob@Example.com", "new secret", "smtp"); err != nil {
+	if _, err := auth.Authenticate(ctx, "Bob@Example.com", "new secret for bob", "smtp"); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
 	us, err := a.ListUsers(ctx, DomainRequest{})
@@ -112,7 +112,7 @@ func TestAliases(t *testing.T) {
 	if _, err := a.AddDomain(ctx, DomainRequest{Domain: "example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.AddUser(ctx, UserRequest{Address: "alice@example.com", Password: "x1"}); err != nil {
+	if _, err := a.AddUser(ctx, UserRequest{Address: "alice@example.com", Password: "alice-Secret-pw-2"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.AddAlias(ctx, AliasRequest{Address: "team@example.com", Targets: []string{"alice@example.com", "friend@remote.example"}}); err != nil {
@@ -134,7 +134,9 @@ func TestAliases(t *testing.T) {
 		}
 	}
 	als, err := a.ListAliases(ctx, DomainRequest{})
-	if err != nil || len(als) != 2 {
+	// Two added, and the implicit postmaster@ and abuse@ (alice is the
+	// admin account).
+	if err != nil || len(als) != 4 || als[0].Implicit || als[1].Implicit || !als[2].Implicit || !als[3].Implicit {
 		t.Fatalf("ListAliases = %+v, %v", als, err)
 	}
 	res, err := (&accounts.Service{Store: a.Store}).Resolve(ctx, addr.MustParseAddress("team@example.com"))

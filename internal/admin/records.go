@@ -55,6 +55,20 @@ func MTASTSID(policy string) string {
 	return hex.EncodeToString(sum[:10])
 }
 
+// mtastsComment explains the _mta-sts record in the policy's mode, and
+// how to go from testing to enforce (docs/http.md).
+func mtastsComment(mode string, name addr.Domain) string {
+	where := "the policy is served at https://mta-sts." + name.ASCII + "/.well-known/mta-sts.txt"
+	switch mode {
+	case "testing":
+		return "MTA-STS (RFC 8461), mode testing: senders report TLS failures (TLS-RPT) but still deliver; " +
+			"once the reports are clean, set [mtasts] mode = \"enforce\", restart and republish this record (its id changes); " + where
+	case "none":
+		return "MTA-STS (RFC 8461), mode none: withdraws a policy published before; " + where
+	}
+	return "MTA-STS (RFC 8461): senders must use TLS to your MX; " + where
+}
+
 // txt quotes a TXT value, split into strings of at most 255 octets
 // (RFC 1035 §3.3.14), which long RSA DKIM keys need.
 func txt(s string) string {
@@ -120,7 +134,7 @@ func (a *Admin) DomainRecords(ctx context.Context, r DomainRequest) ([]Record, e
 		Record{Name: "_dmarc." + d, Type: "TXT", Value: txt("v=DMARC1; p=reject; rua=" + rua),
 			Comment: "DMARC (RFC 7489): reject mail that fails SPF and DKIM alignment; aggregate reports to the postmaster"},
 		Record{Name: "_mta-sts." + d, Type: "TXT", Value: txt("v=STSv1; id=" + MTASTSID(policy)),
-			Comment: "MTA-STS (RFC 8461): senders must use TLS to your MX; the policy is served at https://mta-sts." + name.ASCII + "/.well-known/mta-sts.txt"},
+			Comment: mtastsComment(a.MTASTSMode, name)},
 		Record{Name: "mta-sts." + d, Type: "CNAME", Value: host},
 		Record{Name: "_smtp._tls." + d, Type: "TXT", Value: txt("v=TLSRPTv1; rua=" + rua),
 			Comment: "TLS-RPT (RFC 8460): daily reports of TLS failures"},

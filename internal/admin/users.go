@@ -20,24 +20,48 @@ func (a *Admin) AddUser(ctx context.Context, r UserRequest) (UserInfo, error) {
 	if _, err := a.Store.Domain(ctx, address.Domain); err != nil {
 		return UserInfo{}, storeErr(err, "domain "+address.Domain.String())
 	}
-	password, generated := r.Password, false
-	if password == "" {
-		password, generated = accounts.GeneratePassword(), true
-	}
-	cred, err := accounts.NewCredentials(password)
+	password, generated, cred, err := a.credentials(r.Password, address)
 	if err != nil {
-		return UserInfo{}, userErr(err, "%v", err)
+		return UserInfo{}, err
 	}
 	acc, err := a.Store.AddAccount(ctx, store.Account{Address: address, Created: a.now()}, cred)
 	if err != nil {
 		return UserInfo{}, storeErr(err, "account or alias "+address.String())
 	}
 	a.log().Info("account added", "account", address.String())
-	info := userInfo(acc)
+	if _, err := a.Store.AdminAccount(ctx); errors.Is(err, store.ErrNotFound) {
+		// The first account (init's) becomes the admin account.
+		if err := a.Store.SetAdminAccount(ctx, acc.ID); err != nil {
+			return UserInfo{}, err
+		}
+	} else if err != nil {
+		return UserInfo{}, err
+	}
+	info := a.userInfo(ctx, acc)
 	if generated {
 		info.Password = password
 	}
 	return info, nil
+}
+
+// credentials derives the verifiers of a password given for account, or
+// of a generated one when given is "" (generated reports which). A given
+// password must pass the password policy unless AcceptWeakPasswords.
+func (a *Admin) credentials(given string, account addr.Address) (password string, generated bool, cred store.Credentials, err error) {
+	password = given
+	if password == "" {
+		password, generated = accounts.GeneratePassword(), true
+	} else if !a.AcceptWeakPasswords {
+		if err := accounts.CheckPassword(password, account); err != nil {
+			return "", false, cred, userErr(err, "password for %s refused: %s; choose another, or let posthorn generate one",
+				account, strings.TrimPrefix(err.Error(), accounts.ErrWeakPassword.Error()+": "))
+		}
+	}
+	cred, err = accounts.NewCredentials(password)
+	if err != nil {
+		return "", false, cred, userErr(err, "%v", err)
+	}
+	return password, generated, cred, nil
 }
 
 func userInfo(acc store.Account) UserInfo {
@@ -59,19 +83,6 @@ func (a *Admin) account(ctx context.Context, s string) (store.Account, error) {
 	return acc, storeErr(err, "account "+address.String())
 }
 
-// DeleteUser removes an account with all its mail.
-func (a *Admin) DeleteUser(ctx context.Context, r UserRequest) (Empty, error) {
-	acc, err := a.account(ctx, r.Address)
-	if err != nil {
-		return Empty{}, err
-	}
-	if err := a.Store.DeleteAccount(ctx, acc.ID); err != nil {
-		return Empty{}, storeErr(err, "account "+acc.Address.String())
-	}
-	a.log().Info("account deleted", "account", acc.Address.String())
-	return Empty{}, nil
-}
-
 // SetPassword replaces an account's password; with an empty Password one is
 // generated and returned once.
 func (a *Admin) SetPassword(ctx context.Context, r UserRequest) (UserInfo, error) {
@@ -79,13 +90,9 @@ func (a *Admin) SetPassword(ctx context.Context, r UserRequest) (UserInfo, error
 	if err != nil {
 		return UserInfo{}, err
 	}
-	password, generated := r.Password, false
-	if password == "" {
-		password, generated = accounts.GeneratePassword(), true
-	}
-	cred, err := accounts.NewCredentials(password)
+	password, generated, cred, err := a.credentials(r.Password, acc.Address)
 	if err != nil {
-		return UserInfo{}, userErr(err, "%v", err)
+		return UserInfo{}, err
 	}
 	if err := a.Store.SetCredentials(ctx, acc.ID, cred); err != nil {
 		return UserInfo{}, storeErr(err, "account "+acc.Address.String())
@@ -113,7 +120,7 @@ func (a *Admin) ListUsers(ctx context.Context, r DomainRequest) ([]UserInfo, err
 	}
 	out := make([]UserInfo, 0, len(accs))
 	for _, acc := range accs {
-		out = append(out, userInfo(acc))
+		out = append(out, a.userInfo(ctx, acc))
 	}
 	return out, nil
 }
@@ -215,6 +222,44 @@ func (a *Admin) ListAliases(ctx context.Context, r DomainRequest) ([]AliasInfo, 
 		for _, al := range als {
 			out = append(out, aliasInfo(al))
 		}
+		implicit, err := a.implicitAliases(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, implicit...)
+	}
+	return out, nil
+}
+
+// implicitAliases lists the role names of domain d (postmaster@, abuse@)
+// that no account or alias overrides, with the admin account as target.
+func (a *Admin) implicitAliases(ctx context.Context, d addr.Domain) ([]AliasInfo, error) {
+	if _, err := a.Store.Domain(ctx, d); errors.Is(err, store.ErrNotFound) {
+		return nil, nil // not a local domain: no role names
+	} else if err != nil {
+		return nil, err
+	}
+	adm, err := a.Store.AdminAccount(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var out []AliasInfo
+	for _, lp := range accounts.RoleNames {
+		_, err := a.Store.Account(ctx, addr.Address{Localpart: lp, Domain: d})
+		if err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		_, err = a.Store.Alias(ctx, lp, d)
+		if err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		out = append(out, AliasInfo{Address: aliasName(lp, d), Targets: []string{adm.Address.String()}, Implicit: true})
 	}
 	return out, nil
 }

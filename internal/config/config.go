@@ -30,7 +30,7 @@ type Config struct {
 	Listen Listen `toml:"listen" doc:"Listening addresses. Each key is a list of host:port addresses, e.g. \"0.0.0.0:25\" or \"[::1]:143\"; an empty host means all addresses and port 0 picks a free port. An empty list disables the service."`
 	DNS    DNS    `toml:"dns" doc:"DNS resolution, used for MX, SPF, DKIM, DMARC, DANE and MTA-STS lookups."`
 	TLS    TLS    `toml:"tls" doc:"TLS certificates for all TLS listeners and STARTTLS: from cert_file and key_file, or from an ACME CA when acme.enabled is true. While implicit-TLS listeners (submissions, imaps, https) are enabled, one of the two is required. See docs/certificates.md."`
-	ACME   ACME   `toml:"acme" doc:"Automatic certificates from an ACME CA (RFC 8555; Let's Encrypt by default) for the hostname, mta-sts.DOMAIN and autoconfig.DOMAIN of every local domain, and names. Challenges are answered on the https (TLS-ALPN-01) and http (HTTP-01) listeners. The private key is kept across renewals so DANE TLSA 3 1 1 records stay valid. See docs/certificates.md."`
+	ACME   ACME   `toml:"acme" doc:"Automatic certificates from an ACME CA (RFC 8555; Let's Encrypt by default) for the hostname, mta-sts.DOMAIN, autoconfig.DOMAIN and autodiscover.DOMAIN of every local domain, and names. Challenges are answered on the https (TLS-ALPN-01) and http (HTTP-01) listeners. The private key is kept across renewals so DANE TLSA 3 1 1 records stay valid. See docs/certificates.md."`
 	Log    Log    `toml:"log" doc:"Logging, to standard error."`
 	SMTP   SMTP   `toml:"smtp" doc:"The SMTP server: inbound mail (MX), submission and LMTP. Limits apply per connection unless said otherwise."`
 	Auth   Auth   `toml:"auth" doc:"Message authentication of inbound mail (MX and LMTP): iprev, SPF, DKIM, ARC and DMARC are checked, their results recorded in one Authentication-Results header field, and the DMARC policy of the sender's domain applied. See docs/authentication.md."`
@@ -73,7 +73,7 @@ type ACME struct {
 	DirectoryURL       string        `toml:"directory_url" doc:"The CA's ACME directory URL. Empty: Let's Encrypt (https://acme-v02.api.letsencrypt.org/directory)."`
 	Email              string        `toml:"email" doc:"Contact address of the ACME account, for the CA's notices. May be empty."`
 	CARoot             string        `toml:"ca_root" doc:"PEM file of the roots trusted for the CA's own HTTPS endpoint, for a private or test CA such as pebble. Empty: the system's roots."`
-	Names              []string      `toml:"names" doc:"More names to hold certificates for, e.g. the web interface's name. The hostname and, for every local domain, mta-sts.DOMAIN and autoconfig.DOMAIN are always included; each needs a DNS record pointing here."`
+	Names              []string      `toml:"names" doc:"More names to hold certificates for, e.g. the web interface's name. The hostname and, for every local domain, mta-sts.DOMAIN, autoconfig.DOMAIN and autodiscover.DOMAIN are always included; each needs a DNS record pointing here."`
 	Challenges         []string      `toml:"challenges" doc:"Challenge types to use: \"tls-alpn-01\" (answered on the https listener, port 443) and \"http-01\" (on the http listener, port 80)."`
 	HTTPPort           int           `toml:"http_port" doc:"Port the CA connects to for HTTP-01. 0 means 80; other values only make sense for test CAs."`
 	TLSPort            int           `toml:"tls_port" doc:"Port the CA connects to for TLS-ALPN-01. 0 means 443; other values only make sense for test CAs."`

@@ -42,7 +42,7 @@ func TestSubmissionSigned(t *testing.T) {
 	if _, err := adm.AddDomain(ctx, admin.DomainRequest{Domain: "example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adm.AddUser(ctx, admin.UserRequest{Address: "alice@example.com", Password: "a-long-password"}); err != nil {
+	if _, err := adm.AddUser(ctx, admin.UserRequest{Address: "alice@example.com", Password: "alice-Secret-pw-2"}); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := adm.DomainRecords(ctx, admin.DomainRequest{Domain: "example.com"})

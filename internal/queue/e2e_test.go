@@ -111,7 +111,7 @@ func TestSubmissionToRemote(t *testing.T) {
 	if _, err := adm.AddDomain(ctx, admin.DomainRequest{Domain: "local.example"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adm.AddUser(ctx, admin.UserRequest{Address: "alice@local.example", Password: "alice-password-1"}); err != nil {
+	if _, err := adm.AddUser(ctx, admin.UserRequest{Address: "alice@local.example", Password: "alice-Secret-pw-4821"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -159,7 +159,7 @@ func TestSubmissionToRemote(t *testing.T) {
 	if err := c.Hello("client.example"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Auth(netsmtp.PlainAuth("", "alice@local.example", "alice-password-1", "127.0.0.1")); err != nil {
+	if err := c.Auth(netsmtp.PlainAuth("", "alice@local.example", "alice-Secret-pw-4821", "127.0.0.1")); err != nil {
 		t.Fatal(err)
 	}
 	msg := "From: Alice <alice@local.example>\r\nTo: bob@remote.example\r\nSubject: hello from the queue\r\n\r\nHello Bob.\r\n"

@@ -321,6 +321,7 @@ func (s *SQLite) DeleteAccount(ctx context.Context, accountID int64) error {
 			`DELETE FROM tombstones WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)`,
 			`DELETE FROM mailboxes WHERE account_id = ?`,
 			`DELETE FROM metadata WHERE account_id = ?`,
+			`DELETE FROM meta WHERE key = '` + adminAccountKey + `' AND value = ?`,
 			`DELETE FROM app_passwords WHERE account_id = ?`,
 			`DELETE FROM accounts WHERE id = ?`,
 		} {

@@ -142,6 +142,15 @@ type Directory interface {
 	// passwords, and frees blobs no longer referenced.
 	DeleteAccount(ctx context.Context, accountID int64) error
 
+	// AdminAccount returns the admin account (the target of the implicit
+	// postmaster@ and abuse@ aliases): the one SetAdminAccount recorded,
+	// or, when none was ever recorded, the oldest postmaster@ account.
+	// ErrNotFound when there is none.
+	AdminAccount(ctx context.Context) (Account, error)
+	// SetAdminAccount records the admin account. Deleting that account
+	// removes the record.
+	SetAdminAccount(ctx context.Context, accountID int64) error
+
 	AddAppPassword(ctx context.Context, p AppPassword) (AppPassword, error)
 	AppPasswords(ctx context.Context, accountID int64) ([]AppPassword, error)
 	DeleteAppPassword(ctx context.Context, accountID, id int64) error

@@ -102,7 +102,7 @@ func TestPythonSMTPUTF8(t *testing.T) {
 	t.Parallel()
 	m := newMailServer(t, mailOptions{})
 	m.admin("domain", "add", "bücher.example")
-	m.addUser("jürgen@bücher.example", "jürgen-pw-123")
+	m.addUser("jürgen@bücher.example", "jürgen-Bücher-pw-4821")
 	m.addUser("bob@example.com", bobPW)
 	m.start()
 	script, _ := filepath.Abs("testdata/smtputf8.py")

@@ -92,8 +92,8 @@ level = "debug"
 
 	// While it runs, the store is locked: these calls can only succeed
 	// through the control socket.
-	out = mustRun(t, "secret-bob\n", "user", "add", "bob@example.com", "--password-stdin", "--config", serveCfg)
-	if strings.Contains(out, "secret-bob") {
+	out = mustRun(t, "bob-Secret-pw-4821\n", "user", "add", "bob@example.com", "--password-stdin", "--config", serveCfg)
+	if strings.Contains(out, "bob-Secret-pw-4821") {
 		t.Error("CLI echoed a password given on stdin")
 	}
 	out = mustRun(t, "", "user", "add", "dave@example.com", "--config", serveCfg)
@@ -129,7 +129,7 @@ level = "debug"
 	if !strings.Contains(logs, "stopped") {
 		t.Errorf("no clean shutdown in logs:\n%s", logs)
 	}
-	if strings.Contains(logs, "secret-bob") || strings.Contains(logs, m[1]) {
+	if strings.Contains(logs, "bob-Secret-pw-4821") || strings.Contains(logs, m[1]) {
 		t.Error("a password appears in the server log")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "ctl.sock")); err == nil {

@@ -38,9 +38,9 @@ const (
 	ipC        = "127.0.0.3" // Postfix C, mx.c.example
 	ipDead     = "127.0.0.4" // nothing listens: the failing first MX
 	ipSTS      = "127.0.0.6" // the HTTPS server of mta-sts.sts.example
-	outAlicePW = "alice-pw-1234"
-	outBobPW   = "bob-pw-1234"
-	smartPW    = "smart-pw-1234"
+	outAlicePW = "alice-Out-pw-4821"
+	outBobPW   = "bob-Out-pw-4821"
+	smartPW    = "smart-Relay-pw-4821"
 )
 
 // outboundNode is a posthorn of the outbound topology.
@@ -319,10 +319,10 @@ func TestOutbound(t *testing.T) {
 	for _, d := range []string{"multi.example", "smart.example", "dane.example", "danebad.example"} {
 		b.admin("domain", "add", d)
 	}
-	b.addUser("m@multi.example", "m-pw-12345678")
+	b.addUser("m@multi.example", "multi-Test-pw-4821")
 	b.addUser("u@smart.example", smartPW)
-	b.addUser("d@dane.example", "d-pw-12345678")
-	b.addUser("d@danebad.example", "d-pw-12345678")
+	b.addUser("d@dane.example", "dane-Test-pw-4821")
+	b.addUser("d@danebad.example", "dane-Test-pw-4821")
 	b.admin("alias", "add", "fwd@b.example", "carol@c.example")
 	b.admin("alias", "add", "fwdbad@b.example", "gone@c.example")
 
@@ -711,7 +711,7 @@ forward-zone:
 	a.addUser("alice@a.example", outAlicePW)
 	for _, d := range []string{"dane.test", "bad.dane.test"} {
 		b.admin("domain", "add", d)
-		b.addUser("d@"+d, "d-pw-12345678")
+		b.addUser("d@"+d, "dane-Test-pw-4821")
 	}
 	a.start()
 	b.start()

@@ -172,8 +172,8 @@ func TestPostfixRelaysIntoPosthorn(t *testing.T) {
 	m := newMailServer(t, mailOptions{lmtp: true})
 	m.addUser("bob@example.com", bobPW)
 	m.admin("domain", "add", "lmtp.example")
-	m.addUser("carol@lmtp.example", "carol-pw-1234")
-	m.addUser("dave@lmtp.example", "dave-pw-1234")
+	m.addUser("carol@lmtp.example", "carol-Lmtp-pw-4821")
+	m.addUser("dave@lmtp.example", "dave-Lmtp-pw-4821")
 	m.start()
 	p := startPostfix(t, fmt.Sprintf("relayhost = [127.0.0.1]:%s\ntransport_maps = inline:{ {lmtp.example = lmtp:inet:%s} }\n",
 		port(m.smtp), m.lmtp))

@@ -94,8 +94,33 @@ func (c *Client) AddUser(ctx context.Context, r admin.UserRequest) (admin.UserIn
 }
 
 // DeleteUser implements admin.API.
-func (c *Client) DeleteUser(ctx context.Context, r admin.UserRequest) (admin.Empty, error) {
-	return call[admin.Empty](ctx, c, "DeleteUser", r)
+func (c *Client) DeleteUser(ctx context.Context, r admin.UserRequest) (admin.DeletedUser, error) {
+	return call[admin.DeletedUser](ctx, c, "DeleteUser", r)
+}
+
+// SetQuota implements admin.API.
+func (c *Client) SetQuota(ctx context.Context, r admin.QuotaRequest) (admin.UserInfo, error) {
+	return call[admin.UserInfo](ctx, c, "SetQuota", r)
+}
+
+// SetAdminUser implements admin.API.
+func (c *Client) SetAdminUser(ctx context.Context, r admin.UserRequest) (admin.UserInfo, error) {
+	return call[admin.UserInfo](ctx, c, "SetAdminUser", r)
+}
+
+// AddAppPassword implements admin.API.
+func (c *Client) AddAppPassword(ctx context.Context, r admin.AppPasswordRequest) (admin.AppPasswordInfo, error) {
+	return call[admin.AppPasswordInfo](ctx, c, "AddAppPassword", r)
+}
+
+// ListAppPasswords implements admin.API.
+func (c *Client) ListAppPasswords(ctx context.Context, r admin.UserRequest) ([]admin.AppPasswordInfo, error) {
+	return call[[]admin.AppPasswordInfo](ctx, c, "ListAppPasswords", r)
+}
+
+// DeleteAppPassword implements admin.API.
+func (c *Client) DeleteAppPassword(ctx context.Context, r admin.AppPasswordRequest) (admin.Empty, error) {
+	return call[admin.Empty](ctx, c, "DeleteAppPassword", r)
 }
 
 // SetPassword implements admin.API.

@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -89,7 +90,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || u.Password == "" {
 		t.Fatalf("AddUser = %+v, %v", u, err)
 	}
-	if _, err := c.SetPassword(ctx, admin.UserRequest{Address: "alice@example.com", Password: "given"}); err != nil {
+	if _, err := c.SetPassword(ctx, admin.UserRequest{Address: "alice@example.com", Password: "given-Pw-for-alice"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.AddAlias(ctx, admin.AliasRequest{Address: "@example.com", Targets: []string{"alice@example.com"}}); err != nil {
@@ -100,8 +101,24 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("ListUsers = %+v, %v", us, err)
 	}
 	as, err := c.ListAliases(ctx, admin.DomainRequest{})
-	if err != nil || len(as) != 1 || as[0].Address != "@example.com" {
+	if err != nil || len(as) != 3 || as[0].Address != "@example.com" || !as[1].Implicit || as[1].Address != "postmaster@example.com" {
 		t.Fatalf("ListAliases = %+v, %v", as, err)
+	}
+	if u, err := c.SetQuota(ctx, admin.QuotaRequest{Address: "alice@example.com", Size: "500M"}); err != nil || u.QuotaBytes != 500<<20 || !u.Admin {
+		t.Fatalf("SetQuota = %+v, %v", u, err)
+	}
+	if u, err := c.SetAdminUser(ctx, admin.UserRequest{Address: "alice@example.com"}); err != nil || !u.Admin {
+		t.Fatalf("SetAdminUser = %+v, %v", u, err)
+	}
+	p, err := c.AddAppPassword(ctx, admin.AppPasswordRequest{Address: "alice@example.com", Name: "phone", Scope: "smtp"})
+	if err != nil || p.Password == "" || p.Scope != "smtp" {
+		t.Fatalf("AddAppPassword = %+v, %v", p, err)
+	}
+	if ps, err := c.ListAppPasswords(ctx, admin.UserRequest{Address: "alice@example.com"}); err != nil || len(ps) != 1 || ps[0].Password != "" {
+		t.Fatalf("ListAppPasswords = %+v, %v", ps, err)
+	}
+	if _, err := c.DeleteAppPassword(ctx, admin.AppPasswordRequest{Address: "alice@example.com", Name: "phone"}); err != nil {
+		t.Fatal(err)
 	}
 	recs, err := c.DomainRecords(ctx, admin.DomainRequest{Domain: "example.com"})
 	if err != nil || len(recs) < 10 {
@@ -113,7 +130,13 @@ func TestRoundTrip(t *testing.T) {
 	}
 	for _, f := range []func() error{
 		func() error { _, err := c.DeleteAlias(ctx, admin.AliasRequest{Address: "@example.com"}); return err },
-		func() error { _, err := c.DeleteUser(ctx, admin.UserRequest{Address: "alice@example.com"}); return err },
+		func() error {
+			rep, err := c.DeleteUser(ctx, admin.UserRequest{Address: "alice@example.com"})
+			if err == nil && (!rep.Deleted || rep.Mailboxes != 6) {
+				err = fmt.Errorf("DeleteUser = %+v", rep)
+			}
+			return err
+		},
 		func() error { _, err := c.DeleteDomain(ctx, admin.DomainRequest{Domain: "example.com"}); return err },
 	} {
 		if err := f(); err != nil {

@@ -408,3 +408,34 @@ func testDKIMKeys(t *testing.T, open Opener) {
 	}
 	wantErr(t, "SetDKIMKeyState missing", f.s.SetDKIMKeyState(ctx, d, "nope", "active"), store.ErrNotFound)
 }
+
+// testAdminAccount checks the admin account: none at first, the oldest
+// postmaster@ account while none is recorded, the recorded one after
+// SetAdminAccount, kept across a reopen, and none recorded once that
+// account is deleted.
+func testAdminAccount(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	ctx := f.ctx
+	f.addDomain("example.org")
+	f.addDomain("other.example")
+	_, err := f.s.AdminAccount(ctx)
+	wantErr(t, "AdminAccount of an empty store", err, store.ErrNotFound)
+	alice := f.account("alice@example.org")
+	_, err = f.s.AdminAccount(ctx)
+	wantErr(t, "AdminAccount without postmaster", err, store.ErrNotFound)
+	pm := f.account("Postmaster@other.example")
+	f.account("postmaster@example.org")
+	if a, err := f.s.AdminAccount(ctx); err != nil || a.ID != pm.ID {
+		t.Errorf("AdminAccount without a record = %+v, %v; want the oldest postmaster@ (%d)", a, err, pm.ID)
+	}
+	f.must(f.s.SetAdminAccount(ctx, alice.ID), "SetAdminAccount")
+	wantErr(t, "SetAdminAccount of a missing account", f.s.SetAdminAccount(ctx, 9999), store.ErrNotFound)
+	f.cycle()
+	if a, err := f.s.AdminAccount(ctx); err != nil || a.ID != alice.ID || a.Address.Key() != "alice@example.org" {
+		t.Errorf("AdminAccount = %+v, %v; want alice", a, err)
+	}
+	f.must(f.s.DeleteAccount(ctx, alice.ID), "DeleteAccount")
+	if a, err := f.s.AdminAccount(ctx); err != nil || a.ID != pm.ID {
+		t.Errorf("AdminAccount after deleting the recorded one = %+v, %v; want postmaster@other.example", a, err)
+	}
+}

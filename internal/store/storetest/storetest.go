@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("AccountIDN", func(t *testing.T) { testAccountIDN(t, open) })
 	t.Run("DeleteAccount", func(t *testing.T) { testDeleteAccount(t, open) })
 	t.Run("AppPasswords", func(t *testing.T) { testAppPasswords(t, open) })
+	t.Run("AdminAccount", func(t *testing.T) { testAdminAccount(t, open) })
 	t.Run("Aliases", func(t *testing.T) { testAliases(t, open) })
 	t.Run("DKIMKeys", func(t *testing.T) { testDKIMKeys(t, open) })
 
