@@ -59,6 +59,12 @@ type Args struct {
 	// MailFrom is the MAIL FROM address; the zero Address is the null
 	// sender, checked as postmaster@HELO (RFC 7208 §2.4).
 	MailFrom addr.Address
+	// MailFromText is the MAIL FROM as given, for a caller that could not
+	// parse it into MailFrom (the CLI, the RFC 7208 test suite); it is used
+	// only when MailFrom is zero. RFC 7208 §4.3 decides what it means: a
+	// domain that is malformed or single-label gives None, an empty local
+	// part is "postmaster".
+	MailFromText string
 	// LocalHostname is our host name: the receiver in Received-SPF and the
 	// %{r} macro of explanations ("unknown" when empty).
 	LocalHostname string
@@ -97,16 +103,32 @@ type Verdict struct {
 // or HELO for the null sender (RFC 7208 §2.4). The error is non-nil only
 // for invalid arguments; DNS trouble is a TempError verdict.
 func Verify(ctx context.Context, r dns.Resolver, a Args) (Verdict, error) {
-	if a.MailFrom.IsZero() {
+	if a.MailFrom.IsZero() && a.MailFromText == "" {
 		return VerifyHELO(ctx, r, a)
 	}
 	ip, err := clientIP(a.IP)
 	if err != nil {
 		return Verdict{}, err
 	}
-	domain := a.MailFrom.Domain.ASCII
-	sender := string(a.MailFrom.Localpart) + "@" + domain
-	return check(ctx, r, a, ip, MailFrom, domain, sender), nil
+	local, domain := string(a.MailFrom.Localpart), a.MailFrom.Domain.ASCII
+	if a.MailFrom.IsZero() {
+		local, domain = splitSender(a.MailFromText)
+	}
+	if local == "" {
+		local = "postmaster" // RFC 7208 §4.3
+	}
+	return check(ctx, r, a, ip, MailFrom, domain, local+"@"+domain), nil
+}
+
+// splitSender splits a MAIL FROM given as text at its last "@"; without
+// one, the whole text is the domain.
+func splitSender(s string) (local, domain string) {
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return "", s
+	}
+	return s[:at], s[at+1:]
 }
 
 // VerifyHELO checks the HELO identity (RFC 7208 §2.3), for
