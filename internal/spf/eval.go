@@ -188,6 +188,12 @@ func (e *evaluator) match(ctx context.Context, d directive, domain string) (bool
 			o := e.stop(err)
 			return false, &o
 		}
+		if t == "" && d.mechanism == "include" {
+			// check_host() of a malformed name is none (RFC 7208 §4.3),
+			// which include turns into permerror (§5.2).
+			o := permError("include:%s of %s is not a valid domain name (RFC 7208 §5.2)", d.domain, domain)
+			return false, &o
+		}
 		if t == "" {
 			return false, nil // RFC 7208 §4.8: a name that cannot exist matches nothing
 		}

@@ -126,6 +126,11 @@ func TestValidRecords(t *testing.T) {
 		{"v=spf1 -all foo=%{c}%{r}%{t}", Fail},
 		{"v=spf1 redirect=other.example.com", Pass},
 		{"v=spf1 ?all redirect=other.example.com", Neutral}, // all wins over redirect (RFC 7208 §6.1)
+		// A target that cannot exist: no match for a, none (so permerror)
+		// for include and redirect (RFC 7208 §4.3, §5.2, §6.1).
+		{"v=spf1 a:%{l}" + strings.Repeat("x", 63) + ".example.com ip4:192.0.2.1", Pass},
+		{"v=spf1 include:%{l}" + strings.Repeat("x", 63) + ".example.com ip4:192.0.2.1", PermError},
+		{"v=spf1 redirect=%{l}" + strings.Repeat("x", 63) + ".example.com", PermError},
 	} {
 		r := dnstest.NewResolver(dnstest.Zone{
 			"example.com":               {TXT: []string{tc.rec}},
