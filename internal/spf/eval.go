@@ -241,8 +241,9 @@ func (e *evaluator) include(ctx context.Context, target string) (bool, *outcome)
 }
 
 // lookupIP returns the addresses of name of the client's family (A for
-// IPv4, AAAA for IPv6, RFC 7208 §5.3) or, with v4, A records (§5.7). found
-// is false when the name has none (a void lookup).
+// IPv4, AAAA for IPv6, RFC 7208 §5.3) or, with v4, A records (§5.7). A
+// name without them (NXDOMAIN, no data, or a name DNS cannot hold) gives
+// none and no error; a temporary failure is an errTemp.
 func (e *evaluator) lookupIP(ctx context.Context, name string, v4 bool) (ips []netip.Addr, err error) {
 	network := "ip6"
 	if v4 || e.ip.Is4() {
