@@ -208,3 +208,26 @@ func TestMailFromText(t *testing.T) {
 		}
 	}
 }
+
+// TestPMacroCountsAsTerm: the PTR query of %{p} is one of the 10
+// DNS-querying terms (RFC 7208 §4.6.4), once per check.
+func TestPMacroCountsAsTerm(t *testing.T) {
+	nine := strings.Repeat("a ", 9)
+	for _, tc := range []struct {
+		rec  string
+		want Result
+	}{
+		{"v=spf1 " + nine + "exists:x.example.com ip4:192.0.2.1", Pass},
+		{"v=spf1 " + nine + "exists:%{p}.example.com ip4:192.0.2.1", PermError},
+		{"v=spf1 " + strings.Repeat("a ", 7) + "exists:%{p}.example.com exists:%{p}.example.com ip4:192.0.2.1", Pass},
+	} {
+		r := dnstest.NewResolver(dnstest.Zone{
+			"example.com":   {TXT: []string{tc.rec}, A: []string{"192.0.2.9"}},
+			"x.example.com": {A: []string{"192.0.2.9"}},
+		})
+		v := verify(t, r, "192.0.2.1", "a@example.com")
+		if v.Result != tc.want {
+			t.Errorf("%q: %s (%s), want %s", tc.rec, v.Result, v.Problem, tc.want)
+		}
+	}
+}
