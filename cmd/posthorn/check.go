@@ -195,7 +195,7 @@ func checkSPF(ctx context.Context, env *cliEnv, cf checkFlags, ipText, helo, fro
 	if ipText == "" {
 		return usageError{"--ip is required"}
 	}
-	ip, from, err := parseClient(ipText, fromText)
+	ip, _, err := parseClient(ipText, "")
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,17 @@ func checkSPF(ctx context.Context, env *cliEnv, cf checkFlags, ipText, helo, fro
 	if err != nil {
 		return err
 	}
-	a := spf.Args{IP: ip, HELO: helo, MailFrom: from, LocalHostname: ce.host.ASCII}
+	a := spf.Args{IP: ip, HELO: helo, LocalHostname: ce.host.ASCII}
+	if f := strings.Trim(fromText, "<>"); f != "" {
+		// A MAIL FROM that is not an address still has an SPF result (RFC
+		// 7208 §4.3: none for a domain that is not a name to check,
+		// postmaster for an empty local part).
+		if from, err := addr.ParseAddress(f); err == nil {
+			a.MailFrom = from
+		} else {
+			a.MailFromText = f
+		}
+	}
 	v, err := spf.Verify(ctx, ce.resolver, a)
 	if err != nil {
 		return err
@@ -214,7 +224,7 @@ func checkSPF(ctx context.Context, env *cliEnv, cf checkFlags, ipText, helo, fro
 	if v.Explanation != "" {
 		fmt.Fprintf(w, "explanation published by the domain: %s\n", v.Explanation)
 	}
-	if !from.IsZero() {
+	if !a.MailFrom.IsZero() || a.MailFromText != "" {
 		if h, err := spf.VerifyHELO(ctx, ce.resolver, a); err == nil {
 			fmt.Fprintf(w, "HELO %s: %s (%s)\n", printableName(helo), h.Result, h.Reason)
 		}

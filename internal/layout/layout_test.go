@@ -23,7 +23,7 @@ var (
 	services    = set("store", "accounts", "delivery", "msgauth", "queue", "smtpclient", "smtpserver",
 		"imapserver", "sieve", "tlsmgr", "httpserver", "guard", "admin", "config", "layout", "mailport")
 	// Libraries policy packages may use (DESIGN.md, chosen dependencies).
-	policyLibs = []string{"github.com/emersion/go-msgauth", "blitiri.com.ar/go/spf", "github.com/mjl-/adns", "github.com/miekg/dns"}
+	policyLibs = []string{"github.com/emersion/go-msgauth", "github.com/mjl-/adns", "github.com/miekg/dns"}
 	// Libraries foundations may use besides x/*: the SASL ones for sasl, DNS ones for dns.
 	foundationLibs = []string{"github.com/xdg-go/", "github.com/emersion/go-sasl", "github.com/mjl-/adns", "github.com/miekg/dns"}
 )

@@ -45,8 +45,10 @@ func (v Verdict) AuthResult() (result, property, value, reason string) {
 }
 
 // comment makes s safe inside an RFC 5322 comment: printable ASCII, with
-// parentheses and backslashes quoted (RFC 5322 §3.2.2).
+// parentheses and backslashes quoted (RFC 5322 §3.2.2); the "§" of our
+// RFC references is spelled "section".
 func comment(s string) string {
+	s = strings.ReplaceAll(s, "§", "section ")
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -64,9 +66,10 @@ func comment(s string) string {
 }
 
 // value returns s as a dot-atom when it is one, else as a quoted-string
-// (RFC 7208 §9.1 key-value-pair, RFC 5322 §3.2.4); non-ASCII octets and
-// controls become '?'.
+// (RFC 7208 §9.1 key-value-pair, RFC 5322 §3.2.4); "§" is spelled
+// "section", other non-ASCII octets and controls become '?'.
 func value(s string) string {
+	s = strings.ReplaceAll(s, "§", "section ")
 	atom := s != "" && !strings.HasPrefix(s, ".") && !strings.HasSuffix(s, ".") && !strings.Contains(s, "..")
 	for i := 0; atom && i < len(s); i++ {
 		c := s[i]

@@ -1,22 +1,26 @@
 // Package spf evaluates the Sender Policy Framework (RFC 7208) for the
 // MAIL FROM and HELO identities of an SMTP session, over a dns.Resolver,
 // and formats the result for the Received-SPF (RFC 7208 §9.1) and
-// Authentication-Results (RFC 8601) headers. Record parsing, mechanisms,
-// macros and the lookup limits are blitiri.com.ar/go/spf's; this package
-// adapts our resolver to it, adds the explanation (exp=, RFC 7208 §6.2) and
-// the headers, and says why in plain words.
+// Authentication-Results (RFC 8601) headers.
+//
+// The evaluator is check_host() as RFC 7208 §4 writes it: a record is
+// parsed whole against the grammar of §12 before anything is evaluated, so
+// a syntax error anywhere is a permerror (§4.6); mechanisms are evaluated
+// left to right with the limits of §4.6.4 (10 DNS-querying terms per check,
+// 2 void lookups, 10 MX or PTR names per term); macros expand as §7 says,
+// %{p} included; a fail carries the domain's explanation (exp=, §6.2). It
+// passes 202 of the 203 cases of the RFC 7208 test suite (rfc7208_test.go
+// says which one it does not, and why). Reasons are said in plain words and
+// never quote a DNS server's address.
 package spf
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
-
-	bspf "blitiri.com.ar/go/spf"
 
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/dns"
@@ -59,6 +63,12 @@ type Args struct {
 	// MailFrom is the MAIL FROM address; the zero Address is the null
 	// sender, checked as postmaster@HELO (RFC 7208 §2.4).
 	MailFrom addr.Address
+	// MailFromText is the MAIL FROM as given, for a caller that could not
+	// parse it into MailFrom (the CLI, the RFC 7208 test suite); it is used
+	// only when MailFrom is zero. RFC 7208 §4.3 decides what it means: a
+	// domain that is malformed or single-label gives None, an empty local
+	// part is "postmaster".
+	MailFromText string
 	// LocalHostname is our host name: the receiver in Received-SPF and the
 	// %{r} macro of explanations ("unknown" when empty).
 	LocalHostname string
@@ -97,16 +107,31 @@ type Verdict struct {
 // or HELO for the null sender (RFC 7208 §2.4). The error is non-nil only
 // for invalid arguments; DNS trouble is a TempError verdict.
 func Verify(ctx context.Context, r dns.Resolver, a Args) (Verdict, error) {
-	if a.MailFrom.IsZero() {
+	if a.MailFrom.IsZero() && a.MailFromText == "" {
 		return VerifyHELO(ctx, r, a)
 	}
 	ip, err := clientIP(a.IP)
 	if err != nil {
 		return Verdict{}, err
 	}
-	domain := a.MailFrom.Domain.ASCII
-	sender := string(a.MailFrom.Localpart) + "@" + domain
-	return check(ctx, r, a, ip, MailFrom, domain, sender), nil
+	local, domain := string(a.MailFrom.Localpart), a.MailFrom.Domain.ASCII
+	if a.MailFrom.IsZero() {
+		local, domain = splitSender(strings.TrimSuffix(strings.TrimPrefix(a.MailFromText, "<"), ">"))
+	}
+	if local == "" {
+		local = "postmaster" // RFC 7208 §4.3
+	}
+	return check(ctx, r, a, ip, MailFrom, domain, local+"@"+domain), nil
+}
+
+// splitSender splits a MAIL FROM given as text at its last "@"; without
+// one, the whole text is the domain.
+func splitSender(s string) (local, domain string) {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return "", s
+	}
+	return s[:at], s[at+1:]
 }
 
 // VerifyHELO checks the HELO identity (RFC 7208 §2.3), for
@@ -145,33 +170,27 @@ func receiver(a Args) string {
 func check(ctx context.Context, r dns.Resolver, a Args, ip netip.Addr, id Identity, domain, sender string) Verdict {
 	v := Verdict{Identity: id, Domain: domain, Sender: sender, IP: ip, HELOName: a.HELO, Receiver: receiver(a)}
 	// RFC 7208 §4.3: a malformed or single-label domain gives none.
-	if _, err := addr.ParseDomain(domain); err != nil || !strings.Contains(domain, ".") {
+	d, err := addr.ParseDomain(domain)
+	if err != nil || !strings.Contains(d.ASCII, ".") {
 		v.Result, v.Reason = None, fmt.Sprintf("%q is not a domain name SPF can check (RFC 7208 §4.3)", domain)
 		return v
 	}
-	ad := newAdapter(r, ip)
-	helo := a.HELO
-	res, err := bspf.CheckHostWithSender(net.IP(ip.AsSlice()), helo, sender,
-		bspf.WithResolver(ad), bspf.WithContext(ctx))
-	v.Result = Result(res)
-	if errors.Is(err, bspf.ErrLookupLimitReached) || errors.Is(err, bspf.ErrVoidLookupLimitReached) {
-		v.Result = PermError // RFC 7208 §4.6.4
+	e := &evaluator{r: r, ip: ip, sender: sender, helo: a.HELO, receiver: v.Receiver, now: a.Now}
+	out := e.checkHost(ctx, d.ASCII)
+	v.Result = out.result
+	if v.Result == TempError || v.Result == PermError {
+		v.Problem = out.problem
 	}
-	if (v.Result == TempError || v.Result == PermError) && err != nil {
-		v.Problem = err.Error()
+	if v.Result == Fail && out.exp != nil {
+		v.Explanation = e.explain(ctx, *out.exp)
 	}
-	if v.Result == Fail {
-		v.Explanation = explain(ctx, ad, a, ip, helo, sender, domain)
-	}
-	ad.mu.Lock()
-	v.Lookups = ad.queries
-	ad.mu.Unlock()
-	v.Reason = reason(v, err)
+	v.Lookups = e.queries
+	v.Reason = reason(v)
 	return v
 }
 
 // reason phrases a verdict the way RFC 7208 §9.1's examples do.
-func reason(v Verdict, err error) string {
+func reason(v Verdict) string {
 	who := "domain of " + v.Sender
 	if v.Identity == HELO {
 		who = "HELO " + v.Domain
@@ -188,7 +207,7 @@ func reason(v Verdict, err error) string {
 	case None:
 		return fmt.Sprintf("%s publishes no SPF record", v.Domain)
 	case TempError:
-		return fmt.Sprintf("temporary DNS error checking %s: %v", v.Domain, err)
+		return fmt.Sprintf("temporary DNS error checking %s: %s", v.Domain, v.Problem)
 	}
-	return fmt.Sprintf("SPF record of %s is unusable: %v", v.Domain, err)
+	return fmt.Sprintf("SPF policy of %s is unusable: %s", v.Domain, v.Problem)
 }

@@ -423,7 +423,7 @@ func TestReceivedSPF(t *testing.T) {
 		{"192.0.2.1", "myname@example.com", `pass (mx.posthorn.test: domain of myname@example.com designates 192.0.2.1 as permitted sender) client-ip=192.0.2.1; envelope-from="myname@example.com"; helo=mta.example.net; receiver=mx.posthorn.test; identity=mailfrom`},
 		{"192.0.2.2", "myname@example.com", `fail (mx.posthorn.test: domain of myname@example.com does not designate 192.0.2.2 as permitted sender) client-ip=192.0.2.2; envelope-from="myname@example.com"; helo=mta.example.net; receiver=mx.posthorn.test; identity=mailfrom`},
 		{"192.0.2.2", `"a (b)"@example.com`, `fail (mx.posthorn.test: domain of a \(b\)@example.com does not designate 192.0.2.2 as permitted sender) client-ip=192.0.2.2; envelope-from="a (b)@example.com"; helo=mta.example.net; receiver=mx.posthorn.test; identity=mailfrom`},
-		{"192.0.2.2", "a@broken.test", `permerror (mx.posthorn.test: SPF record of broken.test is unusable: invalid ipX value) client-ip=192.0.2.2; envelope-from="a@broken.test"; helo=mta.example.net; problem="invalid ipX value"; receiver=mx.posthorn.test; identity=mailfrom`},
+		{"192.0.2.2", "a@broken.test", `permerror (mx.posthorn.test: SPF policy of broken.test is unusable: record of broken.test, term "ip4:x": "x" is not an IP address \(RFC 7208 section 5.6\)) client-ip=192.0.2.2; envelope-from="a@broken.test"; helo=mta.example.net; problem="record of broken.test, term \"ip4:x\": \"x\" is not an IP address (RFC 7208 section 5.6)"; receiver=mx.posthorn.test; identity=mailfrom`},
 		{"192.0.2.2", "", `none (mx.posthorn.test: mta.example.net publishes no SPF record) client-ip=192.0.2.2; helo=mta.example.net; receiver=mx.posthorn.test; identity=helo`},
 	} {
 		v := verify(t, r, tc.ip, tc.from)
