@@ -72,6 +72,11 @@ type Verdict struct {
 	SPFAligned, DKIMAligned bool
 	// Reason explains the verdict in plain words.
 	Reason string
+	// Notes are fallbacks taken on the way to a failing verdict (an
+	// organisational domain from the public suffix list after a failed
+	// lookup), with the DNS errors: for the operator's log, not for the
+	// sender, as the errors name our resolvers.
+	Notes []string
 	// Record is what aggregate reports need about this message.
 	Record Record
 }
@@ -254,9 +259,7 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input, from addr.Domain) (v
 		v.Disposition = DispositionNone
 		v.Reason += "; the policy is in test mode (t=y or pct=0), so it is not applied"
 	}
-	if len(w.notes) > 0 {
-		v.Reason += "; " + strings.Join(w.notes, "; ")
-	}
+	v.Notes = w.notes
 	return v
 }
 

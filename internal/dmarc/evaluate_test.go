@@ -198,8 +198,8 @@ func TestEvaluate(t *testing.T) {
 			if v.Result != c.result || c.disp != "" && v.Disposition != c.disp {
 				t.Errorf("got %s/%s, want %s/%s: %s", v.Result, v.Disposition, c.result, c.disp, v.Reason)
 			}
-			if !strings.Contains(v.Reason, c.reason) {
-				t.Errorf("reason %q lacks %q", v.Reason, c.reason)
+			if full := strings.Join(append([]string{v.Reason}, v.Notes...), "; "); !strings.Contains(full, c.reason) {
+				t.Errorf("reason and notes %q lack %q", full, c.reason)
 			}
 			if v.Reason == "" {
 				t.Error("no reason")
@@ -215,7 +215,7 @@ func TestEvaluate(t *testing.T) {
 }
 
 // TestEvaluateGolden writes every case's full verdict (result, disposition,
-// policy domain, reason, report record) to testdata/evaluate.golden.
+// policy domain, reason, report record, notes) to testdata/evaluate.golden.
 func TestEvaluateGolden(t *testing.T) {
 	var b strings.Builder
 	for _, c := range evalCases() {
@@ -223,6 +223,9 @@ func TestEvaluateGolden(t *testing.T) {
 		v := (&Evaluator{Resolver: dnstest.NewResolver(c.zone)}).Evaluate(context.Background(), c.in)
 		fmt.Fprintf(&b, "%s:\n  %s disposition=%s requested=%s testing=%v policy-domain=%s spf-aligned=%v dkim-aligned=%v\n  reason: %s\n  record: %+v\n",
 			c.name, v.Result, v.Disposition, v.Requested, v.Testing, v.PolicyDomain.ASCII, v.SPFAligned, v.DKIMAligned, v.Reason, v.Record)
+		for _, n := range v.Notes {
+			fmt.Fprintf(&b, "  note: %s\n", n)
+		}
 	}
 	path := filepath.Join("testdata", "evaluate.golden")
 	if *update {
