@@ -2,6 +2,7 @@ package smtpserver
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -320,5 +321,31 @@ func TestRepliesHideInternalAddresses(t *testing.T) {
 	}
 	if logs := e.logs.String(); !strings.Contains(logs, closed) {
 		t.Errorf("the log lacks the failing DNS server %s:\n%s", closed, logs)
+	}
+}
+
+// TestHostileFromLMTP: LMTP (an MTA in front relaying remote mail) gets
+// the same author rules as the MX: two From fields are refused for every
+// recipient, and a second author domain's p=reject applies.
+func TestHostileFromLMTP(t *testing.T) {
+	e := authEnv(t, nil)
+	c := e.dial(ModeLMTP, "127.0.0.1")
+	c.expect("220 mx.example.org LMTP")
+	c.cmd("LHLO front.example", "250")
+	for _, tc := range []struct{ header, want string }{
+		{"From: a@sender.example\r\nFrom: v@reject.example\r\n", "550 5.7.1 <%s> Message refused: the message has 2 From header fields"},
+		{"From: a@quar.example, v@reject.example\r\n", "550 5.7.1 <%s> Message rejected by the DMARC policy of the sender's domain: the From field names 2 domains"},
+	} {
+		c.cmd("MAIL FROM:<x@sender.example>", "250")
+		c.cmd("RCPT TO:<alice@example.org>", "250")
+		c.cmd("RCPT TO:<bob@example.org>", "250")
+		c.cmd("DATA", "354")
+		c.send(tc.header + "Subject: lmtp\r\n\r\nx\r\n.\r\n")
+		for _, rcpt := range []string{"alice@example.org", "bob@example.org"} {
+			c.expect(fmt.Sprintf(tc.want, rcpt))
+		}
+	}
+	if n := len(e.inbox("alice@example.org")) + len(e.mailbox("alice@example.org", "Junk")); n != 0 {
+		t.Errorf("%d messages stored", n)
 	}
 }
