@@ -19,7 +19,7 @@ func Redact(s string) string {
 	s = reSocket.ReplaceAllString(s, "[address]")
 	s = reIP.ReplaceAllStringFunc(s, func(m string) string {
 		a, err := netip.ParseAddr(strings.Trim(m, "[]"))
-		if err != nil {
+		if err != nil || strings.Trim(m, "[]:") == "" { // "::" in prose
 			return m
 		}
 		a = a.Unmap()

@@ -20,6 +20,7 @@ func TestRedact(t *testing.T) {
 		{"see https://example.com/a/b at 12:30:00", "see https://example.com/a/b at 12:30:00"},
 		{"text/plain is fine; 5.7.1 and RFC 7489 section 6.6.1", "text/plain is fine; 5.7.1 and RFC 7489 section 6.6.1"},
 		{"<a@example.com>: no such user", "<a@example.com>: no such user"},
+		{"a note:: and 0.0.0.0:25", "a note:: and [address]"},
 	}
 	for _, tt := range tests {
 		if got := Redact(tt.in); got != tt.want {
