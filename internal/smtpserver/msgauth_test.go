@@ -322,6 +322,20 @@ func TestRepliesHideInternalAddresses(t *testing.T) {
 	if logs := e.logs.String(); !strings.Contains(logs, closed) {
 		t.Errorf("the log lacks the failing DNS server %s:\n%s", closed, logs)
 	}
+	// Accepted despite the temperror ([auth] dmarc_temperror = "accept"):
+	// the stored Authentication-Results, which travels on with forwarded
+	// mail, does not name the resolver either.
+	e = authEnv(t, func(o *msgauth.Options) {
+		o.DMARCTempError = msgauth.Deliver
+		o.Resolver = splitResolver{fake: o.Resolver, real: failing, names: map[string]bool{"_dmarc.temp.example": true}}
+	})
+	if r := sendMX(e, "x@temp.example", "a@temp.example", "alice@example.org"); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("reply %q", r)
+	}
+	m := e.inbox("alice@example.org")
+	if len(m) != 1 || !strings.Contains(m[0], "dmarc=temperror") || strings.Contains(m[0], "127.0.0.1") || strings.Contains(m[0], closed) {
+		t.Errorf("stored message:\n%s", m)
+	}
 }
 
 // TestHostileFromLMTP: LMTP (an MTA in front relaying remote mail) gets
