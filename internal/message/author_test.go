@@ -51,3 +51,32 @@ func TestAuthors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAuthors: Authors never returns a group marker or a placeholder, and
+// succeeds only for a header with exactly one From field.
+func FuzzAuthors(f *testing.F) {
+	for _, s := range []string{
+		"From: a@example.com\r\n", "From: g: a@x.example, b@y.example;\r\n", "From: a@x\r\nfrom: b@y\r\n",
+		"From: \"a@b, c\" <d@e>\r\n", "From: someone\r\n", "From:\r\n", "From: =?utf-8?q?a?= <b@c>, (x@y) z@w\r\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h := ParseHeader([]byte(s))
+		as, err := h.Authors()
+		if err != nil {
+			return
+		}
+		if n := len(h.Values("From")); n != 1 {
+			t.Fatalf("%d From fields accepted", n)
+		}
+		if len(as) == 0 {
+			t.Fatal("no authors and no error")
+		}
+		for _, a := range as {
+			if a.Host == "" || a.Host == MissingDomain || a.Mailbox == "" || a.Mailbox == MissingMailbox || strings.HasPrefix(a.Host, "[") {
+				t.Fatalf("author %+v", a)
+			}
+		}
+	})
+}
