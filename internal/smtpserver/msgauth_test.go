@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/delivery"
 	"github.com/posthorn/posthorn/internal/dns"
 	"github.com/posthorn/posthorn/internal/dns/dnstest"
@@ -23,7 +24,20 @@ import (
 //	quar.example    SPF -all, p=quarantine
 //	temp.example    _dmarc SERVFAIL
 func authEnv(t *testing.T, mod func(*msgauth.Options)) *testEnv {
-	zone := dnstest.Zone{
+	zone := authZone()
+	return newEnv(t, func(o *Options) {
+		mo := msgauth.Options{Resolver: dnstest.NewResolver(zone), Hostname: o.Hostname, Enforce: true, Timeout: 5 * time.Second}
+		if mod != nil {
+			mod(&mo)
+		}
+		chk := msgauth.NewChecker(mo)
+		o.Deliverer.Hooks = []delivery.Hook{&msgauth.Hook{AuthServID: chk.AuthServID(), Checker: chk, Logger: o.Logger}}
+	})
+}
+
+// authZone is the DNS of authEnv.
+func authZone() dnstest.Zone {
+	return dnstest.Zone{
 		dnstest.ReverseName(netip.MustParseAddr(remoteIP)): {PTR: []string{"mail.sender.example."}},
 		"mail.sender.example":                              {A: []string{remoteIP}},
 		"sender.example":                                   {TXT: []string{"v=spf1 ip4:" + remoteIP + " -all"}},
@@ -35,14 +49,6 @@ func authEnv(t *testing.T, mod func(*msgauth.Options)) *testEnv {
 		"temp.example":                                     {TXT: []string{"v=spf1 -all"}},
 		"_dmarc.temp.example":                              {ServFail: true},
 	}
-	return newEnv(t, func(o *Options) {
-		mo := msgauth.Options{Resolver: dnstest.NewResolver(zone), Hostname: o.Hostname, Enforce: true, Timeout: 5 * time.Second}
-		if mod != nil {
-			mod(&mo)
-		}
-		chk := msgauth.NewChecker(mo)
-		o.Deliverer.Hooks = []delivery.Hook{&msgauth.Hook{AuthServID: chk.AuthServID(), Checker: chk, Logger: o.Logger}}
-	})
 }
 
 // sendMX sends one message over the MX from remoteIP and returns the reply
@@ -361,5 +367,41 @@ func TestHostileFromLMTP(t *testing.T) {
 	}
 	if n := len(e.inbox("alice@example.org")) + len(e.mailbox("alice@example.org", "Junk")); n != 0 {
 		t.Errorf("%d messages stored", n)
+	}
+}
+
+// TestHostileFromRelayAndForward: mail for a relay domain (backup MX) and
+// for an alias that forwards elsewhere goes through the same author rules
+// and DMARC as local mail: nothing is queued for the next hop when the
+// message is refused.
+func TestHostileFromRelayAndForward(t *testing.T) {
+	out := &fakeOutbound{}
+	e := newEnv(t, func(o *Options) {
+		o.Deliverer.Outbound = out
+		o.RelayDomains = []RelayDomain{{Domain: addr.MustParseDomain("relayed.example")}}
+		o.SRS = testSRS
+		mo := msgauth.Options{Resolver: dnstest.NewResolver(authZone()), Hostname: o.Hostname, Enforce: true, Timeout: 5 * time.Second}
+		chk := msgauth.NewChecker(mo)
+		o.Deliverer.Hooks = []delivery.Hook{&msgauth.Hook{AuthServID: chk.AuthServID(), Checker: chk, Logger: o.Logger}}
+	})
+	for _, tc := range []struct{ header, want string }{
+		{"From: a@sender.example\r\nFrom: v@reject.example\r\n", "550 5.7.1 Message refused: the message has 2 From header fields"},
+		{"From: a@sender.example, v@reject.example\r\n", "550 5.7.1 Message rejected by the DMARC policy of the sender's domain: the From field names 2 domains"},
+		{"Subject: no author\r\n", "550 5.7.1 Message refused: the message has no From header field"},
+		{"From: a@sender.example\r\n", "250 "},
+	} {
+		c := e.dial(ModeMX, remoteIP)
+		c.greet()
+		c.cmd("EHLO mail.sender.example", "250")
+		c.cmd("MAIL FROM:<bounce@sender.example>", "250")
+		c.cmd("RCPT TO:<anyone@relayed.example>", "250")
+		c.cmd("RCPT TO:<fwd@example.org>", "250")
+		c.cmd("DATA", "354")
+		c.send(tc.header + "Subject: relayed\r\n\r\nhi\r\n.\r\n")
+		c.expect(tc.want)
+		c.cmd("QUIT", "221")
+	}
+	if len(out.out) != 1 || len(out.out[0].Recipients) != 2 {
+		t.Fatalf("queued %+v, want only the legitimate message", out.out)
 	}
 }
