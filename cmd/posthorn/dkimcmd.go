@@ -179,13 +179,18 @@ func printRotation(w interface{ Write([]byte) (int, error) }, rot admin.DKIMRota
 
 const arcExplain = `
 ARC (RFC 8617).
-  seal --domain D --selector S --key KEYFILE [--authres TEXT] [FILE]
+  seal --domain D --selector S --key KEYFILE [--authres TEXT]
+       [--timestamp UNIX] [--headers NAME:NAME:...] [FILE]
         verify the message's ARC chain, add an ARC set sealed with the key,
         and print the message. --authres is the Authentication-Results value
         to record in the ARC-Authentication-Results ("authserv-id; spf=pass
         ..."); by default the domain alone, to which the chain result is added.
-        Seal with an RSA key for other verifiers: many accept only rsa-sha256
-        in ARC.`
+        --timestamp sets t= (seconds since 1970; default now) and --headers
+        the header fields the ARC-Message-Signature signs (h=; default those
+        posthorn's DKIM signatures cover, and DKIM-Signature), so a set can
+        be compared with published signing vectors or with dkimpy's arcsign
+        byte for byte. Seal with an RSA key for other verifiers: many accept
+        only rsa-sha256 in ARC.`
 
 func cmdARC(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
@@ -199,10 +204,12 @@ func cmdARC(ctx context.Context, env *cliEnv, args []string) error {
 	if args[0] != "seal" {
 		return usageError{fmt.Sprintf("unknown subcommand %q", args[0])}
 	}
-	fs := newFlags(env, "arc seal", "--domain D --selector S --key KEYFILE [--authres TEXT] [FILE]", arcExplain)
+	fs := newFlags(env, "arc seal", "--domain D --selector S --key KEYFILE [--authres TEXT] [--timestamp UNIX] [--headers NAME:NAME:...] [FILE]", arcExplain)
 	sf := addSignerFlags(fs)
 	cf := addCheckFlags(fs)
 	authres := fs.String("authres", "", "Authentication-Results value for the ARC-Authentication-Results")
+	timestamp := fs.Int64("timestamp", -1, "t= of the new set, in seconds since 1970 (default now)")
+	headers := fs.String("headers", "", "colon-separated names of the header fields the ARC-Message-Signature signs (h=)")
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -210,6 +217,16 @@ func cmdARC(ctx context.Context, env *cliEnv, args []string) error {
 	s, err := sf.signer()
 	if err != nil {
 		return err
+	}
+	sealer := &arc.Sealer{Signer: s}
+	if *timestamp >= 0 {
+		t := time.Unix(*timestamp, 0)
+		sealer.Now = func() time.Time { return t }
+	}
+	if *headers != "" {
+		for _, h := range strings.Split(*headers, ":") {
+			sealer.Headers = append(sealer.Headers, strings.TrimSpace(h))
+		}
 	}
 	msg, err := readMessage(env, pos)
 	if err != nil {
@@ -227,7 +244,7 @@ func cmdARC(ctx context.Context, env *cliEnv, args []string) error {
 	if ar == "" {
 		ar = s.Domain.ASCII + ";"
 	}
-	set, err := (&arc.Sealer{Signer: s}).Seal(bytes.NewReader(msg), ar, chain)
+	set, err := sealer.Seal(bytes.NewReader(msg), ar, chain)
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,7 @@ func testZone(t testing.TB) dnstest.Zone {
 		"flaky._domainkey.posthorn.example":      {ServFail: true},
 		"sha1only._domainkey.posthorn.example":   {TXT: []string{strings.Replace(keyRecord(t, "rsa2048.pem"), "k=rsa;", "k=rsa; h=sha1;", 1)}},
 		"twokeys._domainkey.posthorn.example":    {TXT: []string{keyRecord(t, "ed25519.pem"), keyRecord(t, "ed25519.pem")}},
+		"emptytag._domainkey.posthorn.example":   {TXT: []string{strings.Replace(keyRecord(t, "rsa2048.pem"), "k=rsa;", "k=rsa;;", 1)}},
 	}
 }
 

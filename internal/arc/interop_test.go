@@ -14,16 +14,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/posthorn/posthorn/internal/dkim"
 	"github.com/posthorn/posthorn/internal/dns/dnstest"
 )
 
 const debianPython = "/usr/bin/python3"
 
 // dkimpyARC verifies (argv: verify RECORDS) or seals (argv: sign RECORDS
-// SELECTOR DOMAIN KEYFILE SRV_ID TIMESTAMP) the message on stdin.
+// SELECTOR DOMAIN KEYFILE SRV_ID TIMESTAMP [HEADERS]) the message on
+// stdin; HEADERS is a colon-separated h= list.
 const dkimpyARC = `
 import dkim, json, sys
 records = json.load(open(sys.argv[2]))
@@ -36,7 +40,8 @@ if sys.argv[1] == "verify":
     print(json.dumps({"cv": cv.decode() if cv else "", "reason": reason}))
 else:
     sel, dom, keyfile, srv, ts = sys.argv[3:8]
-    fields = dkim.arc_sign(msg, sel.encode(), dom.encode(), open(keyfile, "rb").read(), srv.encode(), timestamp=ts)
+    hdrs = [h.encode() for h in sys.argv[8].split(":")] if len(sys.argv) > 8 else None
+    fields = dkim.arc_sign(msg, sel.encode(), dom.encode(), open(keyfile, "rb").read(), srv.encode(), timestamp=ts, include_headers=hdrs)
     sys.stdout.buffer.write(b"".join(fields))
 `
 
@@ -179,5 +184,68 @@ func TestInteropDkimpyToPosthorn(t *testing.T) {
 	}
 	if cv, reason := dkimpyVerify(t, mixed); cv != "pass" {
 		t.Errorf("dkimpy i=1, posthorn i=2, in dkimpy: %s (%s)", cv, reason)
+	}
+}
+
+// TestSealSameAsDkimpy: given the same message, key, timestamp and signed
+// header fields, posthorn's ARC set is dkimpy's byte for byte (ARC-Seal
+// and ARC-Message-Signature; the ARC-Authentication-Results is folded
+// differently and equal once canonicalized), at instance 1 and 2 and when
+// sealing a failed chain. dkimpy made the ARC test suite's signing
+// vectors, which is why posthorn writes tags in its order.
+func TestSealSameAsDkimpy(t *testing.T) {
+	needDkimpyARC(t)
+	res := testResolver(t)
+	const ts = 1780653600
+	for _, c := range []struct {
+		name    string
+		msg     func() string // the message before the receiver's Authentication-Results
+		signer  dkim.Signer
+		key     string
+		arc     string // the receiver's arc= result
+		headers []string
+	}{
+		{"first set", func() string { return readFile(t, "message.eml") }, rsaSigner(t), "rsa2048.pem", "none",
+			[]string{"from", "to", "subject"}},
+		{"first set, repeated and absent names", func() string { return readFile(t, "message.eml") }, rsaSigner(t), "rsa2048.pem", "none",
+			[]string{"from", "from", "to", "cc", "subject", "subject", "date", "message-id", "mime-version", "content-type", "list-id", "reply-to"}},
+		{"second set over a passing chain", func() string { return seal(t, res, readFile(t, "message.eml"), rsaSigner(t)) }, fwdSigner(t), "forwarder-rsa2048.pem", "pass",
+			[]string{"from", "to", "subject", "date"}},
+		{"a failed chain", func() string {
+			return strings.Replace(seal(t, res, readFile(t, "message.eml"), rsaSigner(t)), "shall we", "shall WE", 1)
+		}, fwdSigner(t), "forwarder-rsa2048.pem", "fail", []string{"from", "subject"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ar := "mx." + c.signer.Domain.ASCII + "; spf=pass smtp.mailfrom=alice@posthorn.example; arc=" + c.arc
+			msg := "Authentication-Results: " + ar + "\r\n" + c.msg()
+			chain := verify(t, res, msg)
+			if string(chain.Chain) != c.arc {
+				t.Fatalf("chain %s, want %s", describe(chain), c.arc)
+			}
+			ours, err := (&Sealer{Signer: c.signer, Now: func() time.Time { return time.Unix(ts, 0) }, Headers: c.headers}).
+				Seal(strings.NewReader(msg), ar, chain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, _ := filepath.Abs(filepath.Join("testdata", c.key))
+			theirs := dkimpy(t, testZone(t), msg, "sign", c.signer.Selector, c.signer.Domain.ASCII, key, "mx."+c.signer.Domain.ASCII,
+				strconv.Itoa(ts), strings.Join(c.headers, ":"))
+			of, _ := splitMessage(ours + "\r\n")
+			tf, _ := splitMessage(theirs + "\r\n")
+			if len(of) != 3 || len(tf) != 3 {
+				t.Fatalf("ours:\n%s\ntheirs:\n%s", ours, theirs)
+			}
+			for i, name := range []string{"ARC-Seal", "ARC-Message-Signature"} {
+				if of[i] != tf[i] {
+					t.Errorf("%s differs\nposthorn: %q\ndkimpy:   %q", name, of[i], tf[i])
+				}
+			}
+			if o, th := dkim.RelaxedHeader(of[2]), dkim.RelaxedHeader(tf[2]); o != th {
+				t.Errorf("ARC-Authentication-Results differs once canonicalized\nposthorn: %q\ndkimpy:   %q", o, th)
+			}
+			if got := verify(t, res, ours+msg); got.Chain != StatusPass && c.arc != "fail" {
+				t.Errorf("posthorn's seal does not verify: %s", describe(got))
+			}
+		})
 	}
 }

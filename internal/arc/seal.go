@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strconv"
 	"strings"
@@ -27,6 +28,11 @@ type Sealer struct {
 	Signer dkim.Signer
 	// Now is the clock for t=; nil means time.Now.
 	Now func() time.Time
+	// Headers are the names of the header fields the AMS signs (h=), in
+	// order; nil: those a DKIM signature by posthorn covers
+	// (dkim.SignedNames) and the DKIM-Signature fields. They must include
+	// From and no ARC field or Authentication-Results (RFC 8617 §4.1.2).
+	Headers []string
 }
 
 // Seal reads msg and returns the ARC set to prepend to it for instance
@@ -47,6 +53,9 @@ type Sealer struct {
 // (ErrTerminated, §5.1 step 1): it is sealed as failed once, then never.
 func (s *Sealer) Seal(msg io.Reader, authResults string, chain Result) (string, error) {
 	if err := checkSigner(s.Signer); err != nil {
+		return "", err
+	}
+	if err := checkHeaders(s.Headers); err != nil {
 		return "", err
 	}
 	br := bufio.NewReaderSize(msg, readBufferSize)
@@ -142,29 +151,37 @@ func newAAR(i int, authResults string, cv Status) (string, error) {
 }
 
 // signAMS returns the ARC-Message-Signature field (RFC 8617 §4.1.2).
+// The tags are in the order dkimpy writes them (i a c d s t h bh b), h=
+// separated by " : ": the ARC test suite's signing vectors were made so,
+// and an AMS differing only in order or spacing has a different b=.
 func (s *Sealer) signAMS(h *dkim.Header, i int, t string, bh []byte) (string, error) {
-	names := dkim.SignedNames(h)
-	for range h.Count("DKIM-Signature") {
-		names = append(names, "dkim-signature")
+	names := s.Headers
+	if names == nil {
+		names = dkim.SignedNames(h)
+		for range h.Count("DKIM-Signature") {
+			names = append(names, "dkim-signature")
+		}
 	}
-	var b strings.Builder
-	// "i=N;" first, right after the colon: dkimpy finds the AMS that way.
-	fmt.Fprintf(&b, "%s: i=%d; a=%s; c=relaxed/relaxed;\r\n", fieldAMS, i, algorithm(s.Signer))
-	fmt.Fprintf(&b, "\td=%s; s=%s; t=%s;\r\n", s.Signer.Domain.ASCII, s.Signer.Selector, t)
-	dkim.WriteFolded(&b, "\th=", names, ":")
-	b.WriteString(";\r\n\tbh=" + base64.StdEncoding.EncodeToString(bh) + ";\r\n\tb=")
+	tags := []dkim.Tag{
+		{Name: "i", Value: strconv.Itoa(i)}, {Name: "a", Value: algorithm(s.Signer)},
+		{Name: "c", Value: "relaxed/relaxed"}, {Name: "d", Value: s.Signer.Domain.ASCII},
+		{Name: "s", Value: s.Signer.Selector}, {Name: "t", Value: t},
+		{Name: "h", Value: strings.Join(names, " : ")},
+		{Name: "bh", Value: base64.StdEncoding.EncodeToString(bh)},
+	}
 	hh := sha256.New()
 	hashFields(hh, h.Fields, names, dkim.RelaxedHeader)
-	io.WriteString(hh, strings.TrimSuffix(dkim.RelaxedHeader(b.String()), "\r\n"))
-	return s.finish(&b, hh.Sum(nil))
+	return s.sign(fieldAMS, tags, hh)
 }
 
 // signAS returns the ARC-Seal field (RFC 8617 §4.1.3) over the prior sets
-// and the new AAR and AMS (§5.1.1).
+// and the new AAR and AMS (§5.1.1); tags in dkimpy's order (i cv a d s t b).
 func (s *Sealer) signAS(prior []set, aar, ams string, i int, cv Status, t string) (string, error) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: i=%d; a=%s; cv=%s;\r\n", fieldAS, i, algorithm(s.Signer), cv)
-	fmt.Fprintf(&b, "\td=%s; s=%s; t=%s;\r\n\tb=", s.Signer.Domain.ASCII, s.Signer.Selector, t)
+	tags := []dkim.Tag{
+		{Name: "i", Value: strconv.Itoa(i)}, {Name: "cv", Value: string(cv)},
+		{Name: "a", Value: algorithm(s.Signer)}, {Name: "d", Value: s.Signer.Domain.ASCII},
+		{Name: "s", Value: s.Signer.Selector}, {Name: "t", Value: t},
+	}
 	hh := sha256.New()
 	for _, p := range prior {
 		for _, f := range []*arcField{p.AAR, p.AMS, p.AS} {
@@ -173,23 +190,61 @@ func (s *Sealer) signAS(prior []set, aar, ams string, i int, cv Status, t string
 	}
 	io.WriteString(hh, dkim.RelaxedHeader(aar))
 	io.WriteString(hh, dkim.RelaxedHeader(ams))
-	io.WriteString(hh, strings.TrimSuffix(dkim.RelaxedHeader(b.String()), "\r\n"))
-	return s.finish(&b, hh.Sum(nil))
+	return s.sign(fieldAS, tags, hh)
 }
 
-// finish signs digest and appends b= and the final CRLF to b.
-func (s *Sealer) finish(b *strings.Builder, digest []byte) (string, error) {
+// sign completes hh with the field name: tags; b= (RFC 6376 §3.7: the
+// field itself with an empty b=, without its final CRLF), signs it, and
+// returns the field with b= filled in, folded by foldField.
+func (s *Sealer) sign(name string, tags []dkim.Tag, hh hash.Hash) (string, error) {
+	value := func(b string) string {
+		var v strings.Builder
+		for _, t := range tags {
+			v.WriteString(t.Name + "=" + t.Value + "; ")
+		}
+		v.WriteString("b=" + b + "\r\n")
+		return name + ": " + foldField(v.String(), len(name))
+	}
+	io.WriteString(hh, strings.TrimSuffix(dkim.RelaxedHeader(value("")), "\r\n"))
 	opts := crypto.Hash(0) // Ed25519 signs the SHA-256 digest itself (RFC 8463 §3)
 	if _, ok := s.Signer.Key.(*rsa.PrivateKey); ok {
 		opts = crypto.SHA256
 	}
-	sig, err := s.Signer.Key.Sign(rand.Reader, digest, opts)
+	sig, err := s.Signer.Key.Sign(rand.Reader, hh.Sum(nil), opts)
 	if err != nil {
 		return "", fmt.Errorf("arc: sealing for %s: %w", s.Signer.Domain.ASCII, err)
 	}
-	dkim.WriteFolded(b, "", dkim.Chunks(base64.StdEncoding.EncodeToString(sig), 64), "")
-	b.WriteString("\r\n")
-	return b.String(), nil
+	return value(base64.StdEncoding.EncodeToString(sig)), nil
+}
+
+// foldField folds a field value v that ends in CRLF, for a field name of
+// nameLen octets, into lines of at most 72 octets: each line is cut at its
+// last space, which becomes the fold, or, when it has none, after 72
+// octets (inside b=). The first line leaves room for the name and ": ";
+// continuation lines start with one space. The line end counts toward the
+// last line's length. These are dkimpy's rules, so that a set sealed by
+// posthorn is byte for byte the one dkimpy makes from the same input.
+func foldField(v string, nameLen int) string {
+	limit := 72 - nameLen
+	if len(v) <= limit || strings.LastIndex(v, "\r\n") == len(v)-2 && len(v) <= limit+2 {
+		return v
+	}
+	var b strings.Builder
+	for len(v) > limit {
+		cut, next := limit, limit
+		if sp := strings.LastIndexByte(v[:limit], ' '); sp >= 0 {
+			cut, next = sp, sp+1
+		}
+		b.WriteString(v[:cut])
+		v = v[next:]
+		if v == "\r\n" {
+			break // no line of white space alone
+		}
+		b.WriteString("\r\n ")
+		limit = 71
+	}
+	b.WriteString(v)
+	return b.String()
 }
 
 // checkSigner applies dkim.Sign's checks to a sealing key, and that the
@@ -201,6 +256,30 @@ func checkSigner(s dkim.Signer) error {
 	if _, err := parseSig(dkim.TagList{{Name: "a", Value: algRSA}, {Name: "b", Value: "AA=="},
 		{Name: "d", Value: s.Domain.ASCII}, {Name: "s", Value: s.Selector}}); err != nil {
 		return fmt.Errorf("arc: invalid selector %q", s.Selector)
+	}
+	return nil
+}
+
+// checkHeaders checks a Sealer's Headers (RFC 8617 §4.1.2, RFC 6376
+// §5.4): field names, From among them, no ARC field and no
+// Authentication-Results.
+func checkHeaders(names []string) error {
+	if names == nil {
+		return nil
+	}
+	from := false
+	for _, n := range names {
+		l := strings.ToLower(n)
+		switch {
+		case n == "" || strings.ContainsFunc(n, func(r rune) bool { return r <= ' ' || r == ':' || r >= 0x7f }):
+			return fmt.Errorf("arc: %q is not a header field name", n)
+		case strings.HasPrefix(l, "arc-") || l == "authentication-results":
+			return fmt.Errorf("arc: the ARC-Message-Signature must not sign %s (RFC 8617 section 4.1.2)", n)
+		}
+		from = from || l == "from"
+	}
+	if !from {
+		return errors.New("arc: the signed header fields must include From (RFC 6376 section 5.4)")
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func TestSealFailedChain(t *testing.T) {
 		t.Fatalf("tampered: %s", describe(chain))
 	}
 	sealed := seal(t, res, broken, fwdSigner(t))
-	if !strings.HasPrefix(sealed, "ARC-Seal: i=2; a=rsa-sha256; cv=fail;") {
+	if !strings.HasPrefix(sealed, "ARC-Seal: i=2; cv=fail; a=rsa-sha256;") {
 		t.Fatalf("sealed:\n%s", sealed[:200])
 	}
 	// The new seal verifies over its own set only.

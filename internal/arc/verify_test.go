@@ -178,8 +178,8 @@ func TestVerifyCases(t *testing.T) {
 		{"h= in ARC-Seal", editField(t, two, kindAS, 2, replace("cv=pass;", "cv=pass; h=from;")), StatusFail},
 		{"rsa-sha1", editField(t, two, kindAMS, 2, replace("a=rsa-sha256", "a=rsa-sha1")), StatusFail},
 		{"l= in AMS", editField(t, two, kindAMS, 2, replace("c=relaxed/relaxed;", "c=relaxed/relaxed; l=10;")), StatusFail},
-		{"AMS without From", editField(t, two, kindAMS, 2, replace("h=from:from:", "h=")), StatusFail},
-		{"AMS signs ARC-Seal", editField(t, two, kindAMS, 2, replace("h=from:", "h=arc-seal:from:")), StatusFail},
+		{"AMS without From", editField(t, two, kindAMS, 2, replace("h=from : from : ", "h=")), StatusFail},
+		{"AMS signs ARC-Seal", editField(t, two, kindAMS, 2, replace("h=from :", "h=arc-seal : from :")), StatusFail},
 		{"expired AMS", editField(t, two, kindAMS, 2, replace("c=relaxed/relaxed;", "c=relaxed/relaxed; x=1000;")), StatusFail},
 		{"unknown canonicalization", editField(t, two, kindAMS, 2, replace("c=relaxed/relaxed", "c=nowsp/relaxed")), StatusFail},
 		{"key missing", withSelector("nokey"), StatusFail},
@@ -189,6 +189,12 @@ func TestVerifyCases(t *testing.T) {
 		{"key restricted to sha1", withSelector("sha1only"), StatusFail},
 		{"two key records", withSelector("twokeys"), StatusFail},
 		{"wrong key type", withSelector("ed"), StatusFail},
+		// RFC 6376 §3.2 tag-list grammar, which RFC 8617 §4.1 uses: no
+		// empty tag-spec.
+		{"empty tag-spec in ARC-Seal", editField(t, two, kindAS, 2, replace("cv=pass;", "cv=pass;;")), StatusFail},
+		{"empty tag-spec with space in ARC-Seal", editField(t, two, kindAS, 1, replace("cv=none;", "cv=none; ;")), StatusFail},
+		{"empty tag-spec in AMS", editField(t, two, kindAMS, 2, replace("c=relaxed/relaxed;", "c=relaxed/relaxed;;")), StatusFail},
+		{"empty tag-spec in the key record", withSelector("emptytag"), StatusFail},
 	}
 	var out strings.Builder
 	for _, c := range cases {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -87,20 +88,21 @@ type tempError struct{ error }
 func (tempError) Timeout() bool   { return false }
 func (tempError) Temporary() bool { return true }
 
-// bits returns the size of the RSA or Ed25519 key published at name, if it
-// was fetched and is a single parseable record.
-func (c *keyCache) bits(name string) (int, bool) {
+// facts returns what posthorn checks itself about the key published at
+// name (size, type, t=s, tag-list syntax), if it was fetched and is a
+// single record.
+func (c *keyCache) facts(name string) (keyFacts, bool) {
 	c.mu.Lock()
 	e, ok := c.entries[keyName(name)]
 	c.mu.Unlock()
 	if !ok {
-		return 0, false
+		return keyFacts{}, false
 	}
 	<-e.done
 	if e.err != nil || len(e.txts) != 1 {
-		return 0, false
+		return keyFacts{}, false
 	}
-	return c.sizes.keyBits(e.txts[0])
+	return c.sizes.facts(e.txts[0]), true
 }
 
 func isASCII(s string) bool {
@@ -115,67 +117,93 @@ func isASCII(s string) bool {
 // maxSizedKeys bounds a KeySizes.
 const maxSizedKeys = 1000
 
-// KeySizes remembers the key size of key records by their text, so that a
-// sender's key is parsed once rather than for every message. The record
-// is still fetched for every message (through the DNS cache, honouring its
-// TTL); only the parse of identical text is shared. Give one to every
-// Verifier of a process (Verifier.Sizes). Safe for concurrent use.
+// KeySizes remembers the facts of key records (size, type, flags, syntax)
+// by their text, so that a sender's key is parsed once rather than for
+// every message. The record is still fetched for every message (through
+// the DNS cache, honouring its TTL); only the parse of identical text is
+// shared. Give one to every Verifier of a process (Verifier.Sizes). Safe
+// for concurrent use.
 type KeySizes struct {
 	mu sync.Mutex
-	m  map[string]keySize
+	m  map[string]keyFacts
 }
 
-type keySize struct {
-	bits int
-	ok   bool
+// keyFacts is what verification checks in a key record beyond go-msgauth
+// (RFC 6376 §3.6.1).
+type keyFacts struct {
+	bits   int  // key size: 256 for Ed25519
+	ok     bool // bits is known
+	typ    string
+	strict bool  // t=s: the i= domain must be d= itself
+	err    error // the tag list is malformed (go-msgauth tolerates ";;")
 }
 
-// keyBits returns the size of the key of record rec, if it has one; a
-// nil KeySizes parses every time.
+// keyBits returns the size of the key of record rec, if it has one.
 func (ks *KeySizes) keyBits(rec string) (int, bool) {
+	f := ks.facts(rec)
+	return f.bits, f.ok
+}
+
+// facts returns the facts of record rec; a nil KeySizes parses every time.
+func (ks *KeySizes) facts(rec string) keyFacts {
 	if ks == nil {
-		return parseKeyBits(rec)
+		return parseKeyFacts(rec)
 	}
 	ks.mu.Lock()
-	s, hit := ks.m[rec]
+	f, hit := ks.m[rec]
 	ks.mu.Unlock()
 	if hit {
-		return s.bits, s.ok
+		return f
 	}
-	s.bits, s.ok = parseKeyBits(rec)
+	f = parseKeyFacts(rec)
 	ks.mu.Lock()
 	if ks.m == nil || len(ks.m) >= maxSizedKeys {
-		ks.m = map[string]keySize{} // start afresh: bounded, and senders' keys come back
+		ks.m = map[string]keyFacts{} // start afresh: bounded, and senders' keys come back
 	}
-	ks.m[rec] = s
+	ks.m[rec] = f
 	ks.mu.Unlock()
-	return s.bits, s.ok
+	return f
 }
 
 // parseKeyBits parses a key record (RFC 6376 §3.6.1) far enough to size
 // its key.
 func parseKeyBits(rec string) (int, bool) {
+	f := parseKeyFacts(rec)
+	return f.bits, f.ok
+}
+
+// parseKeyFacts parses a key record (RFC 6376 §3.6.1) far enough for
+// keyFacts.
+func parseKeyFacts(rec string) keyFacts {
 	tags, err := parseTags(rec)
 	if err != nil {
-		return 0, false
+		return keyFacts{err: err}
+	}
+	f := keyFacts{typ: "rsa"}
+	if k, ok := tags.Get("k"); ok {
+		f.typ = strings.ToLower(stripWSP(k))
+	}
+	if t, ok := tags.Get("t"); ok {
+		f.strict = slices.Contains(splitColon(strings.ToLower(t)), "s")
 	}
 	p, _ := tags.Get("p")
 	der, err := base64.StdEncoding.DecodeString(stripWSP(p))
 	if err != nil || len(der) == 0 {
-		return 0, false
+		return f
 	}
-	if k, _ := tags.Get("k"); stripWSP(k) == "ed25519" {
-		return 256, true
+	if f.typ == "ed25519" {
+		f.bits, f.ok = 256, true
+		return f
 	}
 	pub, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
 		// RFC 6376 erratum 3017: some publish a bare RSAPublicKey.
 		if pub, err = x509.ParsePKCS1PublicKey(der); err != nil {
-			return 0, false
+			return f
 		}
 	}
 	if rk, ok := pub.(*rsa.PublicKey); ok {
-		return rk.N.BitLen(), true
+		f.bits, f.ok = rk.N.BitLen(), true
 	}
-	return 0, false
+	return f
 }

@@ -40,13 +40,19 @@ func (l tagList) Get(name string) (string, bool) {
 //
 // Values keep their inner whitespace; surrounding FWS is removed. Tag
 // names are case-sensitive. A duplicate tag makes the whole list invalid
-// (§3.2). Empty tag-specs (";;") are tolerated, as most verifiers do. Octets
-// of 0x80 and above are accepted in values (RFC 8616 allows UTF-8 in i=).
+// (§3.2), and so does an empty tag-spec (";;" or "; ;"): the grammar
+// allows one ";" only at the end, as dkimpy reads it. Octets of 0x80 and
+// above are accepted in values (RFC 8616 allows UTF-8 in i=).
 func parseTags(s string) (tagList, error) {
+	s = trimFWS(s)
+	if s == "" {
+		return nil, nil
+	}
+	s = strings.TrimSuffix(s, ";")
 	var l tagList
 	for spec := range strings.SplitSeq(s, ";") {
 		if trimFWS(spec) == "" {
-			continue
+			return nil, fmt.Errorf("%w: empty tag-spec (\";;\")", ErrTagSyntax)
 		}
 		name, value, ok := strings.Cut(spec, "=")
 		if !ok {

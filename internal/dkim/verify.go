@@ -179,14 +179,48 @@ func judge(tags tagList, err error, vf *msgauth.Verification, keys *keyCache, no
 		return r
 	}
 	r.Status, r.Explanation = classify(vf.Err, r)
-	if bits, ok := keys.bits(r.Selector + "._domainkey." + r.Domain.ASCII); ok {
-		r.KeyBits = bits
-		if (r.Status == StatusPermError || r.Status == StatusPass) && bits < 1024 && strings.HasPrefix(r.Algorithm, "rsa-") {
-			r.Status = StatusFail
-			r.Explanation = fmt.Sprintf("RSA key of %d bits is too short; at least 1024 are required (RFC 8301 §3.2)", bits)
-		}
+	if r.Status == StatusTempError {
+		return r
+	}
+	name := r.Selector + "._domainkey." + r.Domain.ASCII
+	f, ok := keys.facts(name)
+	if !ok {
+		return r
+	}
+	if f.ok {
+		r.KeyBits = f.bits
+	}
+	keyAlg, _, _ := strings.Cut(r.Algorithm, "-")
+	switch {
+	case f.err != nil:
+		r.Status = StatusPermError
+		r.Explanation = fmt.Sprintf("key record at %s is malformed: %s", name, msgText(f.err))
+	case f.ok && f.typ != keyAlg:
+		// RFC 6376 §3.6.1 k=, §6.1.2: the key must be of the
+		// signature's algorithm; go-msgauth says so too.
+		r.Status = StatusPermError
+		r.Explanation = fmt.Sprintf("inappropriate key algorithm: the signature uses a=%s but the key at %s is k=%s", r.Algorithm, name, f.typ)
+	case f.typ == "rsa" && f.ok && f.bits < 1024 && (r.Status == StatusPermError || r.Status == StatusPass):
+		r.Status = StatusFail
+		r.Explanation = fmt.Sprintf("RSA key of %d bits is too short; at least 1024 are required (RFC 8301 §3.2)", f.bits)
+	case f.strict && r.Status == StatusPass && !sameDomain(r.Identifier, r.Domain):
+		// RFC 6376 §3.6.1 t=s: "the "i=" domain MUST NOT be a
+		// subdomain of "d="". go-msgauth does not check it.
+		r.Status = StatusPermError
+		r.Explanation = fmt.Sprintf("the key at %s has t=s (strict), so the i= domain must be %s itself, not a subdomain: i=%s", name, r.Domain.ASCII, r.Identifier)
 	}
 	return r
+}
+
+// sameDomain reports whether the domain of AUID i (i=, "@d" when absent)
+// is d.
+func sameDomain(i string, d addr.Domain) bool {
+	if i == "" {
+		return true
+	}
+	at := strings.LastIndexByte(i, '@')
+	id, err := addr.ParseDomain(i[at+1:])
+	return err == nil && id.ASCII == d.ASCII
 }
 
 // precheck applies the checks that need no key: algorithm, l= and x=.

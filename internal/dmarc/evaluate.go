@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/posthorn/posthorn/internal/addr"
@@ -30,10 +31,14 @@ type SPFResult string
 
 // Input is what a DMARC evaluation needs about one message.
 type Input struct {
-	// From holds the domain of every address in the RFC5322.From field.
-	// DMARC needs exactly one domain: none, or several different ones, is
-	// a permerror (RFC 7489 §6.6.1; DMARCbis §5.3.1 lets receivers stop).
-	// Several addresses of one domain are evaluated as that domain.
+	// From holds the domain of every address in the RFC5322.From field
+	// (the author domains). Each distinct domain is evaluated and the
+	// strictest verdict is returned (RFC 7489 §6.6.1: a receiver that
+	// accepts several author domains "MUST evaluate each domain and apply
+	// the most strict policy"; RFC 9989 keeps the rule). No domain, an
+	// empty one, or more than MaxAuthorDomains distinct ones give
+	// permerror: the caller must refuse such a message rather than
+	// deliver it, or an attacker could add an address to skip a policy.
 	From []addr.Domain
 	// SPF is the SPF result for SPFDomain: the RFC5321.MailFrom domain, or
 	// the HELO name when MAIL FROM was null (RFC 7489 §3.1.2).
@@ -67,6 +72,11 @@ type Verdict struct {
 	SPFAligned, DKIMAligned bool
 	// Reason explains the verdict in plain words.
 	Reason string
+	// Notes are fallbacks taken on the way to a failing verdict (an
+	// organisational domain from the public suffix list after a failed
+	// lookup), with the DNS errors: for the operator's log, not for the
+	// sender, as the errors name our resolvers.
+	Notes []string
 	// Record is what aggregate reports need about this message.
 	Record Record
 }
@@ -112,6 +122,10 @@ type Published struct {
 	AggregateURI []string
 }
 
+// MaxAuthorDomains bounds the distinct From domains one message may name;
+// each costs a full evaluation.
+const MaxAuthorDomains = 5
+
 // Evaluator evaluates DMARC over a dns.Resolver.
 type Evaluator struct {
 	Resolver dns.Resolver
@@ -120,20 +134,90 @@ type Evaluator struct {
 }
 
 // Evaluate applies DMARC to one message (RFC 7489 §6.6, DMARCbis §5.3.2).
+// With several author domains, each is evaluated on its own (with its own
+// lookup budget) and the strictest verdict is returned, its reason naming
+// the others.
 //
 // On pct: posthorn follows DMARCbis, which drops pct= (Appendix A.6):
 // policies apply to every failing message. Only pct=0, which had come to
 // mean "testing", is read as t=y; no random sampling is done, so a verdict
 // is reproducible.
 func (e *Evaluator) Evaluate(ctx context.Context, in Input) (v Verdict) {
-	v = Verdict{Result: ResultNone, Disposition: DispositionNone}
-	defer func() { v.Record = record(in, v) }()
-	from, err := singleDomain(in.From)
+	domains, err := AuthorDomains(in.From)
 	if err != nil {
-		v.Result, v.Reason = ResultPermError, err.Error()
+		v = Verdict{Result: ResultPermError, Disposition: DispositionNone, Reason: err.Error()}
+		v.Record = record(in, v)
 		return v
 	}
-	v.Domain = from
+	if len(domains) == 1 {
+		return e.evaluate(ctx, in, domains[0])
+	}
+	verdicts := make([]Verdict, len(domains))
+	worst := 0
+	for i, d := range domains {
+		verdicts[i] = e.evaluate(ctx, in, d)
+		if strictness(verdicts[i]) > strictness(verdicts[worst]) {
+			worst = i
+		}
+	}
+	v = verdicts[worst]
+	names := make([]string, len(domains))
+	var others []string
+	for i, d := range domains {
+		names[i] = d.String()
+		if i != worst {
+			others = append(others, fmt.Sprintf("%s: %s", d, verdicts[i].Result))
+		}
+	}
+	v.Reason = fmt.Sprintf("the From field names %d domains (%s), each evaluated, the strictest result applies (RFC 7489 section 6.6.1): %s; other author domains: %s",
+		len(domains), strings.Join(names, ", "), v.Reason, strings.Join(others, ", "))
+	return v
+}
+
+// strictness orders verdicts for several author domains: a failure whose
+// policy asks for reject, then one that may hide such a policy
+// (temperror), quarantine, failures without effect, invalid records,
+// passes, and no policy.
+func strictness(v Verdict) int {
+	switch v.Result {
+	case ResultFail:
+		switch v.Disposition {
+		case DispositionReject:
+			return 7
+		case DispositionQuarantine:
+			return 5
+		}
+		return 4
+	case ResultTempError:
+		if v.Policy != nil && v.Policy.asksNothing() {
+			return 3
+		}
+		return 6
+	case ResultPermError:
+		return 2
+	case ResultPass:
+		return 1
+	}
+	return 0
+}
+
+// asksNothing reports whether no tag of p asks for more than none.
+func (p *Policy) asksNothing() bool {
+	if p.Testing {
+		return true
+	}
+	for _, d := range []Disposition{p.P, p.SP, p.NP} {
+		if d != "" && d != DispositionNone {
+			return false
+		}
+	}
+	return true
+}
+
+// evaluate applies DMARC for one author domain.
+func (e *Evaluator) evaluate(ctx context.Context, in Input, from addr.Domain) (v Verdict) {
+	v = Verdict{Result: ResultNone, Disposition: DispositionNone, Domain: from}
+	defer func() { v.Record = record(in, v) }()
 	w := newWalker(ctx, e.Resolver, e.MaxLookups)
 	policy, policyDomain, err := w.discover(from.ASCII)
 	switch {
@@ -175,26 +259,30 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (v Verdict) {
 		v.Disposition = DispositionNone
 		v.Reason += "; the policy is in test mode (t=y or pct=0), so it is not applied"
 	}
-	if len(w.notes) > 0 {
-		v.Reason += "; " + strings.Join(w.notes, "; ")
-	}
+	v.Notes = w.notes
 	return v
 }
 
-// singleDomain returns the one From domain (RFC 7489 §6.6.1).
-func singleDomain(ds []addr.Domain) (addr.Domain, error) {
+// AuthorDomains returns the distinct author domains of ds, in order, or
+// why DMARC cannot be evaluated: no domain, an empty one, or more than
+// MaxAuthorDomains (RFC 7489 §6.6.1).
+func AuthorDomains(ds []addr.Domain) ([]addr.Domain, error) {
 	if len(ds) == 0 {
-		return addr.Domain{}, errors.New("the message has no From domain, so DMARC cannot be evaluated")
+		return nil, errors.New("the message has no From domain, so DMARC cannot be evaluated")
 	}
-	for _, d := range ds[1:] {
-		if d.ASCII != ds[0].ASCII {
-			return addr.Domain{}, fmt.Errorf("the From field names several domains (%s and %s); DMARC needs exactly one", ds[0], d)
+	var out []addr.Domain
+	for _, d := range ds {
+		if d.IsZero() {
+			return nil, errors.New("a From address has no valid domain, so DMARC cannot be evaluated")
+		}
+		if !slices.ContainsFunc(out, func(o addr.Domain) bool { return o.ASCII == d.ASCII }) {
+			out = append(out, d)
 		}
 	}
-	if ds[0].IsZero() {
-		return addr.Domain{}, errors.New("the From domain is empty")
+	if len(out) > MaxAuthorDomains {
+		return nil, fmt.Errorf("the From field names %d domains; DMARC evaluates at most %d", len(out), MaxAuthorDomains)
 	}
-	return ds[0], nil
+	return out, nil
 }
 
 // discover finds the policy record for from (DMARCbis §4.10.1): the record

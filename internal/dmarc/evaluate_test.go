@@ -108,9 +108,32 @@ func evalCases() []evalCase {
 		{name: "pct=0 is testing", zone: zone(map[string]string{"example.com": "v=DMARC1; p=reject; pct=0"}),
 			in:     Input{From: []addr.Domain{d("example.com")}},
 			result: ResultFail, disp: DispositionNone, reason: "test mode"},
-		{name: "multiple From domains", zone: zone(base),
-			in:     Input{From: []addr.Domain{d("example.com"), d("evil.example")}},
-			result: ResultPermError, disp: DispositionNone, reason: "several domains", lookups: -1},
+		// RFC 7489 §6.6.1: every author domain is evaluated and the
+		// strictest result applies, so adding an address of a domain
+		// without a policy cannot skip example.com's p=reject.
+		{name: "multiple From domains: the policy of each applies", zone: zone(base),
+			in:     Input{From: []addr.Domain{d("evil.example"), d("example.com")}},
+			result: ResultFail, disp: DispositionReject,
+			reason: "the From field names 2 domains (evil.example, example.com), each evaluated, the strictest result applies (RFC 7489 section 6.6.1): From domain example.com requires aligned SPF or DKIM"},
+		{name: "multiple From domains: a pass does not cover another domain", zone: zone(base),
+			in:     Input{From: []addr.Domain{d("example.com"), d("evil.example")}, DKIM: []dkim.Result{sig("evil.example", dkim.StatusPass)}},
+			result: ResultFail, disp: DispositionReject, reason: "other author domains: evil.example: none"},
+		{name: "multiple From domains: reject beats quarantine", zone: zone(map[string]string{"example.com": "v=DMARC1; p=reject", "example.net": "v=DMARC1; p=quarantine"}),
+			in:     Input{From: []addr.Domain{d("example.net"), d("example.com")}},
+			result: ResultFail, disp: DispositionReject, reason: "example.net: fail"},
+		{name: "multiple From domains: a possible reject beats quarantine", zone: dnstest.Zone{"_dmarc.example.com": {ServFail: true}, "_dmarc.example.net": {TXT: []string{"v=DMARC1; p=quarantine"}}},
+			in:     Input{From: []addr.Domain{d("example.net"), d("example.com")}},
+			result: ResultTempError, reason: "example.net: fail"},
+		{name: "multiple From domains: all pass", zone: zone(map[string]string{"example.com": "v=DMARC1; p=reject", "example.net": "v=DMARC1; p=reject"}),
+			in: Input{From: []addr.Domain{d("example.net"), d("example.com")},
+				DKIM: []dkim.Result{sig("example.com", dkim.StatusPass), sig("example.net", dkim.StatusPass)}},
+			result: ResultPass, reason: "example.com: pass"},
+		{name: "too many From domains", zone: zone(base),
+			in:     Input{From: []addr.Domain{d("a.example"), d("b.example"), d("c.example"), d("d.example"), d("e.example"), d("example.com")}},
+			result: ResultPermError, reason: "names 6 domains", lookups: -1},
+		{name: "an empty From domain", zone: zone(base),
+			in:     Input{From: []addr.Domain{d("example.com"), {}}},
+			result: ResultPermError, reason: "no valid domain", lookups: -1},
 		{name: "two From addresses, one domain", zone: zone(base),
 			in:     Input{From: []addr.Domain{d("example.com"), d("example.com")}, DKIM: []dkim.Result{sig("example.com", dkim.StatusPass)}},
 			result: ResultPass},
@@ -175,8 +198,8 @@ func TestEvaluate(t *testing.T) {
 			if v.Result != c.result || c.disp != "" && v.Disposition != c.disp {
 				t.Errorf("got %s/%s, want %s/%s: %s", v.Result, v.Disposition, c.result, c.disp, v.Reason)
 			}
-			if !strings.Contains(v.Reason, c.reason) {
-				t.Errorf("reason %q lacks %q", v.Reason, c.reason)
+			if full := strings.Join(append([]string{v.Reason}, v.Notes...), "; "); !strings.Contains(full, c.reason) {
+				t.Errorf("reason and notes %q lack %q", full, c.reason)
 			}
 			if v.Reason == "" {
 				t.Error("no reason")
@@ -192,7 +215,7 @@ func TestEvaluate(t *testing.T) {
 }
 
 // TestEvaluateGolden writes every case's full verdict (result, disposition,
-// policy domain, reason, report record) to testdata/evaluate.golden.
+// policy domain, reason, report record, notes) to testdata/evaluate.golden.
 func TestEvaluateGolden(t *testing.T) {
 	var b strings.Builder
 	for _, c := range evalCases() {
@@ -200,6 +223,9 @@ func TestEvaluateGolden(t *testing.T) {
 		v := (&Evaluator{Resolver: dnstest.NewResolver(c.zone)}).Evaluate(context.Background(), c.in)
 		fmt.Fprintf(&b, "%s:\n  %s disposition=%s requested=%s testing=%v policy-domain=%s spf-aligned=%v dkim-aligned=%v\n  reason: %s\n  record: %+v\n",
 			c.name, v.Result, v.Disposition, v.Requested, v.Testing, v.PolicyDomain.ASCII, v.SPFAligned, v.DKIMAligned, v.Reason, v.Record)
+		for _, n := range v.Notes {
+			fmt.Fprintf(&b, "  note: %s\n", n)
+		}
 	}
 	path := filepath.Join("testdata", "evaluate.golden")
 	if *update {

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/posthorn/posthorn/internal/dmarc"
+	"github.com/posthorn/posthorn/internal/smtp"
 )
 
 // maxComment bounds the reason carried in one comment, so a field stays
@@ -104,6 +105,11 @@ func resinfo(method, result, comment string, props ...string) string {
 	b.WriteString(method)
 	b.WriteByte('=')
 	b.WriteString(result)
+	if result == "temperror" {
+		// The reason quotes a DNS error, which names our resolver's
+		// sockets; the header travels on with forwarded mail.
+		comment = smtp.Redact(comment)
+	}
 	if comment != "" {
 		b.WriteString(" (")
 		b.WriteString(commentText(comment))

@@ -2,6 +2,7 @@ package msgauth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/posthorn/posthorn/internal/delivery"
@@ -82,12 +83,17 @@ func (h *Hook) Check(ctx context.Context, env *delivery.Envelope, msg delivery.M
 		}
 		v.ForwardHeader = set
 	}
-	switch res.Action {
-	case Reject:
-		return v, smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "Message rejected by the DMARC policy of the sender's domain: %s", clip(res.Reason, maxReply))
-	case Defer:
-		return v, smtp.Errorf(451, smtp.Enhanced{4, 4, 3}, "DMARC could not be checked because of a temporary DNS failure; try again later: %s", clip(res.Reason, maxReply))
-	case Junk:
+	switch {
+	case res.Refused:
+		return v, smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "Message refused: %s; DMARC needs one From field naming the author's domain (RFC 7489 section 6.6.1)", clip(res.Reason, maxReply))
+	case res.Action == Reject:
+		// The verdict's reason without its notes, which name our DNS
+		// servers; the log line has them.
+		return v, smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "Message rejected by the DMARC policy of the sender's domain: %s", clip(res.DMARC.Reason, maxReply)).Wrap(errors.New(res.Reason))
+	case res.Action == Defer:
+		// The reason names DNS servers and sockets: it stays in the log.
+		return v, smtp.Errorf(451, smtp.Enhanced{4, 4, 3}, "DMARC could not be checked for the From domain %s because a DNS lookup failed temporarily; try again later", res.DMARC.Domain).Wrap(errors.New(res.Reason))
+	case res.Action == Junk:
 		v.Junk = true
 		v.Reason = "DMARC: " + res.Reason
 	}

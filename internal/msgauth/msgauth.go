@@ -138,6 +138,10 @@ type Result struct {
 	Action   Action
 	// Reason says why Action, in plain words (for the reply and the log).
 	Reason string
+	// Refused is set when the message is rejected because its From field
+	// names no single author (none, several From fields, an address
+	// without a domain): DMARC could not be evaluated.
+	Refused bool
 }
 
 // Check runs every check on in.Message and decides. The error is for an
@@ -204,8 +208,17 @@ func (c *Checker) check(ctx context.Context, in Input, h *message.Header) (*Resu
 	if arcErr != nil {
 		return nil, fmt.Errorf("msgauth: ARC: %w", arcErr)
 	}
-	res.DMARC = c.dmarc(ctx, in, *h, res)
-	c.decide(res)
+	if authors, err := authorDomains(*h); err != nil {
+		// No single From field with author domains: DMARC cannot be
+		// evaluated, and delivering would let such a message skip every
+		// policy, so it is refused (RFC 7489 §6.6.1 lets receivers
+		// reject; RFC 5322 §3.6 allows exactly one From field).
+		res.DMARC = dmarc.Verdict{Result: dmarc.ResultPermError, Disposition: dmarc.DispositionNone, Reason: err.Error()}
+		res.Action, res.Reason, res.Refused = Reject, err.Error(), true
+	} else {
+		res.DMARC = c.dmarc(ctx, in, authors, res)
+		c.decide(res)
+	}
 	if c.opt.Reports != nil && res.DMARC.Policy != nil {
 		rec := store.DMARCRecord{Time: c.opt.Now(), Record: res.DMARC.Record}
 		if res.Override != "" {
@@ -235,9 +248,10 @@ func hasARC(h *dkim.Header) bool {
 	return false
 }
 
-// dmarc evaluates DMARC with the SPF and DKIM results.
-func (c *Checker) dmarc(ctx context.Context, in Input, h message.Header, res *Result) dmarc.Verdict {
-	din := dmarc.Input{From: FromDomains(h), DKIM: res.DKIM, SourceIP: in.IP, EnvelopeFrom: in.MailFrom.Domain, SPF: "none"}
+// dmarc evaluates DMARC for the author domains with the SPF and DKIM
+// results.
+func (c *Checker) dmarc(ctx context.Context, in Input, from []addr.Domain, res *Result) dmarc.Verdict {
+	din := dmarc.Input{From: from, DKIM: res.DKIM, SourceIP: in.IP, EnvelopeFrom: in.MailFrom.Domain, SPF: "none"}
 	if res.SPF != nil {
 		din.SPF = dmarc.SPFResult(res.SPF.Result)
 		// RFC 7489 §3.1.2: the MAIL FROM domain, or the HELO name for the
@@ -248,6 +262,29 @@ func (c *Checker) dmarc(ctx context.Context, in Input, h message.Header, res *Re
 	}
 	e := &dmarc.Evaluator{Resolver: c.opt.Resolver}
 	return e.Evaluate(ctx, din)
+}
+
+// authorDomains returns the domain of every address of the one From field
+// (RFC 7489 §6.6.1), or why there is no such list: see
+// message.Header.Authors, plus an invalid domain and more distinct
+// domains than dmarc.MaxAuthorDomains.
+func authorDomains(h message.Header) ([]addr.Domain, error) {
+	as, err := h.Authors()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]addr.Domain, 0, len(as))
+	for _, a := range as {
+		d, err := addr.ParseDomain(a.Host)
+		if err != nil {
+			return nil, &message.AuthorError{Reason: fmt.Sprintf("the From address %s@%s has an invalid domain", clip(a.Mailbox, 64), clip(a.Host, 255))}
+		}
+		out = append(out, d)
+	}
+	if _, err := dmarc.AuthorDomains(out); err != nil {
+		return nil, &message.AuthorError{Reason: err.Error()}
+	}
+	return out, nil
 }
 
 // FromDomains returns the domain of every address of the From fields.
@@ -275,6 +312,9 @@ func FromDomains(h message.Header) []addr.Domain {
 func (c *Checker) decide(res *Result) {
 	v := &res.DMARC
 	res.Action, res.Reason = Deliver, v.Reason
+	if len(v.Notes) > 0 {
+		defer func() { res.Reason += "; " + strings.Join(v.Notes, "; ") }()
+	}
 	switch v.Result {
 	case dmarc.ResultFail:
 		if v.Disposition == dmarc.DispositionNone {

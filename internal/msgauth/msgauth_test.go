@@ -187,3 +187,20 @@ func TestCommentText(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthorRefusal: a message DMARC cannot attribute is refused whatever
+// the enforcement settings (localserve, dmarc_reject = "junk"): the rule is
+// RFC 5322's, and delivering would skip every policy. No DMARC lookup is
+// made for it.
+func TestAuthorRefusal(t *testing.T) {
+	for _, mod := range []func(*Options){nil, func(o *Options) { o.Enforce = false }, func(o *Options) { o.DMARCReject = Junk }} {
+		c, r := newTestChecker(t, mod)
+		res := check(t, c, "x@sender.example", "From: a@sender.example\r\n"+msg("v@reject.example", ""))
+		if !res.Refused || res.Action != Reject || res.DMARC.Result != "permerror" || !strings.Contains(res.Reason, "2 From header fields") {
+			t.Errorf("got %s refused=%v: %s", res.Action, res.Refused, res.Reason)
+		}
+		if n := r.Queries("_dmarc.reject.example") + r.Queries("_dmarc.sender.example"); n != 0 {
+			t.Errorf("%d DMARC lookups", n)
+		}
+	}
+}

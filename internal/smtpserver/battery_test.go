@@ -529,3 +529,60 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+// TestSubmissionHostileFrom: an authenticated account sends only as
+// itself, whatever the From field's shape: several fields, several
+// addresses, groups, addresses in display names and comments, and MAIL
+// FROM at a foreign domain, through the real submission server. alice owns
+// alice@, alice+tag@, alias2@ and sales@example.org.
+func TestSubmissionHostileFrom(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dial(ModeSubmission, remoteIP)
+	c.greet()
+	c.startTLS()
+	c.cmd("EHLO client.example", "250")
+	c.authPlain("alice@example.org", alicePW, "235")
+	for _, from := range []string{"alice@elsewhere.net", "alice@example.org.evil.example", "bob@example.org", "x@catch.example"} {
+		c.cmd("MAIL FROM:<"+from+">", "550 5.7.1 MAIL FROM <"+from+"> is not an address of alice@example.org")
+	}
+	const (
+		notOwned = "550 5.7.1 From: <bob@example.org> is not an address of alice@example.org"
+		refused  = "550 5.6.0 Message refused: "
+	)
+	tests := []struct{ name, header, want string }{
+		{"own address", "From: Alice <alice@example.org>\r\n", "250 "},
+		{"several owned addresses", "From: alice@example.org, alias2@example.org\r\n", "250 "},
+		{"a foreign address beside an owned one", "From: alice@example.org, bob@example.org\r\n", notOwned},
+		{"a foreign domain", "From: alice@elsewhere.net\r\n", "550 5.7.1 From: <alice@elsewhere.net> is not an address of alice@example.org"},
+		{"two From fields, one foreign", "From: alice@example.org\r\nFrom: bob@example.org\r\n", refused + "the message has 2 From header fields"},
+		{"two From fields, both owned", "From: alice@example.org\r\nFrom: alice@example.org\r\n", refused + "the message has 2 From header fields"},
+		{"two From fields, FROM and from", "FROM: alice@example.org\r\nfrom: bob@example.org\r\n", refused + "the message has 2 From header fields"},
+		{"two From fields, folded", "From: alice@example.org\r\nFrom:\r\n bob@example.org\r\n", refused + "the message has 2 From header fields"},
+		{"two From fields, space before the colon", "From: alice@example.org\r\nFrom\t : bob@example.org\r\n", refused + "the message has 2 From header fields"},
+		{"group with a foreign member", "From: team: alice@example.org, bob@example.org;\r\n", notOwned},
+		{"group of own addresses", "From: me: alice@example.org;\r\n", "250 "},
+		{"group without members", "From: undisclosed-recipients:;\r\n", refused + "the From header field holds no address"},
+		{"empty From", "From:\r\n", refused + "the From header field holds no address"},
+		{"no From", "Subject: none\r\n", refused + "the message has no From header field"},
+		{"From without a domain", "From: alice\r\n", refused + "the From address <alice> is incomplete"},
+		{"own address in the display name", "From: \"alice@example.org, x\" <bob@example.org>\r\n", notOwned},
+		{"own address in an encoded word", "From: =?utf-8?q?alice=40example.org?= <bob@example.org>\r\n", notOwned},
+		{"own address in a comment", "From: bob@example.org (alice@example.org)\r\n", notOwned},
+		{"two unquoted @", "From: alice@example.org@elsewhere.net\r\n", refused + "the From address <alice@example.org@elsewhere.net> has more than one unquoted @"},
+	}
+	stored := 0
+	for _, tt := range tests {
+		c.cmd("MAIL FROM:<alice@example.org>", "250")
+		c.cmd("RCPT TO:<bob@example.org>", "250")
+		c.cmd("DATA", "354")
+		c.send(tt.header + "Subject: x\r\n\r\nhi\r\n.\r\n")
+		if r := c.reply(); !strings.HasPrefix(r, tt.want) {
+			t.Errorf("%s: reply %q, want %q…", tt.name, r, tt.want)
+		} else if tt.want == "250 " {
+			stored++
+		}
+	}
+	if n := len(e.inbox("bob@example.org")); n != stored {
+		t.Errorf("%d messages stored, want %d", n, stored)
+	}
+}

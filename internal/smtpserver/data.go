@@ -64,7 +64,11 @@ func (s *session) data(r io.Reader) ([]error, error) {
 	case errors.As(err, &se):
 		// A hook's verdict (DMARC reject, temporary DNS failure): the
 		// reply says why, and so does the log line.
-		s.w.log.Info("message rejected", append(s.logAttrs(tx, msg.Size()), "code", se.Code, "reason", se.Msg)...)
+		attrs := append(s.logAttrs(tx, msg.Size()), "code", se.Code, "reason", se.Msg)
+		if se.Err != nil {
+			attrs = append(attrs, "cause", se.Err.Error()) // kept out of the reply
+		}
+		s.w.log.Info("message rejected", attrs...)
 		s.srv.opt.Observer.MessageRejected(s.st.mode.String(), ReasonPolicy)
 		return nil, err
 	case err != nil:

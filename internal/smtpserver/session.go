@@ -154,18 +154,24 @@ func (s *session) okReplyFor(tx *transaction) error {
 }
 
 // wireError converts our errors to go-smtp's reply type; internal causes
-// stay out of the reply.
+// stay out of the reply, and so do internal addresses and paths in a text
+// built from one (smtp.Redact): every error reply passes here.
 func wireError(err error) error {
 	if err == nil {
 		return nil
 	}
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) {
+		if r := smtp.Redact(se.Message); r != se.Message {
+			c := *se
+			c.Message = r
+			return &c
+		}
 		return se
 	}
 	e := smtp.AsError(err)
 	enh := e.EnhancedCode()
-	return &gosmtp.SMTPError{Code: e.Code, EnhancedCode: gosmtp.EnhancedCode{enh[0], enh[1], enh[2]}, Message: oneLine(e.Msg)}
+	return &gosmtp.SMTPError{Code: e.Code, EnhancedCode: gosmtp.EnhancedCode{enh[0], enh[1], enh[2]}, Message: smtp.Redact(oneLine(e.Msg))}
 }
 
 func oneLine(s string) string {

@@ -69,6 +69,33 @@ func (s *session) owns(a addr.Address) (bool, error) {
 	return false, nil
 }
 
+// checkAuthors enforces that the From field names only addresses of the
+// account (docs/smtp.md, "Sender addresses"). The message must have
+// exactly one From field with at least one complete address (RFC 5322
+// §3.6): a missing, repeated, empty or group-only From is refused rather
+// than completed, because receivers would evaluate DMARC on it (RFC 7489
+// §6.6.1) and a mail client that sends one is broken. Several addresses
+// are accepted when the account owns every one.
+func (s *session) checkAuthors(h message.Header) error {
+	authors, err := h.Authors()
+	if err != nil {
+		return smtp.Errorf(550, smtp.Enhanced{5, 6, 0}, "Message refused: %s; a submitted message needs one From field with the account's address", err)
+	}
+	for _, ea := range authors {
+		a, err := addr.ParseAddress(ea.Mailbox + "@" + ea.Host)
+		if err != nil {
+			a, err = addr.ParseAddress(addr.Localpart(ea.Mailbox).String() + "@" + ea.Host)
+		}
+		if err != nil {
+			return smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "From: address %s@%s is not valid", ea.Mailbox, ea.Host)
+		}
+		if err := s.checkSender(a, "From:"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // privateFields are removed from submitted mail when SubmissionPrivacy is
 // on: they disclose the sender's software.
 var privateFields = []string{"User-Agent", "X-Mailer"}
@@ -82,26 +109,8 @@ func (s *session) prepareSubmission(tx *transaction, spool *delivery.Spool) (del
 	if err != nil {
 		return nil, nil, smtp.Errorf(554, smtp.Enhanced{5, 6, 0}, "Message header is too large or unreadable").Wrap(err)
 	}
-	froms := h.Values("From")
-	if len(froms) == 0 {
-		return nil, nil, smtp.Errorf(550, smtp.Enhanced{5, 6, 0}, "Message has no From: header field")
-	}
-	for _, f := range froms {
-		for _, ea := range message.ParseAddressList(f) {
-			if ea.Host == "" {
-				continue // group syntax
-			}
-			a, err := addr.ParseAddress(ea.Mailbox + "@" + ea.Host)
-			if err != nil {
-				a, err = addr.ParseAddress(addr.Localpart(ea.Mailbox).String() + "@" + ea.Host)
-			}
-			if err != nil {
-				return nil, nil, smtp.Errorf(550, smtp.Enhanced{5, 7, 1}, "From: address %s@%s is not valid", ea.Mailbox, ea.Host)
-			}
-			if err := s.checkSender(a, "From:"); err != nil {
-				return nil, nil, err
-			}
-		}
+	if err := s.checkAuthors(h); err != nil {
+		return nil, nil, err
 	}
 	var extra []byte
 	if !h.Has("Message-ID") {

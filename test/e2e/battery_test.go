@@ -95,7 +95,7 @@ func TestBattery(t *testing.T) {
 		c.cmd("MAIL FROM:<a@remote.example> REQUIRETLS", "250")
 		c.cmd("RCPT TO:<bob@example.com>", "250")
 		c.cmd("DATA", "354")
-		c.send("Subject: after injection\r\n\r\nlegit\r\n.\r\n")
+		c.send("From: <a@remote.example>\r\nSubject: after injection\r\n\r\nlegit\r\n.\r\n")
 		c.expect("250 2.0.0 Ok")
 		c.cmd("QUIT", "221")
 		if !strings.Contains(m.logs(), "discarded input pipelined after STARTTLS") {
