@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/srs"
 	"github.com/posthorn/posthorn/internal/store"
 )
 
@@ -208,6 +209,10 @@ func (q *Queue) report(ctx context.Context, log interface {
 		log.Error("cannot report to an unparsable sender", "err", err)
 		return
 	}
+	if orig, ok := q.reverseSRS(to); ok {
+		log.Info("reporting to the original sender of forwarded mail", "srs", e.Sender, "to", orig)
+		to = orig
+	}
 	r := &Report{
 		ReportingMTA: q.Hostname.ASCII, QueueID: e.ID, Sender: e.Sender, ArrivalDate: e.Created,
 		EnvID: e.EnvID, Ret: e.Ret, Recipients: rcpts, Original: content, OriginalSize: e.Size,
@@ -218,6 +223,22 @@ func (q *Queue) report(ctx context.Context, log interface {
 		return
 	}
 	log.Info("delivery status notification sent", "to", e.Sender, "action", rcpts[0].Action, "recipients", len(rcpts))
+}
+
+// reverseSRS returns the address an SRS sender this server made stands
+// for: the report of forwarded mail goes back to the original sender
+// (through the queue when remote), not to local delivery of the SRS
+// address, which has no mailbox. An address that does not verify (made by
+// another forwarder, forged or expired) is not reversed.
+func (q *Queue) reverseSRS(a addr.Address) (addr.Address, bool) {
+	if q.SRS == nil || !srs.IsSRS(a.Localpart) {
+		return a, false
+	}
+	orig, err := q.SRS.Reverse(a)
+	if err != nil {
+		return a, false
+	}
+	return orig, true
 }
 
 // SendReport delivers a DSN (or any message from the null sender) to to:

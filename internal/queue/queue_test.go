@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/delivery"
 	"github.com/posthorn/posthorn/internal/dns/dnstest"
+	"github.com/posthorn/posthorn/internal/srs"
 )
 
 func TestDelivered(t *testing.T) {
@@ -341,5 +343,80 @@ func TestLimiter(t *testing.T) {
 	check(true, "")
 	if err := l.AllowRecipient("bob@local.example", true); err != nil {
 		t.Errorf("other account: %v", err)
+	}
+}
+
+// Forwarded mail carries an SRS sender at this server; its bounces,
+// delay notices and expiry bounces go to the original sender, reversed,
+// not to local delivery of the SRS address (issue 12 §3).
+func TestForwardedBounceReversesSRS(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer func(call) Result
+		action string
+	}{
+		{"bounce", every(550, "5.1.1", "no such user"), ActionFailed},
+		{"delay", every(451, "4.2.0", "greylisted"), ActionDelayed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.q.SRS = &srs.Rewriter{Secret: []byte("0123456789abcdef"), Now: e.clock.Now}
+			e.snd.answer = tc.answer
+			env := &delivery.Envelope{ID: "F1", Sender: addr.MustParseAddress("alice@origin.example")}
+			r := delivery.Recipient{Address: addr.MustParseAddress("fwd@local.example"), Forwarded: true,
+				Remote: []addr.Address{addr.MustParseAddress("carol@remote.example")}}
+			if err := e.q.Enqueue(context.Background(), delivery.Outgoing{Envelope: env, Recipients: []delivery.Recipient{r}, Message: delivery.Bytes([]byte(testMsg))}); err != nil {
+				t.Fatal(err)
+			}
+			if s := e.entries()[0].Sender; !strings.HasPrefix(s, "SRS0=") {
+				t.Fatalf("forwarded with sender %q", s)
+			}
+			var report string
+			for range 20 {
+				e.process()
+				es := e.entries()
+				for _, en := range es {
+					if en.Domain == "origin.example" && en.Sender == "" && en.Recipients[0].Address == "alice@origin.example" {
+						b, _ := e.st.OpenQueued(context.Background(), en)
+						raw, _ := io.ReadAll(io.NewSectionReader(b, 0, b.Size()))
+						b.Close()
+						report = string(raw)
+					}
+				}
+				if report != "" || len(es) == 0 {
+					break
+				}
+				e.clock.Set(es[0].NextAttempt)
+			}
+			if report == "" {
+				t.Fatalf("no report queued to the original sender; local deliveries: %v", e.local.msgs)
+			}
+			checkReport(t, report, []string{"carol@remote.example"}, tc.action)
+			for a := range e.local.msgs {
+				if strings.HasPrefix(a, "SRS") {
+					t.Errorf("report delivered to the SRS address %s", a)
+				}
+			}
+		})
+	}
+}
+
+// A report to an SRS address at this server that does not verify (forged)
+// is not sent anywhere but the address itself (local delivery refuses it).
+func TestForwardedBounceForgedSRS(t *testing.T) {
+	e := newEnv(t)
+	e.q.SRS = &srs.Rewriter{Secret: []byte("0123456789abcdef"), Now: e.clock.Now}
+	e.snd.answer = every(550, "5.1.1", "no such user")
+	e.submit("SRS0=AAAAAA=AA=victim.example=v@local.example", "bob@remote.example")
+	e.process()
+	for a := range e.local.msgs {
+		if a == "v@victim.example" {
+			t.Errorf("a forged SRS address was reversed: report to %s", a)
+		}
+	}
+	for _, en := range e.entries() {
+		if strings.Contains(en.Domain, "victim") {
+			t.Errorf("a forged SRS address was reversed: queued to %s", en.Domain)
+		}
 	}
 }
