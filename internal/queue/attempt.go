@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +37,7 @@ func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 	var pending []int
 	msg := Message{
 		From: e.Sender, Body: content, Size: content.Size(), EnvID: e.EnvID, Ret: e.Ret,
-		SMTPUTF8: e.SMTPUTF8, RequireTLS: e.RequireTLS, Body8Bit: has8Bit(content),
+		SMTPUTF8: e.SMTPUTF8 && needsUTF8(e, content), RequireTLS: e.RequireTLS, Body8Bit: has8Bit(content),
 	}
 	for i, r := range e.Recipients {
 		if r.Status == "" {
@@ -341,6 +343,55 @@ func has8Bit(r io.ReaderAt) bool {
 		}
 		off += int64(n)
 		if err != nil || n == 0 {
+			return false
+		}
+	}
+}
+
+// needsUTF8 reports whether e really needs SMTPUTF8 (non-ASCII envelope
+// addresses or header fields). Clients such as Go's net/smtp give the
+// SMTPUTF8 parameter whenever it is offered; RFC 6531 §3.4 says not to
+// pass it on when nothing needs it, so such a message still reaches a
+// server without SMTPUTF8.
+func needsUTF8(e store.QueueEntry, r io.ReaderAt) bool {
+	if !isASCII(e.Sender) {
+		return true
+	}
+	for _, rc := range e.Recipients {
+		if !isASCII(rc.Address) {
+			return true
+		}
+	}
+	return headerHas8Bit(r)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// headerHas8Bit reports whether the header section (up to the first empty
+// line) has bytes above 127.
+func headerHas8Bit(r io.ReaderAt) bool {
+	br := bufio.NewReader(io.NewSectionReader(r, 0, 1<<62))
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			err = nil
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 && (err != nil || len(line) > 0) {
+			return false
+		}
+		for _, c := range line {
+			if c >= 0x80 {
+				return true
+			}
+		}
+		if err != nil {
 			return false
 		}
 	}

@@ -35,6 +35,7 @@ func (c *clock) Set(t time.Time) {
 // call is one Sender call recorded by fakeSender.
 type call struct {
 	Domain string
+	Backup bool // DeliverBackup
 	Relay  Relay
 	Msg    Message
 	Body   string
@@ -58,6 +59,10 @@ func (f *fakeSender) record(c call) Result {
 
 func (f *fakeSender) Deliver(ctx context.Context, d addr.Domain, m Message) Result {
 	return f.record(call{Domain: d.ASCII, Msg: m})
+}
+
+func (f *fakeSender) DeliverBackup(ctx context.Context, d addr.Domain, m Message) Result {
+	return f.record(call{Domain: d.ASCII, Backup: true, Msg: m})
 }
 
 func (f *fakeSender) DeliverVia(ctx context.Context, r Relay, m Message) Result {

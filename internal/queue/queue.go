@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/posthorn/posthorn/internal/addr"
-	"github.com/posthorn/posthorn/internal/dns"
 	"github.com/posthorn/posthorn/internal/srs"
 	"github.com/posthorn/posthorn/internal/store"
 )
@@ -91,9 +90,8 @@ type Observer interface {
 type Queue struct {
 	Store    store.Queue
 	Sender   Sender
-	Resolver dns.Resolver // MX lookups for relay domains
-	Hostname addr.Domain  // this server: Reporting-MTA, and its own MX name
-	Local    Local        // nil: bounces to local senders are queued too
+	Hostname addr.Domain // this server: Reporting-MTA, and its own MX name
+	Local    Local       // nil: bounces to local senders are queued too
 	// SRS rewrites the envelope sender of forwarded mail; nil: the sender
 	// is kept (and forwarded mail may fail SPF at its destination).
 	SRS     *srs.Rewriter

@@ -11,7 +11,6 @@ import (
 
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/delivery"
-	"github.com/posthorn/posthorn/internal/dns/dnstest"
 	"github.com/posthorn/posthorn/internal/srs"
 )
 
@@ -293,28 +292,34 @@ func TestSmarthost(t *testing.T) {
 	}
 }
 
+// Mail for a relay (backup MX) domain goes through DeliverBackup, which
+// picks the better MX hosts and applies the same TLS policy as every
+// route (smtpclient's TestEveryRouteAppliesTLSPolicy).
 func TestBackupMX(t *testing.T) {
 	e := newEnv(t)
-	e.q.Resolver = dnstest.NewResolver(dnstest.Zone{
-		"relayed.example.": {MX: []dnstest.MX{{Pref: 20, Host: "mx.local.example."}, {Pref: 10, Host: "primary.relayed.example."}, {Pref: 5, Host: "best.relayed.example."}, {Pref: 30, Host: "worse.relayed.example."}}},
-	})
 	e.q.Options.RelayDomains = []addr.Domain{addr.MustParseDomain("relayed.example")}
-	hosts, err := e.q.PrimaryMX(context.Background(), addr.MustParseDomain("relayed.example"))
-	if err != nil || strings.Join(hosts, " ") != "best.relayed.example primary.relayed.example" {
-		t.Fatalf("PrimaryMX = %v, %v", hosts, err)
-	}
-	var tried []string
 	e.snd.answer = func(c call) Result {
-		tried = append(tried, c.Relay.Host)
-		if c.Relay.Host == "best.relayed.example" {
+		if c.Backup {
 			return Result{Err: errTest("connection refused")}
 		}
 		return every(250, "2.0.0", "ok")(c)
 	}
-	e.submit("", "user@relayed.example")
+	e.submit("", "user@relayed.example", "bob@remote.example")
 	e.process()
-	if strings.Join(tried, " ") != "best.relayed.example primary.relayed.example" || len(e.entries()) != 0 {
-		t.Errorf("tried %v; entries %d", tried, len(e.entries()))
+	es := e.entries()
+	if len(es) != 1 || es[0].Domain != "relayed.example" || es[0].LastError != "connection refused" {
+		t.Fatalf("entries %+v", es)
+	}
+	e.snd.answer = every(250, "2.0.0", "ok")
+	e.clock.Set(es[0].NextAttempt)
+	e.process()
+	for _, c := range e.snd.Calls() {
+		if c.Backup != (c.Domain == "relayed.example") || c.Relay.Host != "" {
+			t.Errorf("call %+v", c)
+		}
+	}
+	if n := len(e.entries()); n != 0 {
+		t.Errorf("%d entries", n)
 	}
 }
 

@@ -41,12 +41,12 @@ func newTLSEnv(t *testing.T) *tlsEnv {
 		e.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
-	e.q.Resolver = dnstest.NewResolver(dnstest.Zone{
+	resolver := dnstest.NewResolver(dnstest.Zone{
 		"_smtp._tls.mail.example.": {TXT: []string{"v=TLSRPTv1; rua=mailto:tlsrpt@remote.example"}},
 		"_smtp._tls.web.example.":  {TXT: []string{"v=TLSRPTv1; rua=" + srv.URL + "/report"}},
 	})
 	e.q.TLSReports = &TLSReports{
-		Recorder: e.rec, Resolver: e.q.Resolver, Submitter: addr.MustParseDomain("local.example"), HTTP: srv.Client(),
+		Recorder: e.rec, Resolver: resolver, Submitter: addr.MustParseDomain("local.example"), HTTP: srv.Client(),
 		Sign: func(ctx context.Context, msg []byte) ([]byte, error) {
 			return []byte("DKIM-Signature: v=1; fake\r\n"), nil
 		},
@@ -136,7 +136,7 @@ func TestTLSReportHTTPFailure(t *testing.T) {
 	bad := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", 500) }))
 	defer bad.Close()
 	e.q.TLSReports.HTTP = bad.Client()
-	e.q.Resolver.(*dnstest.Resolver).Set(dnstest.Zone{
+	e.q.TLSReports.Resolver.(*dnstest.Resolver).Set(dnstest.Zone{
 		"_smtp._tls.mail.example.": {TXT: []string{"v=TLSRPTv1; rua=" + bad.URL + "/r,mailto:tlsrpt@remote.example"}},
 	})
 	e.record()
