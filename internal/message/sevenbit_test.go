@@ -132,4 +132,3 @@ func FuzzTo7Bit(f *testing.F) {
 		}
 	})
 }
-
