@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -179,7 +181,11 @@ func (l localBounces) DeliverLocal(ctx context.Context, to addr.Address, msg []b
 	if len(res.Accounts) == 0 {
 		return fmt.Errorf("report to %s: the address has no local mailbox", to)
 	}
-	env := &delivery.Envelope{ID: "dsn", Recipients: []delivery.Recipient{{Address: to, Accounts: res.Accounts}}}
+	// A generated message: no client, its own id (delivery.Received
+	// writes "by HOST (posthorn) id ID").
+	id := make([]byte, 6)
+	rand.Read(id)
+	env := &delivery.Envelope{ID: "dsn-" + hex.EncodeToString(id), Recipients: []delivery.Recipient{{Address: to, Accounts: res.Accounts}}}
 	r, err := l.d.Deliver(ctx, env, delivery.Bytes(msg), nil)
 	if err != nil {
 		return err

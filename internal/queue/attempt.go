@@ -55,7 +55,7 @@ func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 	}
 	now := q.now()
 	e.Attempts++
-	outs, lastErr := q.results(&e, pending, res)
+	outs, answers, lastErr := q.results(&e, pending, res)
 	e.LastError = lastErr
 	stillPending, delivered := false, 0
 	for _, i := range pending {
@@ -71,12 +71,19 @@ func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 		q.Observer.Delivered("remote", delivered)
 	}
 	if stillPending {
-		outs = append(outs, q.reschedule(&e, now)...)
+		outs = append(outs, q.reschedule(&e, now, answers)...)
 	}
 	q.report(ctx, log, e, content, res.MX, outs, now)
 	for _, o := range outs {
 		r := e.Recipients[o.index]
 		log.Info("recipient "+o.action, "to", r.Address, "attempt", e.Attempts, "mx", res.MX, "reply", o.diag)
+	}
+	// Every attempt leaves a line per recipient: a deferral too, with the
+	// remote reply (or our reason) and when it is tried again.
+	for _, i := range pending {
+		if r := e.Recipients[i]; r.Status == "" {
+			log.Info("deferred", "to", r.Address, "attempt", e.Attempts, "mx", res.MX, "reply", r.Reply, "next_attempt", e.NextAttempt.UTC().Format(time.RFC3339))
+		}
 	}
 	if stillPending {
 		// An administrator may have held or dropped the entry meanwhile.
@@ -102,15 +109,17 @@ func (q *Queue) finish(ctx context.Context, log interface{ Error(string, ...any)
 	}
 }
 
-// results records res in e's recipients and returns what became final;
-// lastErr summarises the temporary failures.
-func (q *Queue) results(e *store.QueueEntry, pending []int, res Result) ([]outcome, string) {
+// results records res in e's recipients and returns what became final,
+// this attempt's answer for each recipient still pending (by index), and
+// lastErr summarising the temporary failures.
+func (q *Queue) results(e *store.QueueEntry, pending []int, res Result) ([]outcome, map[int]RecipientResult, string) {
 	byAddr := map[string]RecipientResult{}
 	for _, r := range res.PerRecipient {
 		byAddr[strings.ToLower(r.Address)] = r
 	}
 	var outs []outcome
 	var temp []string
+	answers := map[int]RecipientResult{}
 	for _, i := range pending {
 		rc := &e.Recipients[i]
 		rr, ok := byAddr[strings.ToLower(rc.Address)]
@@ -121,12 +130,13 @@ func (q *Queue) results(e *store.QueueEntry, pending []int, res Result) ([]outco
 			case rr.Delivered:
 				rc.Status = "delivered"
 				if wants(rc.Notify, "SUCCESS") && !res.DSN {
-					outs = append(outs, outcome{i, ActionRelayed, statusOf(rr, "2.0.0"), rc.Reply, true})
+					outs = append(outs, outcome{i, ActionRelayed, statusOf(rr, "2.0.0"), rc.Reply, rr.Remote})
 				}
 			case rr.Permanent:
 				rc.Status = "failed"
-				outs = append(outs, outcome{i, ActionFailed, statusOf(rr, "5.0.0"), rc.Reply, true})
+				outs = append(outs, outcome{i, ActionFailed, statusOf(rr, "5.0.0"), rc.Reply, rr.Remote})
 			default:
+				answers[i] = rr
 				temp = append(temp, rc.Address+": "+rc.Reply)
 			}
 		case res.Err != nil && permanent(res.Err):
@@ -141,13 +151,15 @@ func (q *Queue) results(e *store.QueueEntry, pending []int, res Result) ([]outco
 			temp = append(temp, why)
 		}
 	}
-	return outs, strings.Join(dedup(temp), "; ")
+	return outs, answers, strings.Join(dedup(temp), "; ")
 }
 
 // reschedule sets the next attempt of an entry with pending recipients,
 // or fails them when the entry has expired; it returns the expiry
-// failures and the delay warnings due.
-func (q *Queue) reschedule(e *store.QueueEntry, now time.Time) []outcome {
+// failures and the delay warnings due. answers are this attempt's
+// temporary answers: a delay notice carries the server's status code and
+// reply (RFC 3464 §2.3.4), not a generic 4.0.0.
+func (q *Queue) reschedule(e *store.QueueEntry, now time.Time, answers map[int]RecipientResult) []outcome {
 	var outs []outcome
 	if now.Sub(e.Created) >= q.Options.Expire {
 		for i := range e.Recipients {
@@ -172,9 +184,24 @@ func (q *Queue) reschedule(e *store.QueueEntry, now time.Time) []outcome {
 			continue
 		}
 		rc.DelayNotified = true
-		outs = append(outs, outcome{i, ActionDelayed, "4.0.0", rc.Reply, false})
+		status, remote := "4.0.0", false
+		if rr, ok := answers[i]; ok {
+			status, remote = delayStatus(rr), rr.Remote
+		}
+		outs = append(outs, outcome{i, ActionDelayed, status, rc.Reply, remote})
 	}
 	return outs
+}
+
+// delayStatus is the Status of a delay notice: the server's enhanced code
+// in class 4 (a 5xx answer kept temporary, e.g. by another MX's 4xx, is
+// still a delay).
+func delayStatus(rr RecipientResult) string {
+	st := statusOf(rr, "4.0.0")
+	if strings.HasPrefix(st, "5.") {
+		st = "4" + st[1:]
+	}
+	return st
 }
 
 // report sends the sender one DSN for this attempt's outcomes.
@@ -192,8 +219,10 @@ func (q *Queue) report(ctx context.Context, log interface {
 			Address: rc.Address, ORcpt: rc.ORcpt, Action: o.action, Status: o.status,
 			Diagnostic: o.diag, Remote: o.remote, LastAttempt: now,
 		}
-		if o.remote || o.action == ActionDelayed {
+		if o.remote && mx != "" {
 			rr.RemoteMTA = mx
+		} else {
+			rr.Remote = false
 		}
 		rcpts = append(rcpts, rr)
 	}

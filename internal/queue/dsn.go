@@ -185,7 +185,10 @@ func (r *Report) status() string {
 		b.WriteString("Action: " + rc.Action + "\r\n")
 		b.WriteString("Status: " + rc.Status + "\r\n")
 		if rc.RemoteMTA != "" {
-			b.WriteString("Remote-MTA: dns; " + rc.RemoteMTA + "\r\n")
+			// The dns type names a host (RFC 3464 §2.3.5): "host [ip]"
+			// is cut to the host.
+			host, _, _ := strings.Cut(rc.RemoteMTA, " ")
+			b.WriteString("Remote-MTA: dns; " + host + "\r\n")
 		}
 		if rc.Diagnostic != "" {
 			typ := "X-Posthorn"

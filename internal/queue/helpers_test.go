@@ -83,7 +83,7 @@ func every(code int, enh, text string) func(call) Result {
 		for _, r := range c.Msg.Recipients {
 			res.PerRecipient = append(res.PerRecipient, RecipientResult{
 				Address: r.Address, Code: code, Enhanced: enh, Text: text,
-				Delivered: code/100 == 2, Permanent: code/100 == 5,
+				Delivered: code/100 == 2, Permanent: code/100 == 5, Remote: true,
 			})
 		}
 		return res

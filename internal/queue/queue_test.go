@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,20 @@ func TestDeliveredLogLine(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("log lacks %s:\n%s", want, line)
 		}
+	}
+}
+
+// A deferral is logged with the remote reply (issue 12 §3: a 4xx logged
+// nothing).
+func TestDeferralLogLine(t *testing.T) {
+	e := newEnv(t)
+	var buf bytes.Buffer
+	e.q.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	e.snd.answer = every(451, "4.2.0", "greylisted, come back later")
+	e.submit("alice@local.example", "bob@remote.example")
+	e.process()
+	if !regexp.MustCompile(`msg=deferred .*to=bob@remote.example attempt=1 mx=mx.remote.example reply="451 4.2.0 greylisted, come back later" next_attempt=`).MatchString(buf.String()) {
+		t.Errorf("no deferral line:\n%s", buf.String())
 	}
 }
 

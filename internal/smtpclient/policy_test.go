@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,5 +123,39 @@ func TestDeliverBackupPreference(t *testing.T) {
 	rr := c.DeliverBackup(context.Background(), dom, msg(simpleBody, "a@example.test")).PerRecipient[0]
 	if rr.Delivered || rr.Permanent || rr.Code != 451 {
 		t.Errorf("no better MX: %+v", rr)
+	}
+}
+
+// A REQUIRETLS bounce says why: a host without STARTTLS is not blamed
+// for its certificate (issue 12 §3).
+func TestRequireTLSReason(t *testing.T) {
+	s := startFake(t, "REQUIRETLS") // no STARTTLS
+	c, _ := newClient(t, testZone(), map[string]*fakeServer{"192.0.2.1": s, "192.0.2.2": s})
+	m := msg(simpleBody, "a@example.test")
+	m.RequireTLS = true
+	r := c.Deliver(context.Background(), dom, m).PerRecipient[0]
+	if !r.Permanent || r.Enhanced != "5.7.30" || !strings.Contains(r.Text, "STARTTLS") || strings.Contains(r.Text, "certificate") {
+		t.Errorf("%+v", r)
+	}
+}
+
+// A smarthost's 535 5.7.8 stays in the text as it was said, and the mail
+// is deferred (a credentials problem is ours to fix), not turned into a
+// made-up 435 4.7.8.
+func TestRelayAuthRefusedKeepsReply(t *testing.T) {
+	pki := newPKI(t, "relay.example.test")
+	s := tlsServer(t, pki, "AUTH PLAIN")
+	s.reply = func(cmd string) string {
+		if strings.HasPrefix(cmd, "AUTH") {
+			return "535 5.7.8 Error: authentication failed"
+		}
+		return ""
+	}
+	z := dnstest.Zone{"relay.example.test": {A: []string{"192.0.2.50"}}}
+	c, _ := newClient(t, z, map[string]*fakeServer{"192.0.2.50": s})
+	c.TLSConfig = func(string) *tls.Config { return &tls.Config{RootCAs: pki.pool} }
+	r := c.DeliverVia(context.Background(), Relay{Host: "relay.example.test", Port: 587, Username: "u", Password: "p"}, msg(simpleBody, "x@elsewhere.test")).PerRecipient[0]
+	if r.Delivered || r.Permanent || !strings.Contains(r.Text, "535 5.7.8 Error: authentication failed") || strings.Contains(r.Text, "435") || r.Code == 435 {
+		t.Errorf("%+v", r)
 	}
 }

@@ -293,10 +293,14 @@ func (c *Client) auth(cn *conn, relay *Relay) (*RecipientResult, error) {
 		return &RecipientResult{Code: 451, Enhanced: "4.4.2", Text: fmt.Sprintf("AUTH with %s failed (%v)", cn.name(), err)}, err
 	}
 	if r.Code != 235 {
-		f := fromReply(r)
-		f.Permanent, f.Delivered = false, false
-		f.Text = "The relay refused our credentials: " + f.Text
-		return &f, nil
+		// A refusal of our credentials is a local configuration problem:
+		// kept temporary (the mail waits while the operator fixes
+		// [relay] username or password_file, and bounces at expiry), with
+		// the relay's own reply quoted, code and all.
+		c.logger().Error("the smarthost refused our credentials; check [relay] username and password_file",
+			slog.String("relay", cn.name()), slog.String("reply", r.String()))
+		return &RecipientResult{Code: 451, Enhanced: "4.7.0", Text: fmt.Sprintf(
+			"The smarthost %s refused our credentials (it answered %s); check [relay] username and password_file", cn.name(), r)}, nil
 	}
 	return nil, nil
 }
