@@ -20,7 +20,8 @@ other servers, one entry per destination domain.
                 next attempt, last error
   show ID       show an entry: every recipient's state and last answer, and
                 the message header
-  retry [ID]    try an entry (without ID: every entry) now
+  retry [ID]    try an entry (without ID: every entry not held) now; a held
+                entry stays held (release tries it)
   hold ID       keep an entry from being delivered until released
   release ID    release a held entry and try it now
   drop ID       delete an entry without delivering it or telling the sender`, args,

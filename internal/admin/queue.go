@@ -124,8 +124,9 @@ func readAll(c store.Content) string {
 	return string(buf[:n])
 }
 
-// RetryQueue makes an entry (or, with ID 0, every entry) due now, held
-// or not.
+// RetryQueue makes an entry (or, with ID 0, every entry) due now. A held
+// entry stays held: retrying all skips it, retrying it by id is refused
+// (ReleaseQueue releases it and tries it).
 func (a *Admin) RetryQueue(ctx context.Context, r QueueRequest) ([]QueueEntryInfo, error) {
 	var es []store.QueueEntry
 	if r.ID == 0 {
@@ -139,17 +140,25 @@ func (a *Admin) RetryQueue(ctx context.Context, r QueueRequest) ([]QueueEntryInf
 		if err != nil {
 			return nil, err
 		}
+		if e.Held {
+			return nil, userErr(nil, "queue entry %d is held; release it to try it now: posthorn queue release %d", e.ID, e.ID)
+		}
 		es = []store.QueueEntry{e}
 	}
-	var out []QueueEntryInfo
+	out := []QueueEntryInfo{}
+	held := 0
 	for _, e := range es {
-		e.NextAttempt, e.Held = a.now(), false
+		if e.Held {
+			held++
+			continue
+		}
+		e.NextAttempt = a.now()
 		if err := a.Store.UpdateQueueEntry(ctx, e); err != nil {
 			return nil, storeErr(err, "queue entry")
 		}
 		out = append(out, queueInfo(e))
 	}
-	a.log().Info("queue retry", "entries", len(out))
+	a.log().Info("queue retry", "entries", len(out), "held_skipped", held)
 	a.wakeQueue()
 	return out, nil
 }

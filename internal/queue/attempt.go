@@ -174,7 +174,7 @@ func (q *Queue) reschedule(e *store.QueueEntry, now time.Time, answers map[int]R
 		}
 		return outs
 	}
-	e.NextAttempt = now.Add(q.backoff(e.Attempts))
+	e.NextAttempt = now.Add(q.backoff(now.Sub(e.Created)))
 	if now.Sub(e.Created) < q.Options.DelayWarning {
 		return nil
 	}

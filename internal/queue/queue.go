@@ -6,7 +6,8 @@
 // Entries are grouped by destination domain; each domain due for an
 // attempt gets one worker, and at most Options.Concurrency workers run at
 // once. A temporary failure is retried after a backoff that doubles from
-// RetryInitial up to RetryMax (5m, 10m, 20m, 40m … 4h by default); after
+// RetryInitial up to RetryMax (5m, 10m, 20m, 40m … 4h by default; it
+// follows the message's age, so a forced retry does not lengthen it); after
 // DelayWarning a "delayed" DSN tells the sender (when NOTIFY asks for it
 // or is absent), after Expire the message is bounced. Per-recipient
 // results are recorded in the entry, so a partial success is retried only
@@ -271,11 +272,13 @@ func (q *Queue) worker(ctx context.Context, domain string, ids []int64) {
 	}
 }
 
-// backoff is the wait after the n-th failed attempt (n ≥ 1).
-func (q *Queue) backoff(n int) time.Duration {
-	d := q.Options.RetryInitial
-	for i := 1; i < n && d < q.Options.RetryMax; i++ {
-		d *= 2
-	}
-	return min(d, q.Options.RetryMax)
+// backoff is the wait after a failed attempt of a message of age age:
+// age + RetryInitial, at most RetryMax. For attempts made on schedule this
+// doubles the wait each time (5m, 10m, 20m, 40m … with the defaults: the
+// age at the n-th attempt is RetryInitial·(2^(n-1)-1)); because it depends
+// on the age and not on the number of attempts, an attempt forced by
+// "posthorn queue retry" does not push the next one further out (as
+// Postfix's back-off, which also follows the message's age).
+func (q *Queue) backoff(age time.Duration) time.Duration {
+	return min(max(age, 0)+q.Options.RetryInitial, q.Options.RetryMax)
 }

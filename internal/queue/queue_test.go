@@ -78,6 +78,32 @@ func TestDeferralLogLine(t *testing.T) {
 	}
 }
 
+// An attempt forced early (posthorn queue retry) does not double the
+// back-off: the next wait after it is what it would have been.
+func TestForcedRetryKeepsBackoff(t *testing.T) {
+	e := newEnv(t)
+	e.snd.answer = every(451, "4.3.0", "try later")
+	e.submit("alice@local.example", "bob@remote.example NEVER")
+	e.process() // attempt 1 at t0: next in 5m
+	// Forced: three attempts one minute apart, as "queue retry" does.
+	for i := 1; i <= 3; i++ {
+		e.clock.Set(t0.Add(time.Duration(i) * time.Minute))
+		en := e.entries()[0]
+		en.NextAttempt = e.clock.Now()
+		if err := e.st.UpdateQueueEntry(context.Background(), en); err != nil {
+			t.Fatal(err)
+		}
+		e.process()
+	}
+	en := e.entries()[0]
+	if en.Attempts != 4 {
+		t.Fatalf("%d attempts", en.Attempts)
+	}
+	if got := en.NextAttempt.Sub(e.clock.Now()); got != 8*time.Minute {
+		t.Errorf("after forced retries at age 3m: next in %v, want 8m (age + 5m), not a doubled back-off", got)
+	}
+}
+
 func TestBackoffSequence(t *testing.T) {
 	e := newEnv(t)
 	e.snd.answer = every(451, "4.3.0", "try later")
