@@ -22,7 +22,10 @@ type QueueRequest struct {
 
 // QueueEntryInfo describes a queued message for one destination domain.
 type QueueEntryInfo struct {
-	ID          int64                `json:"id"`
+	ID int64 `json:"id"`
+	// MessageID is the id of the SMTP reply and log lines the entry was
+	// queued from; several entries (one per domain) may share it.
+	MessageID   string               `json:"message_id,omitempty"`
 	Created     time.Time            `json:"created"`
 	Sender      string               `json:"sender"` // "" for the null sender (a bounce)
 	Domain      string               `json:"domain"`
@@ -50,7 +53,7 @@ type QueueRecipientInfo struct {
 
 func queueInfo(e store.QueueEntry) QueueEntryInfo {
 	info := QueueEntryInfo{
-		ID: e.ID, Created: e.Created, Sender: e.Sender, Domain: e.Domain, Size: e.Size,
+		ID: e.ID, MessageID: e.MessageID, Created: e.Created, Sender: e.Sender, Domain: e.Domain, Size: e.Size,
 		Attempts: e.Attempts, NextAttempt: e.NextAttempt, LastError: e.LastError, Held: e.Held,
 		EnvID: e.EnvID, Ret: e.Ret, RequireTLS: e.RequireTLS,
 	}

@@ -28,6 +28,9 @@ type outcome struct {
 // results, sends the DSNs they call for, and reschedules or removes e.
 func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 	log := q.Logger.With("queue_id", e.ID, "domain", e.Domain, "from", senderString(e.Sender))
+	if e.MessageID != "" {
+		log = log.With("id", e.MessageID) // the id of the SMTP reply and log
+	}
 	content, err := q.Store.OpenQueued(ctx, e)
 	if err != nil {
 		log.Error("opening queued message", "err", err)
@@ -245,7 +248,7 @@ func (q *Queue) report(ctx context.Context, log interface {
 		to = orig
 	}
 	r := &Report{
-		ReportingMTA: q.Hostname.ASCII, QueueID: e.ID, Sender: e.Sender, ArrivalDate: e.Created,
+		ReportingMTA: q.Hostname.ASCII, QueueID: e.ID, MessageID: e.MessageID, Sender: e.Sender, ArrivalDate: e.Created,
 		EnvID: e.EnvID, Ret: e.Ret, Recipients: rcpts, Original: content, OriginalSize: e.Size,
 		Date: now, RetryUntil: e.Created.Add(q.Options.Expire),
 	}

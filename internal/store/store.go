@@ -470,6 +470,11 @@ type QueueEntry struct {
 	Attempts    int
 	LastError   string
 	Held        bool
+	// MessageID is the id of the message the entry was queued from: the
+	// id of the SMTP server's 250 reply and log lines ("" for reports the
+	// queue made itself). Entries of one message to several domains
+	// share it.
+	MessageID string
 }
 
 // QueueRecipient is one recipient of a queue entry with its DSN parameters.

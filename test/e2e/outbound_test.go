@@ -335,9 +335,9 @@ transport_maps = inline:{ {carol@c.example = discard:delivered}, {b.example = sm
 	a.start()
 	b.start()
 	t.Logf("setup: %v", time.Since(start))
-	aliceSwaks := func(t *testing.T, to, subject string, extra ...string) {
+	aliceSwaks := func(t *testing.T, to, subject string, extra ...string) string {
 		t.Helper()
-		mustSwaks(t, append([]string{"--server", a.submission, "--tls", "--auth", "PLAIN", "--auth-user", "alice@a.example",
+		return mustSwaks(t, append([]string{"--server", a.submission, "--tls", "--auth", "PLAIN", "--auth-user", "alice@a.example",
 			"--auth-password", outAlicePW, "--from", "alice@a.example", "--to", to, "--header", "Subject: " + subject}, extra...)...)
 	}
 	cSent := func() string { return c.maillog() }
@@ -392,8 +392,14 @@ From A to B, byte for byte.
 		mustSwaks(t, "--server", a.submission, "--tls", "--auth", "PLAIN", "--auth-user", "u@smart.example",
 			"--auth-password", smartPW, "--from", "u@smart.example", "--to", "someone@remote.example", "--header", "Subject: via smarthost")
 		waitFor(t, "B", b.logs, `msg="message queued".*from=u@smart.example.*domain=remote.example`, 1, 30*time.Second, nil)
-		if !regexp.MustCompile(`(?s)AUTH.*u@smart.example|user=u@smart.example|account=u@smart.example`).MatchString(b.logs()) {
-			t.Logf("B's log does not name the AUTH account")
+		// A authenticated to the smarthost B before sending: B logs the
+		// login and the message under it (issue 12 §6: this was a Logf).
+		blog := b.logs()
+		if !regexp.MustCompile(`msg=authenticated [^\n]*listener=submission [^\n]*mech=(PLAIN|LOGIN) account=u@smart\.example`).MatchString(blog) {
+			t.Errorf("B's log has no AUTH of u@smart.example on submission:\n%s", blog)
+		}
+		if !regexp.MustCompile(`msg="message accepted" [^\n]*from=u@smart\.example [^\n]*to=someone@remote\.example [^\n]*login=u@smart\.example`).MatchString(blog) {
+			t.Errorf("B did not accept the relayed message under the AUTH login:\n%s", blog)
 		}
 	})
 
@@ -452,8 +458,20 @@ From A to B, byte for byte.
 		srv.TLS = &tls.Config{Certificates: []tls.Certificate{stsCert}}
 		srv.StartTLS()
 		defer srv.Close()
-		aliceSwaks(t, "x@sts.example", "mta-sts enforce")
+		reply := aliceSwaks(t, "x@sts.example", "mta-sts enforce")
 		q := waitFor(t, "A's queue", a.queueList, `(?m)^\d+ .*x@sts\.example\s+sts\.example\s+1\s.*$`, 1, 30*time.Second, a.logs)
+		// One identity: the id of A's 250 reply names the entry in
+		// "queue show" and A's log lines of the attempt (issue 12 §3).
+		m := regexp.MustCompile(`250 2\.0\.0 Ok: stored as (\w+)`).FindStringSubmatch(reply)
+		if m == nil {
+			t.Fatalf("no id in A's 250 reply:\n%s", reply)
+		}
+		if byID := a.admin("queue", "show", m[1]); !strings.Contains(byID, "x@sts.example") || !strings.Contains(byID, "message id:   "+m[1]) {
+			t.Errorf("queue show %s:\n%s", m[1], byID)
+		}
+		if !regexp.MustCompile(`svc=queue [^\n]*id=` + m[1] + ` [^\n]*to=x@sts\.example`).MatchString(a.logs()) {
+			t.Errorf("A's queue log lines do not carry id=%s:\n%s", m[1], a.logs())
+		}
 		id := regexp.MustCompile(`(?m)^(\d+) .*x@sts\.example`).FindStringSubmatch(q)[1]
 		show := a.admin("queue", "show", id)
 		if !regexp.MustCompile(`(?i)mta-?sts`).MatchString(show) {
