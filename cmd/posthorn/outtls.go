@@ -156,10 +156,14 @@ func (o *outboundTLS) tlsReports(ctx context.Context, st store.Store, host addr.
 		}
 	}
 	signer := &msgauth.Signer{Keys: st}
-	return &queue.TLSReports{
+	reps := &queue.TLSReports{
 		Recorder: o.recorder, Resolver: r, Submitter: submitter, HTTP: o.http,
 		Sign: func(ctx context.Context, msg []byte) ([]byte, error) { return signer.Sign(ctx, delivery.Bytes(msg)) },
 	}
+	if ss, ok := st.(queue.StateStore); ok {
+		reps.State = ss // the tallies survive restarts
+	}
+	return reps
 }
 
 // resolvingHTTPClient is an HTTPS client that resolves host names with

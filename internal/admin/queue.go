@@ -15,6 +15,30 @@ type QueueWaker interface {
 	Wake()
 }
 
+// TLSReporter sends the pending TLS-RPT reports of the running server
+// (*queue.Queue).
+type TLSReporter interface {
+	SendTLSReportsNow(ctx context.Context) int
+}
+
+// TLSReportsInfo says what SendTLSReports did.
+type TLSReportsInfo struct {
+	// Policies is the number of policies with sessions reported (each
+	// policy domain that publishes a TLSRPT record gets its report).
+	Policies int `json:"policies"`
+}
+
+// SendTLSReports sends the TLS-RPT reports of the sessions recorded so
+// far today, now. Only the running server holds the tallies.
+func (a *Admin) SendTLSReports(ctx context.Context, _ Empty) (TLSReportsInfo, error) {
+	if a.TLSReports == nil {
+		return TLSReportsInfo{}, userErr(nil, "TLS reports are sent by the running server (posthorn serve), with queue.tls_reports on; it is not running or reporting is off")
+	}
+	n := a.TLSReports.SendTLSReportsNow(ctx)
+	a.log().Info("TLS reports sent on request", "policies", n)
+	return TLSReportsInfo{Policies: n}, nil
+}
+
 // QueueRequest names a queue entry; for RetryQueue, 0 means every entry.
 type QueueRequest struct {
 	ID int64 `json:"id"`

@@ -161,6 +161,7 @@ func (q *Queue) Wake() {
 func (q *Queue) Run(ctx context.Context) error {
 	q.init()
 	q.Logger.Info("queue started")
+	q.loadTLSState(ctx)
 	for {
 		next, err := q.startDue(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -169,6 +170,12 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 		if day := q.tlsReportTick(ctx); !day.IsZero() && (next.IsZero() || day.Before(next)) {
 			next = day
+		}
+		if q.TLSReports != nil && q.TLSReports.State != nil {
+			q.saveTLSState(ctx, false)
+			if save := q.now().Add(tlsSaveEvery); next.IsZero() || save.Before(next) {
+				next = save
+			}
 		}
 		wait := time.Hour
 		if !next.IsZero() {
@@ -179,6 +186,9 @@ func (q *Queue) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			q.wg.Wait()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			q.saveTLSState(sctx, true)
+			cancel()
 			q.Logger.Info("queue stopped")
 			return nil
 		case <-q.wake:
