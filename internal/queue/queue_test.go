@@ -13,6 +13,7 @@ import (
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/delivery"
 	"github.com/posthorn/posthorn/internal/srs"
+	"github.com/posthorn/posthorn/internal/store"
 )
 
 func TestDelivered(t *testing.T) {
@@ -463,6 +464,25 @@ func TestForwardedBounceForgedSRS(t *testing.T) {
 	for _, en := range e.entries() {
 		if strings.Contains(en.Domain, "victim") {
 			t.Errorf("a forged SRS address was reversed: queued to %s", en.Domain)
+		}
+	}
+}
+
+// SMTPUTF8 given by a client for all-ASCII mail is not passed on (RFC
+// 6531 §3.4); non-ASCII addresses or header fields keep it.
+func TestSMTPUTF8OnlyWhenNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		sender, rcpt, msg string
+		want              bool
+	}{
+		{"a@local.example", "b@remote.example", "Subject: hi\r\n\r\nGrüße\r\n", false},
+		{"a@local.example", "b@remote.example", "Subject: Grüße\r\n\r\nhi\r\n", true},
+		{"a@local.example", "bü@remote.example", "Subject: hi\r\n\r\nhi\r\n", true},
+		{"ä@local.example", "b@remote.example", "Subject: hi\r\n\r\nhi\r\n", true},
+	} {
+		e := store.QueueEntry{Sender: tc.sender, Recipients: []store.QueueRecipient{{Address: tc.rcpt}}}
+		if got := needsUTF8(e, strings.NewReader(tc.msg)); got != tc.want {
+			t.Errorf("%s → %s %q: %v, want %v", tc.sender, tc.rcpt, tc.msg, got, tc.want)
 		}
 	}
 }

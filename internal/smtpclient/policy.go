@@ -2,14 +2,50 @@ package smtpclient
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/dane"
+	"github.com/posthorn/posthorn/internal/dns"
 	"github.com/posthorn/posthorn/internal/mtasts"
+	"github.com/posthorn/posthorn/internal/tlsrpt"
 )
+
+// DomainPolicies is the per-domain part of the transport-security policy
+// (Client.Policy): the locally required domains (queue.require_tls_domains)
+// and the domains' MTA-STS policies. cmd/posthorn fills it from [queue].
+type DomainPolicies struct {
+	// Require lists the domains (ASCII, lower case) that need STARTTLS
+	// with a certificate valid for the MX host name.
+	Require map[string]bool
+	// STS looks MTA-STS policies up; nil: MTA-STS off.
+	STS *mtasts.Resolver
+	// TLSRPT, when set, is told about failed policy fetches.
+	TLSRPT *tlsrpt.Recorder
+}
+
+// Lookup is a PolicyFunc. A failed policy fetch is reported to TLS-RPT
+// (RFC 8460 §4.3.2) and delivery goes on without the policy (RFC 8461
+// §5.1); a cached policy still applies.
+func (p *DomainPolicies) Lookup(ctx context.Context, d addr.Domain) (Policy, error) {
+	pol := Policy{RequireVerifiedTLS: p.Require[strings.ToLower(d.ASCII)]}
+	if p.STS == nil {
+		return pol, nil
+	}
+	sts, err := p.STS.Lookup(ctx, d.ASCII)
+	pol.MTASTS = sts
+	if err != nil && p.TLSRPT != nil && !errors.Is(err, dns.ErrTemporary) {
+		typ := tlsrpt.STSPolicyFetchError
+		if errors.Is(err, mtasts.ErrSyntax) {
+			typ = tlsrpt.STSPolicyInvalid
+		}
+		p.TLSRPT.Failure(tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: d.ASCII}, tlsrpt.Failure{ResultType: typ, AdditionalInfo: err.Error()})
+	}
+	return pol, err
+}
 
 // transportPolicy decides what the TLS of every connection of one attempt
 // must satisfy, for every route alike: direct MX delivery (submitted and
