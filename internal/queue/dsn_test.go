@@ -189,7 +189,7 @@ func TestReportFieldsFollowTheAnswer(t *testing.T) {
 	}{
 		{"remote failure", RecipientResult{Code: 550, Enhanced: "5.1.1", Text: "no such user", Permanent: true, Remote: true}, "mx.remote.example [192.0.2.1]", false,
 			[]string{"Diagnostic-Code: smtp; 550 5.1.1 no such user", "Remote-MTA: dns; mx.remote.example\r\n", "The server mx.remote.example [192.0.2.1] answered:", "Status: 5.1.1"},
-			[]string{"X-Posthorn"}},
+			[]string{"Diagnostic-Code: X-Posthorn"}},
 		{"local failure", RecipientResult{Code: 553, Enhanced: "5.6.7", Text: "The receiving server does not support SMTPUTF8", Permanent: true}, "mx.remote.example [192.0.2.1]", false,
 			[]string{"Diagnostic-Code: X-Posthorn; 553 5.6.7 The receiving server", "Reason: 553 5.6.7"},
 			[]string{"smtp;", "answered:"}},
@@ -198,7 +198,7 @@ func TestReportFieldsFollowTheAnswer(t *testing.T) {
 			[]string{"The server  answered", "answered:", "Remote-MTA"}},
 		{"delay, remote answer", RecipientResult{Code: 451, Enhanced: "4.2.0", Text: "greylisted", Remote: true}, "mx.remote.example [192.0.2.1]", true,
 			[]string{"Action: delayed", "Status: 4.2.0", "Diagnostic-Code: smtp; 451 4.2.0 greylisted", "The server mx.remote.example [192.0.2.1] answered:"},
-			[]string{"Status: 4.0.0", "X-Posthorn"}},
+			[]string{"Status: 4.0.0", "Diagnostic-Code: X-Posthorn"}},
 		{"delay, local reason", RecipientResult{Code: 451, Enhanced: "4.4.1", Text: "Could not connect to mx.remote.example"}, "", true,
 			[]string{"Action: delayed", "Status: 4.4.1", "Diagnostic-Code: X-Posthorn; 451 4.4.1 Could not connect"},
 			[]string{"smtp;", "answered:"}},
