@@ -141,14 +141,11 @@ func (o *outboundTLS) tlsReports(ctx context.Context, st store.Store, host addr.
 		}
 	}
 	signer := &msgauth.Signer{Keys: st}
-	reps := &queue.TLSReports{
+	return &queue.TLSReports{
 		Recorder: o.recorder, Resolver: r, Submitter: submitter, HTTP: o.http,
-		Sign: func(ctx context.Context, msg []byte) ([]byte, error) { return signer.Sign(ctx, delivery.Bytes(msg)) },
+		State: st, // the tallies survive restarts
+		Sign:  func(ctx context.Context, msg []byte) ([]byte, error) { return signer.Sign(ctx, delivery.Bytes(msg)) },
 	}
-	if ss, ok := st.(queue.StateStore); ok {
-		reps.State = ss // the tallies survive restarts
-	}
-	return reps
 }
 
 // resolvingHTTPClient is an HTTPS client that resolves host names with

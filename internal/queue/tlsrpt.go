@@ -214,7 +214,7 @@ func (q *Queue) SendTLSReportsNow(ctx context.Context) int {
 	r.mu.Unlock()
 	results := r.Recorder.Snapshot(true)
 	q.saveTLSState(ctx, true)
-	q.sendTLSReports(ctx, start, now.Add(time.Second), results)
+	q.sendTLSReports(ctx, start, now.Truncate(time.Second).Add(time.Second), results)
 	return len(results)
 }
 

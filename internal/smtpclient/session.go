@@ -147,7 +147,11 @@ func (c *Client) secure(cn *conn, t target, recs dane.Records, plain bool) (*Rec
 	}
 	if plain || !cn.has("STARTTLS") {
 		cn.policy = "none"
-		return policyFail("starttls-not-supported", fmt.Sprintf("%s does not offer STARTTLS, which the %s policy of %s requires", cn.name(), mode.name, t.domain), nil)
+		why := fmt.Sprintf("%s does not offer STARTTLS", cn.name())
+		if mode.required {
+			why += fmt.Sprintf(", which the %s policy of %s requires", mode.name, t.domain)
+		}
+		return policyFail("starttls-not-supported", why, nil)
 	}
 	cfg := c.tlsConfig(t.host, nil)
 	r, err := cn.startTLS(cfg)

@@ -501,6 +501,11 @@ type Queue interface {
 	DeleteQueueEntry(ctx context.Context, id int64) error
 	// OpenQueued returns the entry's message bytes.
 	OpenQueued(ctx context.Context, e QueueEntry) (Content, error)
+	// State returns the value saved under key, nil when there is none;
+	// SetState saves it durably (nil removes it). Small values the
+	// outbound services keep across restarts (the TLS-RPT tallies).
+	State(ctx context.Context, key string) ([]byte, error)
+	SetState(ctx context.Context, key string, value []byte) error
 }
 
 // ----------------------------------------------------------------- notifier
