@@ -159,3 +159,15 @@ func TestRelayAuthRefusedKeepsReply(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+// DomainPolicies: the local requirement by domain (any case), nothing for
+// other domains, no MTA-STS when off.
+func TestDomainPoliciesLookup(t *testing.T) {
+	p := &DomainPolicies{Require: map[string]bool{"secure.example": true}}
+	for d, want := range map[string]bool{"secure.example": true, "Secure.Example": true, "other.example": false} {
+		pol, err := p.Lookup(context.Background(), addr.MustParseDomain(d))
+		if err != nil || pol.RequireVerifiedTLS != want || pol.MTASTS != nil {
+			t.Errorf("%s: %+v, %v", d, pol, err)
+		}
+	}
+}
