@@ -49,6 +49,7 @@ func commands() []command {
 		{"dkim", "rotate|sign ...", "rotate a domain's DKIM keys; sign a message", cmdDKIM},
 		{"queue", "list|show|retry|hold|release|drop [ID]", "inspect and manage the outbound queue", cmdQueue},
 		{"tls", "status", "show the TLS certificates, their expiry and renewal state", cmdTLS},
+		{"tlsrpt", "send", "send the pending TLS-RPT reports now", cmdTLSRPT},
 		{"arc", "seal ...", "add an ARC set to a message", cmdARC},
 		{"version", "", "print the version", cmdVersion},
 		{"help", "[COMMAND]", "explain a command", nil},

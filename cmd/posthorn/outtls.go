@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -99,24 +98,10 @@ func (o *outboundTLS) tlsConfig(string) *tls.Config {
 }
 
 // policy is smtpclient.Client.Policy: the domain's MTA-STS policy and the
-// local TLS requirement. A failed policy fetch is reported to TLS-RPT
-// (RFC 8460 §4.3.2) and delivery goes on without the policy (RFC 8461
-// §5.1); a cached policy still applies.
+// local TLS requirement (smtpclient.DomainPolicies decides).
 func (o *outboundTLS) policy(ctx context.Context, d addr.Domain) (smtpclient.Policy, error) {
-	p := smtpclient.Policy{RequireVerifiedTLS: o.require[d.ASCII]}
-	if o.sts == nil {
-		return p, nil
-	}
-	sts, err := o.sts.Lookup(ctx, d.ASCII)
-	p.MTASTS = sts
-	if err != nil && o.recorder != nil && !errors.Is(err, dns.ErrTemporary) {
-		typ := tlsrpt.STSPolicyFetchError
-		if errors.Is(err, mtasts.ErrSyntax) {
-			typ = tlsrpt.STSPolicyInvalid
-		}
-		o.recorder.Failure(tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: d.ASCII}, tlsrpt.Failure{ResultType: typ, AdditionalInfo: err.Error()})
-	}
-	return p, err
+	p := smtpclient.DomainPolicies{Require: o.require, STS: o.sts, TLSRPT: o.recorder}
+	return p.Lookup(ctx, d)
 }
 
 // refresh keeps cached MTA-STS policies fresh until ctx is done.
@@ -158,7 +143,8 @@ func (o *outboundTLS) tlsReports(ctx context.Context, st store.Store, host addr.
 	signer := &msgauth.Signer{Keys: st}
 	return &queue.TLSReports{
 		Recorder: o.recorder, Resolver: r, Submitter: submitter, HTTP: o.http,
-		Sign: func(ctx context.Context, msg []byte) ([]byte, error) { return signer.Sign(ctx, delivery.Bytes(msg)) },
+		State: st, // the tallies survive restarts
+		Sign:  func(ctx context.Context, msg []byte) ([]byte, error) { return signer.Sign(ctx, delivery.Bytes(msg)) },
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,12 +92,12 @@ func startQueue(ctx context.Context, p queueParams, run *running) (*outbound, er
 		// be a validating resolver).
 		client := &smtpclient.Client{Resolver: p.resolver, Hostname: p.host, Logger: p.log.With("svc", "smtpclient"),
 			TLSConfig: tlsOut.tlsConfig, Policy: tlsOut.policy, TLSRPT: tlsOut.recorder}
-		sender = clientSender{client}
+		sender = queue.ClientSender{Client: client}
 		run.add("smtpclient", func(context.Context) error { client.Close(); return nil })
 	}
 	svc := &accounts.Service{Store: p.st}
 	o.queue = &queue.Queue{
-		Store: p.st, Sender: sender, Resolver: p.resolver, Hostname: p.host, SRS: o.srs, Options: opts,
+		Store: p.st, Sender: sender, Hostname: p.host, SRS: o.srs, Options: opts,
 		Local:      localBounces{svc: svc, d: &delivery.Deliverer{Store: p.st, Hostname: p.host}},
 		TLSReports: tlsOut.tlsReports(ctx, p.st, p.host, p.resolver),
 		Observer:   p.observer,
@@ -179,52 +181,14 @@ func (l localBounces) DeliverLocal(ctx context.Context, to addr.Address, msg []b
 	if len(res.Accounts) == 0 {
 		return fmt.Errorf("report to %s: the address has no local mailbox", to)
 	}
-	env := &delivery.Envelope{ID: "dsn", Recipients: []delivery.Recipient{{Address: to, Accounts: res.Accounts}}}
+	// A generated message: no client, its own id (delivery.Received
+	// writes "by HOST (posthorn) id ID").
+	id := make([]byte, 6)
+	rand.Read(id)
+	env := &delivery.Envelope{ID: "dsn-" + hex.EncodeToString(id), Recipients: []delivery.Recipient{{Address: to, Accounts: res.Accounts}}}
 	r, err := l.d.Deliver(ctx, env, delivery.Bytes(msg), nil)
 	if err != nil {
 		return err
 	}
 	return r.Errors[0]
-}
-
-// clientSender adapts *smtpclient.Client to queue.Sender.
-type clientSender struct{ c *smtpclient.Client }
-
-func (s clientSender) Deliver(ctx context.Context, d addr.Domain, m queue.Message) queue.Result {
-	return fromClient(s.c.Deliver(ctx, d, toClient(m)))
-}
-
-func (s clientSender) DeliverVia(ctx context.Context, r queue.Relay, m queue.Message) queue.Result {
-	relay := smtpclient.Relay{Host: r.Host, Port: r.Port, Username: r.Username, Password: r.Password, ImplicitTLS: r.ImplicitTLS}
-	return fromClient(s.c.DeliverVia(ctx, relay, toClient(m)))
-}
-
-func toClient(m queue.Message) smtpclient.Message {
-	cm := smtpclient.Message{From: m.From, Body: m.Body, Size: m.Size, EnvID: m.EnvID, Ret: m.Ret,
-		SMTPUTF8: m.SMTPUTF8, RequireTLS: m.RequireTLS, Body8Bit: m.Body8Bit}
-	for _, r := range m.Recipients {
-		cm.Recipients = append(cm.Recipients, smtpclient.Recipient{Address: r.Address, Notify: r.Notify, ORcpt: r.ORcpt})
-	}
-	return cm
-}
-
-// tlsSummary formats a delivery's transport security for the mail log.
-func tlsSummary(t smtpclient.TLSInfo) string {
-	if t.Version == "" {
-		return ""
-	}
-	s := t.Version + " " + t.Cipher + " policy=" + t.Policy
-	if t.Verified {
-		s += " verified"
-	}
-	return s
-}
-
-func fromClient(r smtpclient.Result) queue.Result {
-	res := queue.Result{MX: r.MX, DSN: r.DSN, Err: r.Err, TLS: tlsSummary(r.TLS)}
-	for _, rr := range r.PerRecipient {
-		res.PerRecipient = append(res.PerRecipient, queue.RecipientResult{Address: rr.Address, Code: rr.Code,
-			Enhanced: rr.Enhanced, Text: rr.Text, Permanent: rr.Permanent, Delivered: rr.Delivered})
-	}
-	return res
 }

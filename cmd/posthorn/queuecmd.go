@@ -20,21 +20,24 @@ other servers, one entry per destination domain.
                 next attempt, last error
   show ID       show an entry: every recipient's state and last answer, and
                 the message header
-  retry [ID]    try an entry (without ID: every entry) now
+  retry [ID]    try an entry (without ID: every entry not held) now; a held
+                entry stays held (release tries it)
   hold ID       keep an entry from being delivered until released
   release ID    release a held entry and try it now
-  drop ID       delete an entry without delivering it or telling the sender`, args,
+  drop ID       delete an entry without delivering it or telling the sender
+ID is an entry number (from list) or a message id: the id in posthorn's
+250 reply ("stored as ID") and its log lines, for every entry of that
+message (one per destination domain). Entry numbers are never reused.`, args,
 		func(api admin.API, sub string, rest []string) error {
-			id := int64(0)
+			var ids []int64
 			if len(rest) > 0 {
-				n, err := strconv.ParseInt(strings.TrimPrefix(rest[0], "#"), 10, 64)
-				if err != nil || n <= 0 {
-					return usageError{fmt.Sprintf("%q is not a queue entry id", rest[0])}
+				var err error
+				if ids, err = queueIDs(ctx, api, rest[0]); err != nil {
+					return err
 				}
-				id = n
 			}
 			needID := func() error {
-				if id == 0 {
+				if len(ids) == 0 {
 					return usageError{"missing ID"}
 				}
 				return nil
@@ -51,18 +54,30 @@ other servers, one entry per destination domain.
 				if err := needID(); err != nil {
 					return err
 				}
-				e, err := api.ShowQueue(ctx, admin.QueueRequest{ID: id})
-				if err != nil {
-					return err
+				for i, id := range ids {
+					e, err := api.ShowQueue(ctx, admin.QueueRequest{ID: id})
+					if err != nil {
+						return err
+					}
+					if i > 0 {
+						fmt.Fprintln(env.stdout)
+					}
+					printQueueEntry(env.stdout, e, now)
 				}
-				printQueueEntry(env.stdout, e, now)
 				return nil
 			case "retry":
-				es, err := api.RetryQueue(ctx, admin.QueueRequest{ID: id})
-				if err != nil {
-					return err
+				if len(ids) == 0 {
+					ids = []int64{0} // every entry
 				}
-				fmt.Fprintf(env.stdout, "%d entries will be tried now\n", len(es))
+				n := 0
+				for _, id := range ids {
+					es, err := api.RetryQueue(ctx, admin.QueueRequest{ID: id})
+					if err != nil {
+						return err
+					}
+					n += len(es)
+				}
+				fmt.Fprintf(env.stdout, "%d entries will be tried now\n", n)
 				return nil
 			case "hold", "release":
 				if err := needID(); err != nil {
@@ -72,28 +87,59 @@ other servers, one entry per destination domain.
 				if sub == "release" {
 					f = api.ReleaseQueue
 				}
-				e, err := f(ctx, admin.QueueRequest{ID: id})
-				if err != nil {
-					return err
+				for _, id := range ids {
+					e, err := f(ctx, admin.QueueRequest{ID: id})
+					if err != nil {
+						return err
+					}
+					state := "held"
+					if !e.Held {
+						state = "released; it will be tried now"
+					}
+					fmt.Fprintf(env.stdout, "entry %d %s\n", e.ID, state)
 				}
-				state := "held"
-				if !e.Held {
-					state = "released; it will be tried now"
-				}
-				fmt.Fprintf(env.stdout, "entry %d %s\n", e.ID, state)
 				return nil
 			case "drop":
 				if err := needID(); err != nil {
 					return err
 				}
-				if _, err := api.DropQueue(ctx, admin.QueueRequest{ID: id}); err != nil {
-					return err
+				for _, id := range ids {
+					if _, err := api.DropQueue(ctx, admin.QueueRequest{ID: id}); err != nil {
+						return err
+					}
+					fmt.Fprintf(env.stdout, "entry %d dropped; the sender was not told\n", id)
 				}
-				fmt.Fprintf(env.stdout, "entry %d dropped; the sender was not told\n", id)
 				return nil
 			}
 			return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
 		})
+}
+
+// queueIDs resolves an ID argument: a queue entry number ("12" or "#12"),
+// or the message id of the SMTP server's 250 reply and log lines ("stored
+// as sp5qqz7ntdb2g"), which names every entry of that message (one per
+// destination domain).
+func queueIDs(ctx context.Context, api admin.API, arg string) ([]int64, error) {
+	if n, err := strconv.ParseInt(strings.TrimPrefix(arg, "#"), 10, 64); err == nil {
+		if n <= 0 {
+			return nil, usageError{fmt.Sprintf("%q is not a queue entry id", arg)}
+		}
+		return []int64{n}, nil
+	}
+	es, err := api.ListQueue(ctx, admin.Empty{})
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for _, e := range es {
+		if e.MessageID != "" && strings.EqualFold(e.MessageID, arg) {
+			ids = append(ids, e.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no queue entry for %q: not a queue entry number, and no queued message has that id (delivered or bounced already? the log lines with id=%s say)", arg, arg)
+	}
+	return ids, nil
 }
 
 // printQueue writes the queue as a table.
@@ -130,6 +176,9 @@ func printQueue(w io.Writer, es []admin.QueueEntryInfo, now time.Time) error {
 
 func printQueueEntry(w io.Writer, e admin.QueueEntryInfo, now time.Time) {
 	fmt.Fprintf(w, "entry:        %d\n", e.ID)
+	if e.MessageID != "" {
+		fmt.Fprintf(w, "message id:   %s\n", e.MessageID)
+	}
 	fmt.Fprintf(w, "sender:       %s\n", senderOrNull(e.Sender))
 	fmt.Fprintf(w, "domain:       %s\n", e.Domain)
 	fmt.Fprintf(w, "queued:       %s (%s ago)\n", e.Created.Local().Format(time.RFC1123Z), roughDuration(now.Sub(e.Created)))

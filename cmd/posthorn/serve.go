@@ -277,6 +277,9 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 		return nil, err
 	}
 	adm.Queue = out.queue
+	if out.queue.TLSReports != nil {
+		adm.TLSReports = out.queue
+	}
 	smtpSrv, smtpListening, err := startSMTP(smtpParams{
 		outbound: out,
 		cfg:      cfg, host: host, st: st, log: log, guard: authGuard, observer: metrics, tls: certs.MailTLSConfig(),

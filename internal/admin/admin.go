@@ -51,6 +51,7 @@ type API interface {
 	HoldQueue(ctx context.Context, r QueueRequest) (QueueEntryInfo, error)
 	ReleaseQueue(ctx context.Context, r QueueRequest) (QueueEntryInfo, error)
 	DropQueue(ctx context.Context, r QueueRequest) (Empty, error)
+	SendTLSReports(ctx context.Context, r Empty) (TLSReportsInfo, error)
 }
 
 var _ API = (*Admin)(nil)
@@ -128,6 +129,9 @@ type Admin struct {
 	// Queue is the running outbound queue, told when entries change;
 	// nil: it sees changes at its next scan.
 	Queue QueueWaker
+	// TLSReports sends pending TLS-RPT reports (the running queue); nil:
+	// SendTLSReports refuses.
+	TLSReports TLSReporter
 	// Certificates reports the TLS certificates of the running server;
 	// nil when there is none (no server, or no certificate).
 	Certificates CertificateStatus

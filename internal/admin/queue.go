@@ -15,6 +15,30 @@ type QueueWaker interface {
 	Wake()
 }
 
+// TLSReporter sends the pending TLS-RPT reports of the running server
+// (*queue.Queue).
+type TLSReporter interface {
+	SendTLSReportsNow(ctx context.Context) int
+}
+
+// TLSReportsInfo says what SendTLSReports did.
+type TLSReportsInfo struct {
+	// Policies is the number of policies with sessions reported (each
+	// policy domain that publishes a TLSRPT record gets its report).
+	Policies int `json:"policies"`
+}
+
+// SendTLSReports sends the TLS-RPT reports of the sessions recorded so
+// far today, now. Only the running server holds the tallies.
+func (a *Admin) SendTLSReports(ctx context.Context, _ Empty) (TLSReportsInfo, error) {
+	if a.TLSReports == nil {
+		return TLSReportsInfo{}, userErr(nil, "TLS reports are sent by the running server (posthorn serve), with queue.tls_reports on; it is not running or reporting is off")
+	}
+	n := a.TLSReports.SendTLSReportsNow(ctx)
+	a.log().Info("TLS reports sent on request", "policies", n)
+	return TLSReportsInfo{Policies: n}, nil
+}
+
 // QueueRequest names a queue entry; for RetryQueue, 0 means every entry.
 type QueueRequest struct {
 	ID int64 `json:"id"`
@@ -22,7 +46,10 @@ type QueueRequest struct {
 
 // QueueEntryInfo describes a queued message for one destination domain.
 type QueueEntryInfo struct {
-	ID          int64                `json:"id"`
+	ID int64 `json:"id"`
+	// MessageID is the id of the SMTP reply and log lines the entry was
+	// queued from; several entries (one per domain) may share it.
+	MessageID   string               `json:"message_id,omitempty"`
 	Created     time.Time            `json:"created"`
 	Sender      string               `json:"sender"` // "" for the null sender (a bounce)
 	Domain      string               `json:"domain"`
@@ -50,7 +77,7 @@ type QueueRecipientInfo struct {
 
 func queueInfo(e store.QueueEntry) QueueEntryInfo {
 	info := QueueEntryInfo{
-		ID: e.ID, Created: e.Created, Sender: e.Sender, Domain: e.Domain, Size: e.Size,
+		ID: e.ID, MessageID: e.MessageID, Created: e.Created, Sender: e.Sender, Domain: e.Domain, Size: e.Size,
 		Attempts: e.Attempts, NextAttempt: e.NextAttempt, LastError: e.LastError, Held: e.Held,
 		EnvID: e.EnvID, Ret: e.Ret, RequireTLS: e.RequireTLS,
 	}
@@ -124,8 +151,9 @@ func readAll(c store.Content) string {
 	return string(buf[:n])
 }
 
-// RetryQueue makes an entry (or, with ID 0, every entry) due now, held
-// or not.
+// RetryQueue makes an entry (or, with ID 0, every entry) due now. A held
+// entry stays held: retrying all skips it, retrying it by id is refused
+// (ReleaseQueue releases it and tries it).
 func (a *Admin) RetryQueue(ctx context.Context, r QueueRequest) ([]QueueEntryInfo, error) {
 	var es []store.QueueEntry
 	if r.ID == 0 {
@@ -139,17 +167,25 @@ func (a *Admin) RetryQueue(ctx context.Context, r QueueRequest) ([]QueueEntryInf
 		if err != nil {
 			return nil, err
 		}
+		if e.Held {
+			return nil, userErr(nil, "queue entry %d is held; release it to try it now: posthorn queue release %d", e.ID, e.ID)
+		}
 		es = []store.QueueEntry{e}
 	}
-	var out []QueueEntryInfo
+	out := []QueueEntryInfo{}
+	held := 0
 	for _, e := range es {
-		e.NextAttempt, e.Held = a.now(), false
+		if e.Held {
+			held++
+			continue
+		}
+		e.NextAttempt = a.now()
 		if err := a.Store.UpdateQueueEntry(ctx, e); err != nil {
 			return nil, storeErr(err, "queue entry")
 		}
 		out = append(out, queueInfo(e))
 	}
-	a.log().Info("queue retry", "entries", len(out))
+	a.log().Info("queue retry", "entries", len(out), "held_skipped", held)
 	a.wakeQueue()
 	return out, nil
 }

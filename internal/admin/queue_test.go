@@ -40,6 +40,16 @@ func TestQueueOperations(t *testing.T) {
 	if e, _ := a.Store.QueueEntry(ctx, id); !e.Held {
 		t.Errorf("entry not held in the store")
 	}
+	// Retry never releases a held entry (issue 12 §3).
+	if _, err := a.RetryQueue(ctx, QueueRequest{ID: id}); !isUserError(err) || !strings.Contains(err.Error(), "posthorn queue release") {
+		t.Errorf("RetryQueue of a held entry: %v", err)
+	}
+	if got, err := a.RetryQueue(ctx, QueueRequest{}); err != nil || len(got) != 1 || got[0].ID == id {
+		t.Errorf("RetryQueue(all) with one held = %+v, %v", got, err)
+	}
+	if e, _ := a.Store.QueueEntry(ctx, id); !e.Held {
+		t.Errorf("retry released a held entry")
+	}
 	if info, err := a.ReleaseQueue(ctx, QueueRequest{ID: id}); err != nil || info.Held {
 		t.Fatalf("ReleaseQueue = %+v, %v", info, err)
 	}
@@ -55,7 +65,7 @@ func TestQueueOperations(t *testing.T) {
 	if _, err := a.HoldQueue(ctx, QueueRequest{}); !isUserError(err) {
 		t.Errorf("HoldQueue without id: %v", err)
 	}
-	if w.n != 3 {
-		t.Errorf("queue woken %d times, want 3", w.n)
+	if w.n != 4 {
+		t.Errorf("queue woken %d times, want 4", w.n)
 	}
 }

@@ -60,6 +60,17 @@ func TestReceived(t *testing.T) {
 	}
 }
 
+// A message this server generated (a DSN, an alarm) has no client: its
+// Received field says so, without "from unknown" or an empty "with".
+func TestReceivedGenerated(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	got := string(Received(Client{}, addr.MustParseDomain("mx.example.org"), "q7abc", []addr.Address{addr.MustParseAddress("a@example.org")}, now))
+	want := "Received: by mx.example.org (posthorn) id q7abc\r\n\tfor <a@example.org>;\r\n\tFri, 02 Jan 2026 03:04:05 +0000\r\n"
+	if got != want {
+		t.Errorf("Received:\n%q\nwant\n%q", got, want)
+	}
+}
+
 type junkHook struct{}
 
 func (junkHook) Check(ctx context.Context, env *Envelope, msg Message) (Verdict, error) {

@@ -27,11 +27,16 @@ type Client struct {
 
 // Received returns a Received header field (RFC 5321 §4.4, RFC 3848
 // protocol names) ending in CRLF. for_ is named only for one recipient,
-// so the header does not disclose the other recipients.
+// so the header does not disclose the other recipients. A message this
+// server generated itself (a zero Client: no protocol, no address) gets
+// "by HOST (posthorn) id ID" alone, as RFC 5322 §3.6.7 allows.
 func Received(c Client, by addr.Domain, id string, rcpts []addr.Address, now time.Time) []byte {
 	var b strings.Builder
 	b.WriteString("Received:")
-	if !c.Private {
+	generated := c.Proto == "" && !c.Addr.IsValid() && c.HELO == ""
+	if generated {
+		b.WriteByte(' ')
+	} else if !c.Private {
 		fmt.Fprintf(&b, " from %s", printable(c.HELO))
 		var info []string
 		if c.Name != "" {
@@ -47,7 +52,11 @@ func Received(c Client, by addr.Domain, id string, rcpts []addr.Address, now tim
 	} else {
 		b.WriteByte(' ')
 	}
-	fmt.Fprintf(&b, "by %s (posthorn) with %s id %s", by.ASCII, c.Proto, id)
+	if generated {
+		fmt.Fprintf(&b, "by %s (posthorn) id %s", by.ASCII, id)
+	} else {
+		fmt.Fprintf(&b, "by %s (posthorn) with %s id %s", by.ASCII, c.Proto, id)
+	}
 	if c.TLS != nil {
 		fmt.Fprintf(&b, "\r\n\t(version=%s cipher=%s)", tls.VersionName(c.TLS.Version), tls.CipherSuiteName(c.TLS.CipherSuite))
 	}

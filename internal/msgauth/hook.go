@@ -3,9 +3,12 @@ package msgauth
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/posthorn/posthorn/internal/delivery"
+	"github.com/posthorn/posthorn/internal/message"
 	"github.com/posthorn/posthorn/internal/smtp"
 )
 
@@ -52,6 +55,10 @@ func (h *Hook) Check(ctx context.Context, env *delivery.Envelope, msg delivery.M
 	}
 	if env.Client.Login != "" {
 		if h.Signer != nil {
+			if conv, ok := to7Bit(msg); ok {
+				log.Info("8-bit message converted to 7 bits before DKIM signing", "id", env.ID)
+				v.Message, msg = conv, conv
+			}
 			sig, err := h.Signer.Sign(ctx, msg)
 			if err != nil {
 				// Local delivery does not need the signature; the
@@ -99,6 +106,33 @@ func (h *Hook) Check(ctx context.Context, env *delivery.Envelope, msg delivery.M
 	}
 	return v, nil
 }
+
+// to7Bit converts a submitted message with 8-bit body parts to 7 bits
+// (quoted-printable or base64 parts, message.To7Bit) before it is signed.
+// A next hop without 8BITMIME would otherwise get a converted copy whose
+// body hash no longer matches our own DKIM signature, and DMARC would fail
+// under the domain's own policy (RFC 6376 §5.3 asks signers to convert
+// first). A 7-bit message, or one that cannot be converted (8-bit header
+// fields: it needs SMTPUTF8 anyway), is left as it is.
+func to7Bit(msg delivery.Message) (delivery.Message, bool) {
+	if msg.Size() > maxConvert {
+		return nil, false
+	}
+	raw, err := io.ReadAll(delivery.Reader(msg))
+	if err != nil || !slices.ContainsFunc(raw, func(c byte) bool { return c >= 0x80 }) {
+		return nil, false
+	}
+	out, err := message.To7Bit(raw)
+	if err != nil {
+		return nil, false
+	}
+	return delivery.Bytes(out), true
+}
+
+// maxConvert bounds the message converted in memory by to7Bit (the
+// largest SIZE posthorn advertises is 50 MiB; a larger message is left
+// 8-bit).
+const maxConvert = 64 << 20
 
 // clip cuts s to at most n octets at a rune boundary.
 func clip(s string, n int) string {

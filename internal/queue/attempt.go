@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/posthorn/posthorn/internal/addr"
+	"github.com/posthorn/posthorn/internal/srs"
 	"github.com/posthorn/posthorn/internal/store"
 )
 
@@ -25,6 +28,9 @@ type outcome struct {
 // results, sends the DSNs they call for, and reschedules or removes e.
 func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 	log := q.Logger.With("queue_id", e.ID, "domain", e.Domain, "from", senderString(e.Sender))
+	if e.MessageID != "" {
+		log = log.With("id", e.MessageID) // the id of the SMTP reply and log
+	}
 	content, err := q.Store.OpenQueued(ctx, e)
 	if err != nil {
 		log.Error("opening queued message", "err", err)
@@ -34,7 +40,7 @@ func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 	var pending []int
 	msg := Message{
 		From: e.Sender, Body: content, Size: content.Size(), EnvID: e.EnvID, Ret: e.Ret,
-		SMTPUTF8: e.SMTPUTF8, RequireTLS: e.RequireTLS, Body8Bit: has8Bit(content),
+		SMTPUTF8: e.SMTPUTF8 && needsUTF8(e, content), RequireTLS: e.RequireTLS, Body8Bit: has8Bit(content),
 	}
 	for i, r := range e.Recipients {
 		if r.Status == "" {
@@ -52,7 +58,7 @@ func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 	}
 	now := q.now()
 	e.Attempts++
-	outs, lastErr := q.results(&e, pending, res)
+	outs, answers, lastErr := q.results(&e, pending, res)
 	e.LastError = lastErr
 	stillPending, delivered := false, 0
 	for _, i := range pending {
@@ -68,12 +74,19 @@ func (q *Queue) attempt(ctx context.Context, e store.QueueEntry) {
 		q.Observer.Delivered("remote", delivered)
 	}
 	if stillPending {
-		outs = append(outs, q.reschedule(&e, now)...)
+		outs = append(outs, q.reschedule(&e, now, answers)...)
 	}
 	q.report(ctx, log, e, content, res.MX, outs, now)
 	for _, o := range outs {
 		r := e.Recipients[o.index]
 		log.Info("recipient "+o.action, "to", r.Address, "attempt", e.Attempts, "mx", res.MX, "reply", o.diag)
+	}
+	// Every attempt leaves a line per recipient: a deferral too, with the
+	// remote reply (or our reason) and when it is tried again.
+	for _, i := range pending {
+		if r := e.Recipients[i]; r.Status == "" {
+			log.Info("deferred", "to", r.Address, "attempt", e.Attempts, "mx", res.MX, "reply", r.Reply, "next_attempt", e.NextAttempt.UTC().Format(time.RFC3339))
+		}
 	}
 	if stillPending {
 		// An administrator may have held or dropped the entry meanwhile.
@@ -99,15 +112,17 @@ func (q *Queue) finish(ctx context.Context, log interface{ Error(string, ...any)
 	}
 }
 
-// results records res in e's recipients and returns what became final;
-// lastErr summarises the temporary failures.
-func (q *Queue) results(e *store.QueueEntry, pending []int, res Result) ([]outcome, string) {
+// results records res in e's recipients and returns what became final,
+// this attempt's answer for each recipient still pending (by index), and
+// lastErr summarising the temporary failures.
+func (q *Queue) results(e *store.QueueEntry, pending []int, res Result) ([]outcome, map[int]RecipientResult, string) {
 	byAddr := map[string]RecipientResult{}
 	for _, r := range res.PerRecipient {
 		byAddr[strings.ToLower(r.Address)] = r
 	}
 	var outs []outcome
 	var temp []string
+	answers := map[int]RecipientResult{}
 	for _, i := range pending {
 		rc := &e.Recipients[i]
 		rr, ok := byAddr[strings.ToLower(rc.Address)]
@@ -118,12 +133,13 @@ func (q *Queue) results(e *store.QueueEntry, pending []int, res Result) ([]outco
 			case rr.Delivered:
 				rc.Status = "delivered"
 				if wants(rc.Notify, "SUCCESS") && !res.DSN {
-					outs = append(outs, outcome{i, ActionRelayed, statusOf(rr, "2.0.0"), rc.Reply, true})
+					outs = append(outs, outcome{i, ActionRelayed, statusOf(rr, "2.0.0"), rc.Reply, rr.Remote})
 				}
 			case rr.Permanent:
 				rc.Status = "failed"
-				outs = append(outs, outcome{i, ActionFailed, statusOf(rr, "5.0.0"), rc.Reply, true})
+				outs = append(outs, outcome{i, ActionFailed, statusOf(rr, "5.0.0"), rc.Reply, rr.Remote})
 			default:
+				answers[i] = rr
 				temp = append(temp, rc.Address+": "+rc.Reply)
 			}
 		case res.Err != nil && permanent(res.Err):
@@ -138,13 +154,15 @@ func (q *Queue) results(e *store.QueueEntry, pending []int, res Result) ([]outco
 			temp = append(temp, why)
 		}
 	}
-	return outs, strings.Join(dedup(temp), "; ")
+	return outs, answers, strings.Join(dedup(temp), "; ")
 }
 
 // reschedule sets the next attempt of an entry with pending recipients,
 // or fails them when the entry has expired; it returns the expiry
-// failures and the delay warnings due.
-func (q *Queue) reschedule(e *store.QueueEntry, now time.Time) []outcome {
+// failures and the delay warnings due. answers are this attempt's
+// temporary answers: a delay notice carries the server's status code and
+// reply (RFC 3464 §2.3.4), not a generic 4.0.0.
+func (q *Queue) reschedule(e *store.QueueEntry, now time.Time, answers map[int]RecipientResult) []outcome {
 	var outs []outcome
 	if now.Sub(e.Created) >= q.Options.Expire {
 		for i := range e.Recipients {
@@ -159,7 +177,7 @@ func (q *Queue) reschedule(e *store.QueueEntry, now time.Time) []outcome {
 		}
 		return outs
 	}
-	e.NextAttempt = now.Add(q.backoff(e.Attempts))
+	e.NextAttempt = now.Add(q.backoff(now.Sub(e.Created)))
 	if now.Sub(e.Created) < q.Options.DelayWarning {
 		return nil
 	}
@@ -169,9 +187,24 @@ func (q *Queue) reschedule(e *store.QueueEntry, now time.Time) []outcome {
 			continue
 		}
 		rc.DelayNotified = true
-		outs = append(outs, outcome{i, ActionDelayed, "4.0.0", rc.Reply, false})
+		status, remote := "4.0.0", false
+		if rr, ok := answers[i]; ok {
+			status, remote = delayStatus(rr), rr.Remote
+		}
+		outs = append(outs, outcome{i, ActionDelayed, status, rc.Reply, remote})
 	}
 	return outs
+}
+
+// delayStatus is the Status of a delay notice: the server's enhanced code
+// in class 4 (a 5xx answer kept temporary, e.g. by another MX's 4xx, is
+// still a delay).
+func delayStatus(rr RecipientResult) string {
+	st := statusOf(rr, "4.0.0")
+	if strings.HasPrefix(st, "5.") {
+		st = "4" + st[1:]
+	}
+	return st
 }
 
 // report sends the sender one DSN for this attempt's outcomes.
@@ -189,8 +222,10 @@ func (q *Queue) report(ctx context.Context, log interface {
 			Address: rc.Address, ORcpt: rc.ORcpt, Action: o.action, Status: o.status,
 			Diagnostic: o.diag, Remote: o.remote, LastAttempt: now,
 		}
-		if o.remote || o.action == ActionDelayed {
+		if o.remote && mx != "" {
 			rr.RemoteMTA = mx
+		} else {
+			rr.Remote = false
 		}
 		rcpts = append(rcpts, rr)
 	}
@@ -208,8 +243,12 @@ func (q *Queue) report(ctx context.Context, log interface {
 		log.Error("cannot report to an unparsable sender", "err", err)
 		return
 	}
+	if orig, ok := q.reverseSRS(to); ok {
+		log.Info("reporting to the original sender of forwarded mail", "srs", e.Sender, "to", orig)
+		to = orig
+	}
 	r := &Report{
-		ReportingMTA: q.Hostname.ASCII, QueueID: e.ID, Sender: e.Sender, ArrivalDate: e.Created,
+		ReportingMTA: q.Hostname.ASCII, QueueID: e.ID, MessageID: e.MessageID, Sender: e.Sender, ArrivalDate: e.Created,
 		EnvID: e.EnvID, Ret: e.Ret, Recipients: rcpts, Original: content, OriginalSize: e.Size,
 		Date: now, RetryUntil: e.Created.Add(q.Options.Expire),
 	}
@@ -218,6 +257,22 @@ func (q *Queue) report(ctx context.Context, log interface {
 		return
 	}
 	log.Info("delivery status notification sent", "to", e.Sender, "action", rcpts[0].Action, "recipients", len(rcpts))
+}
+
+// reverseSRS returns the address an SRS sender this server made stands
+// for: the report of forwarded mail goes back to the original sender
+// (through the queue when remote), not to local delivery of the SRS
+// address, which has no mailbox. An address that does not verify (made by
+// another forwarder, forged or expired) is not reversed.
+func (q *Queue) reverseSRS(a addr.Address) (addr.Address, bool) {
+	if q.SRS == nil || !srs.IsSRS(a.Localpart) {
+		return a, false
+	}
+	orig, err := q.SRS.Reverse(a)
+	if err != nil {
+		return a, false
+	}
+	return orig, true
 }
 
 // SendReport delivers a DSN (or any message from the null sender) to to:
@@ -320,6 +375,55 @@ func has8Bit(r io.ReaderAt) bool {
 		}
 		off += int64(n)
 		if err != nil || n == 0 {
+			return false
+		}
+	}
+}
+
+// needsUTF8 reports whether e really needs SMTPUTF8 (non-ASCII envelope
+// addresses or header fields). Clients such as Go's net/smtp give the
+// SMTPUTF8 parameter whenever it is offered; RFC 6531 §3.4 says not to
+// pass it on when nothing needs it, so such a message still reaches a
+// server without SMTPUTF8.
+func needsUTF8(e store.QueueEntry, r io.ReaderAt) bool {
+	if !isASCII(e.Sender) {
+		return true
+	}
+	for _, rc := range e.Recipients {
+		if !isASCII(rc.Address) {
+			return true
+		}
+	}
+	return headerHas8Bit(r)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// headerHas8Bit reports whether the header section (up to the first empty
+// line) has bytes above 127.
+func headerHas8Bit(r io.ReaderAt) bool {
+	br := bufio.NewReader(io.NewSectionReader(r, 0, 1<<62))
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			err = nil
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 && (err != nil || len(line) > 0) {
+			return false
+		}
+		for _, c := range line {
+			if c >= 0x80 {
+				return true
+			}
+		}
+		if err != nil {
 			return false
 		}
 	}

@@ -27,13 +27,16 @@ const maxReturnedSize = 10 << 20
 // Report is one delivery status notification (RFC 3464) about one
 // queued message.
 type Report struct {
-	ReportingMTA string    // our host name
-	QueueID      int64     // for the Message-ID and the text
-	Sender       string    // the original envelope sender: the DSN's recipient
-	ArrivalDate  time.Time // when the original was queued
-	EnvID        string    // DSN ENVID of the original
-	Ret          string    // "FULL", "HDRS" or "": what to return
-	Recipients   []ReportRecipient
+	ReportingMTA string // our host name
+	QueueID      int64  // for the Message-ID and the text
+	// MessageID is the id the original got in our 250 reply and logs
+	// (X-Posthorn-Queue-ID); "" when it has none.
+	MessageID   string
+	Sender      string    // the original envelope sender: the DSN's recipient
+	ArrivalDate time.Time // when the original was queued
+	EnvID       string    // DSN ENVID of the original
+	Ret         string    // "FULL", "HDRS" or "": what to return
+	Recipients  []ReportRecipient
 	// Original is the queued message; OriginalSize its length.
 	Original     io.ReaderAt
 	OriginalSize int64
@@ -128,6 +131,9 @@ func (r *Report) returnFull() bool {
 func (r *Report) text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "This is the mail system at %s.\n\n", r.ReportingMTA)
+	if r.MessageID != "" {
+		fmt.Fprintf(&b, "Your message's id with us: %s\n\n", r.MessageID)
+	}
 	groups := []struct {
 		action, head, advice string
 	}{
@@ -170,6 +176,11 @@ func (r *Report) text() string {
 func (r *Report) status() string {
 	var b strings.Builder
 	b.WriteString("Reporting-MTA: dns; " + r.ReportingMTA + "\r\n")
+	if r.MessageID != "" {
+		// RFC 3464 §2.2: an extension field; the id the submitter saw in
+		// our 250 reply, which "posthorn queue show" accepts.
+		b.WriteString("X-Posthorn-Queue-ID: " + clean(r.MessageID) + "\r\n")
+	}
 	if r.EnvID != "" {
 		b.WriteString("Original-Envelope-Id: " + clean(r.EnvID) + "\r\n")
 	}
@@ -185,7 +196,10 @@ func (r *Report) status() string {
 		b.WriteString("Action: " + rc.Action + "\r\n")
 		b.WriteString("Status: " + rc.Status + "\r\n")
 		if rc.RemoteMTA != "" {
-			b.WriteString("Remote-MTA: dns; " + rc.RemoteMTA + "\r\n")
+			// The dns type names a host (RFC 3464 §2.3.5): "host [ip]"
+			// is cut to the host.
+			host, _, _ := strings.Cut(rc.RemoteMTA, " ")
+			b.WriteString("Remote-MTA: dns; " + host + "\r\n")
 		}
 		if rc.Diagnostic != "" {
 			typ := "X-Posthorn"

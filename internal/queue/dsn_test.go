@@ -173,3 +173,67 @@ func TestReportGolden(t *testing.T) {
 		})
 	}
 }
+
+// The DSN's fields follow the answer they report (issue 12 §3): a remote
+// server's reply is "smtp;" with its Remote-MTA and the server named in
+// the text; our own reason is "X-Posthorn;" with no server; a delay
+// notice carries the server's status code, not 4.0.0.
+func TestReportFieldsFollowTheAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  RecipientResult
+		mx      string
+		delay   bool
+		want    []string
+		wantNot []string
+	}{
+		{"remote failure", RecipientResult{Code: 550, Enhanced: "5.1.1", Text: "no such user", Permanent: true, Remote: true}, "mx.remote.example [192.0.2.1]", false,
+			[]string{"Diagnostic-Code: smtp; 550 5.1.1 no such user", "Remote-MTA: dns; mx.remote.example\r\n", "The server mx.remote.example [192.0.2.1] answered:", "Status: 5.1.1"},
+			[]string{"Diagnostic-Code: X-Posthorn"}},
+		{"local failure", RecipientResult{Code: 553, Enhanced: "5.6.7", Text: "The receiving server does not support SMTPUTF8", Permanent: true}, "mx.remote.example [192.0.2.1]", false,
+			[]string{"Diagnostic-Code: X-Posthorn; 553 5.6.7 The receiving server", "Reason: 553 5.6.7"},
+			[]string{"smtp;", "answered:"}},
+		{"remote answer, no MX name", RecipientResult{Code: 550, Enhanced: "5.7.1", Text: "refused", Permanent: true, Remote: true}, "", false,
+			[]string{"Reason: 550 5.7.1 refused"},
+			[]string{"The server  answered", "answered:", "Remote-MTA"}},
+		{"delay, remote answer", RecipientResult{Code: 451, Enhanced: "4.2.0", Text: "greylisted", Remote: true}, "mx.remote.example [192.0.2.1]", true,
+			[]string{"Action: delayed", "Status: 4.2.0", "Diagnostic-Code: smtp; 451 4.2.0 greylisted", "The server mx.remote.example [192.0.2.1] answered:"},
+			[]string{"Status: 4.0.0", "Diagnostic-Code: X-Posthorn"}},
+		{"delay, local reason", RecipientResult{Code: 451, Enhanced: "4.4.1", Text: "Could not connect to mx.remote.example"}, "", true,
+			[]string{"Action: delayed", "Status: 4.4.1", "Diagnostic-Code: X-Posthorn; 451 4.4.1 Could not connect"},
+			[]string{"smtp;", "answered:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.snd.answer = func(c call) Result {
+				res := Result{MX: tc.mx}
+				for _, r := range c.Msg.Recipients {
+					a := tc.answer
+					a.Address = r.Address
+					res.PerRecipient = append(res.PerRecipient, a)
+				}
+				return res
+			}
+			e.submit("alice@local.example", "bob@remote.example")
+			e.process()
+			for tc.delay && len(e.local.For("alice@local.example")) == 0 && len(e.entries()) > 0 {
+				e.clock.Set(e.entries()[0].NextAttempt)
+				e.process()
+			}
+			got := e.local.For("alice@local.example")
+			if len(got) != 1 {
+				t.Fatalf("%d reports", len(got))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got[0], w) {
+					t.Errorf("report lacks %q:\n%s", w, got[0])
+				}
+			}
+			for _, w := range tc.wantNot {
+				if strings.Contains(got[0], w) {
+					t.Errorf("report has %q:\n%s", w, got[0])
+				}
+			}
+		})
+	}
+}

@@ -67,34 +67,6 @@ func (s *remoteSession) Data(r io.Reader) error {
 func (s *remoteSession) Reset()        {}
 func (s *remoteSession) Logout() error { return nil }
 
-// sender adapts *smtpclient.Client (cmd/posthorn has the same adapter).
-type sender struct{ c *smtpclient.Client }
-
-func (s sender) Deliver(ctx context.Context, d addr.Domain, m queue.Message) queue.Result {
-	return from(s.c.Deliver(ctx, d, to(m)))
-}
-
-func (s sender) DeliverVia(ctx context.Context, r queue.Relay, m queue.Message) queue.Result {
-	return from(s.c.DeliverVia(ctx, smtpclient.Relay{Host: r.Host, Port: r.Port}, to(m)))
-}
-
-func to(m queue.Message) smtpclient.Message {
-	cm := smtpclient.Message{From: m.From, Body: m.Body, Size: m.Size, EnvID: m.EnvID, Ret: m.Ret, Body8Bit: m.Body8Bit}
-	for _, r := range m.Recipients {
-		cm.Recipients = append(cm.Recipients, smtpclient.Recipient{Address: r.Address, Notify: r.Notify, ORcpt: r.ORcpt})
-	}
-	return cm
-}
-
-func from(r smtpclient.Result) queue.Result {
-	res := queue.Result{MX: r.MX, Err: r.Err}
-	for _, rr := range r.PerRecipient {
-		res.PerRecipient = append(res.PerRecipient, queue.RecipientResult{Address: rr.Address, Code: rr.Code,
-			Enhanced: rr.Enhanced, Text: rr.Text, Permanent: rr.Permanent, Delivered: rr.Delivered})
-	}
-	return res
-}
-
 // TestSubmissionToRemote: a message submitted with AUTH is DKIM-signed,
 // queued before the 250, delivered by the queue through the SMTP client
 // to the remote MX, and a refused recipient bounces to the sender's INBOX.
@@ -132,7 +104,7 @@ func TestSubmissionToRemote(t *testing.T) {
 	client := &smtpclient.Client{Resolver: resolver, Hostname: host, Port: rl.Addr().(*net.TCPAddr).Port}
 	defer client.Close()
 	svc := &accounts.Service{Store: st}
-	q := &queue.Queue{Store: st, Sender: sender{client}, Resolver: resolver, Hostname: host,
+	q := &queue.Queue{Store: st, Sender: queue.ClientSender{Client: client}, Hostname: host,
 		Local: localDeliverer{svc: svc, d: &delivery.Deliverer{Store: st, Hostname: host}}}
 	done := make(chan struct{})
 	go func() { q.Run(ctx); close(done) }()

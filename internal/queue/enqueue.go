@@ -47,24 +47,27 @@ func (q *Queue) Enqueue(ctx context.Context, m delivery.Outgoing) error {
 			fwd.add(sender, to, r)
 		}
 	}
+	var queued []store.QueueEntry
 	if len(plain.entries) > 0 {
-		if _, err := q.Store.Enqueue(ctx, delivery.Reader(m.Message), plain.entries); err != nil {
+		es, err := q.Store.Enqueue(ctx, delivery.Reader(m.Message), plain.entries)
+		if err != nil {
 			return err
 		}
+		queued = append(queued, es...)
 	}
 	if len(fwd.entries) > 0 {
 		body := m.Message
 		if len(m.ForwardHeader) > 0 {
 			body = delivery.Concat(delivery.Bytes(m.ForwardHeader), body)
 		}
-		if _, err := q.Store.Enqueue(ctx, delivery.Reader(body), fwd.entries); err != nil {
+		es, err := q.Store.Enqueue(ctx, delivery.Reader(body), fwd.entries)
+		if err != nil {
 			return err
 		}
+		queued = append(queued, es...)
 	}
-	for _, list := range [][]store.QueueEntry{plain.entries, fwd.entries} {
-		for _, e := range list {
-			q.Logger.Info("message queued", "id", env.ID, "from", senderString(e.Sender), "domain", e.Domain, "recipients", len(e.Recipients))
-		}
+	for _, e := range queued {
+		q.Logger.Info("message queued", "id", env.ID, "queue_id", e.ID, "from", senderString(e.Sender), "domain", e.Domain, "recipients", len(e.Recipients))
 	}
 	q.Wake()
 	return nil
@@ -84,7 +87,7 @@ func (l *entryList) add(sender, to addr.Address, r delivery.Recipient) {
 		env := l.env
 		l.entries = append(l.entries, store.QueueEntry{
 			Sender: sender.String(), Domain: to.Domain.ASCII, EnvID: env.EnvID, Ret: env.Ret,
-			SMTPUTF8: env.SMTPUTF8, RequireTLS: env.RequireTLS,
+			SMTPUTF8: env.SMTPUTF8, RequireTLS: env.RequireTLS, MessageID: env.ID,
 		})
 		i = len(l.entries) - 1
 		if l.index == nil {

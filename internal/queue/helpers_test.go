@@ -35,6 +35,7 @@ func (c *clock) Set(t time.Time) {
 // call is one Sender call recorded by fakeSender.
 type call struct {
 	Domain string
+	Backup bool // DeliverBackup
 	Relay  Relay
 	Msg    Message
 	Body   string
@@ -60,6 +61,10 @@ func (f *fakeSender) Deliver(ctx context.Context, d addr.Domain, m Message) Resu
 	return f.record(call{Domain: d.ASCII, Msg: m})
 }
 
+func (f *fakeSender) DeliverBackup(ctx context.Context, d addr.Domain, m Message) Result {
+	return f.record(call{Domain: d.ASCII, Backup: true, Msg: m})
+}
+
 func (f *fakeSender) DeliverVia(ctx context.Context, r Relay, m Message) Result {
 	return f.record(call{Relay: r, Msg: m})
 }
@@ -78,7 +83,7 @@ func every(code int, enh, text string) func(call) Result {
 		for _, r := range c.Msg.Recipients {
 			res.PerRecipient = append(res.PerRecipient, RecipientResult{
 				Address: r.Address, Code: code, Enhanced: enh, Text: text,
-				Delivered: code/100 == 2, Permanent: code/100 == 5,
+				Delivered: code/100 == 2, Permanent: code/100 == 5, Remote: true,
 			})
 		}
 		return res

@@ -6,7 +6,8 @@
 // Entries are grouped by destination domain; each domain due for an
 // attempt gets one worker, and at most Options.Concurrency workers run at
 // once. A temporary failure is retried after a backoff that doubles from
-// RetryInitial up to RetryMax (5m, 10m, 20m, 40m … 4h by default); after
+// RetryInitial up to RetryMax (5m, 10m, 20m, 40m … 4h by default; it
+// follows the message's age, so a forced retry does not lengthen it); after
 // DelayWarning a "delayed" DSN tells the sender (when NOTIFY asks for it
 // or is absent), after Expire the message is bounced. Per-recipient
 // results are recorded in the entry, so a partial success is retried only
@@ -28,7 +29,6 @@ import (
 	"time"
 
 	"github.com/posthorn/posthorn/internal/addr"
-	"github.com/posthorn/posthorn/internal/dns"
 	"github.com/posthorn/posthorn/internal/srs"
 	"github.com/posthorn/posthorn/internal/store"
 )
@@ -91,9 +91,8 @@ type Observer interface {
 type Queue struct {
 	Store    store.Queue
 	Sender   Sender
-	Resolver dns.Resolver // MX lookups for relay domains
-	Hostname addr.Domain  // this server: Reporting-MTA, and its own MX name
-	Local    Local        // nil: bounces to local senders are queued too
+	Hostname addr.Domain // this server: Reporting-MTA, and its own MX name
+	Local    Local       // nil: bounces to local senders are queued too
 	// SRS rewrites the envelope sender of forwarded mail; nil: the sender
 	// is kept (and forwarded mail may fail SPF at its destination).
 	SRS     *srs.Rewriter
@@ -162,6 +161,7 @@ func (q *Queue) Wake() {
 func (q *Queue) Run(ctx context.Context) error {
 	q.init()
 	q.Logger.Info("queue started")
+	q.loadTLSState(ctx)
 	for {
 		next, err := q.startDue(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -170,6 +170,12 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 		if day := q.tlsReportTick(ctx); !day.IsZero() && (next.IsZero() || day.Before(next)) {
 			next = day
+		}
+		if q.TLSReports != nil && q.TLSReports.State != nil {
+			q.saveTLSState(ctx, false)
+			if save := q.now().Add(tlsSaveEvery); next.IsZero() || save.Before(next) {
+				next = save
+			}
 		}
 		wait := time.Hour
 		if !next.IsZero() {
@@ -180,6 +186,9 @@ func (q *Queue) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			q.wg.Wait()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			q.saveTLSState(sctx, true)
+			cancel()
 			q.Logger.Info("queue stopped")
 			return nil
 		case <-q.wake:
@@ -273,11 +282,13 @@ func (q *Queue) worker(ctx context.Context, domain string, ids []int64) {
 	}
 }
 
-// backoff is the wait after the n-th failed attempt (n ≥ 1).
-func (q *Queue) backoff(n int) time.Duration {
-	d := q.Options.RetryInitial
-	for i := 1; i < n && d < q.Options.RetryMax; i++ {
-		d *= 2
-	}
-	return min(d, q.Options.RetryMax)
+// backoff is the wait after a failed attempt of a message of age age:
+// age + RetryInitial, at most RetryMax. For attempts made on schedule this
+// doubles the wait each time (5m, 10m, 20m, 40m … with the defaults: the
+// age at the n-th attempt is RetryInitial·(2^(n-1)-1)); because it depends
+// on the age and not on the number of attempts, an attempt forced by
+// "posthorn queue retry" does not push the next one further out (as
+// Postfix's back-off, which also follows the message's age).
+func (q *Queue) backoff(age time.Duration) time.Duration {
+	return min(max(age, 0)+q.Options.RetryInitial, q.Options.RetryMax)
 }

@@ -3,14 +3,17 @@ package queue
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/delivery"
-	"github.com/posthorn/posthorn/internal/dns/dnstest"
+	"github.com/posthorn/posthorn/internal/srs"
+	"github.com/posthorn/posthorn/internal/store"
 )
 
 func TestDelivered(t *testing.T) {
@@ -59,6 +62,46 @@ func TestDeliveredLogLine(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("log lacks %s:\n%s", want, line)
 		}
+	}
+}
+
+// A deferral is logged with the remote reply (issue 12 §3: a 4xx logged
+// nothing).
+func TestDeferralLogLine(t *testing.T) {
+	e := newEnv(t)
+	var buf bytes.Buffer
+	e.q.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	e.snd.answer = every(451, "4.2.0", "greylisted, come back later")
+	e.submit("alice@local.example", "bob@remote.example")
+	e.process()
+	if !regexp.MustCompile(`msg=deferred .*to=bob@remote.example attempt=1 mx=mx.remote.example reply="451 4.2.0 greylisted, come back later" next_attempt=`).MatchString(buf.String()) {
+		t.Errorf("no deferral line:\n%s", buf.String())
+	}
+}
+
+// An attempt forced early (posthorn queue retry) does not double the
+// back-off: the next wait after it is what it would have been.
+func TestForcedRetryKeepsBackoff(t *testing.T) {
+	e := newEnv(t)
+	e.snd.answer = every(451, "4.3.0", "try later")
+	e.submit("alice@local.example", "bob@remote.example NEVER")
+	e.process() // attempt 1 at t0: next in 5m
+	// Forced: three attempts one minute apart, as "queue retry" does.
+	for i := 1; i <= 3; i++ {
+		e.clock.Set(t0.Add(time.Duration(i) * time.Minute))
+		en := e.entries()[0]
+		en.NextAttempt = e.clock.Now()
+		if err := e.st.UpdateQueueEntry(context.Background(), en); err != nil {
+			t.Fatal(err)
+		}
+		e.process()
+	}
+	en := e.entries()[0]
+	if en.Attempts != 4 {
+		t.Fatalf("%d attempts", en.Attempts)
+	}
+	if got := en.NextAttempt.Sub(e.clock.Now()); got != 8*time.Minute {
+		t.Errorf("after forced retries at age 3m: next in %v, want 8m (age + 5m), not a doubled back-off", got)
 	}
 }
 
@@ -291,28 +334,34 @@ func TestSmarthost(t *testing.T) {
 	}
 }
 
+// Mail for a relay (backup MX) domain goes through DeliverBackup, which
+// picks the better MX hosts and applies the same TLS policy as every
+// route (smtpclient's TestEveryRouteAppliesTLSPolicy).
 func TestBackupMX(t *testing.T) {
 	e := newEnv(t)
-	e.q.Resolver = dnstest.NewResolver(dnstest.Zone{
-		"relayed.example.": {MX: []dnstest.MX{{Pref: 20, Host: "mx.local.example."}, {Pref: 10, Host: "primary.relayed.example."}, {Pref: 5, Host: "best.relayed.example."}, {Pref: 30, Host: "worse.relayed.example."}}},
-	})
 	e.q.Options.RelayDomains = []addr.Domain{addr.MustParseDomain("relayed.example")}
-	hosts, err := e.q.PrimaryMX(context.Background(), addr.MustParseDomain("relayed.example"))
-	if err != nil || strings.Join(hosts, " ") != "best.relayed.example primary.relayed.example" {
-		t.Fatalf("PrimaryMX = %v, %v", hosts, err)
-	}
-	var tried []string
 	e.snd.answer = func(c call) Result {
-		tried = append(tried, c.Relay.Host)
-		if c.Relay.Host == "best.relayed.example" {
+		if c.Backup {
 			return Result{Err: errTest("connection refused")}
 		}
 		return every(250, "2.0.0", "ok")(c)
 	}
-	e.submit("", "user@relayed.example")
+	e.submit("", "user@relayed.example", "bob@remote.example")
 	e.process()
-	if strings.Join(tried, " ") != "best.relayed.example primary.relayed.example" || len(e.entries()) != 0 {
-		t.Errorf("tried %v; entries %d", tried, len(e.entries()))
+	es := e.entries()
+	if len(es) != 1 || es[0].Domain != "relayed.example" || es[0].LastError != "connection refused" {
+		t.Fatalf("entries %+v", es)
+	}
+	e.snd.answer = every(250, "2.0.0", "ok")
+	e.clock.Set(es[0].NextAttempt)
+	e.process()
+	for _, c := range e.snd.Calls() {
+		if c.Backup != (c.Domain == "relayed.example") || c.Relay.Host != "" {
+			t.Errorf("call %+v", c)
+		}
+	}
+	if n := len(e.entries()); n != 0 {
+		t.Errorf("%d entries", n)
 	}
 }
 
@@ -341,5 +390,99 @@ func TestLimiter(t *testing.T) {
 	check(true, "")
 	if err := l.AllowRecipient("bob@local.example", true); err != nil {
 		t.Errorf("other account: %v", err)
+	}
+}
+
+// Forwarded mail carries an SRS sender at this server; its bounces,
+// delay notices and expiry bounces go to the original sender, reversed,
+// not to local delivery of the SRS address (issue 12 §3).
+func TestForwardedBounceReversesSRS(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer func(call) Result
+		action string
+	}{
+		{"bounce", every(550, "5.1.1", "no such user"), ActionFailed},
+		{"delay", every(451, "4.2.0", "greylisted"), ActionDelayed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.q.SRS = &srs.Rewriter{Secret: []byte("0123456789abcdef"), Now: e.clock.Now}
+			e.snd.answer = tc.answer
+			env := &delivery.Envelope{ID: "F1", Sender: addr.MustParseAddress("alice@origin.example")}
+			r := delivery.Recipient{Address: addr.MustParseAddress("fwd@local.example"), Forwarded: true,
+				Remote: []addr.Address{addr.MustParseAddress("carol@remote.example")}}
+			if err := e.q.Enqueue(context.Background(), delivery.Outgoing{Envelope: env, Recipients: []delivery.Recipient{r}, Message: delivery.Bytes([]byte(testMsg))}); err != nil {
+				t.Fatal(err)
+			}
+			if s := e.entries()[0].Sender; !strings.HasPrefix(s, "SRS0=") {
+				t.Fatalf("forwarded with sender %q", s)
+			}
+			var report string
+			for range 20 {
+				e.process()
+				es := e.entries()
+				for _, en := range es {
+					if en.Domain == "origin.example" && en.Sender == "" && en.Recipients[0].Address == "alice@origin.example" {
+						b, _ := e.st.OpenQueued(context.Background(), en)
+						raw, _ := io.ReadAll(io.NewSectionReader(b, 0, b.Size()))
+						b.Close()
+						report = string(raw)
+					}
+				}
+				if report != "" || len(es) == 0 {
+					break
+				}
+				e.clock.Set(es[0].NextAttempt)
+			}
+			if report == "" {
+				t.Fatalf("no report queued to the original sender; local deliveries: %v", e.local.msgs)
+			}
+			checkReport(t, report, []string{"carol@remote.example"}, tc.action)
+			for a := range e.local.msgs {
+				if strings.HasPrefix(a, "SRS") {
+					t.Errorf("report delivered to the SRS address %s", a)
+				}
+			}
+		})
+	}
+}
+
+// A report to an SRS address at this server that does not verify (forged)
+// is not sent anywhere but the address itself (local delivery refuses it).
+func TestForwardedBounceForgedSRS(t *testing.T) {
+	e := newEnv(t)
+	e.q.SRS = &srs.Rewriter{Secret: []byte("0123456789abcdef"), Now: e.clock.Now}
+	e.snd.answer = every(550, "5.1.1", "no such user")
+	e.submit("SRS0=AAAAAA=AA=victim.example=v@local.example", "bob@remote.example")
+	e.process()
+	for a := range e.local.msgs {
+		if a == "v@victim.example" {
+			t.Errorf("a forged SRS address was reversed: report to %s", a)
+		}
+	}
+	for _, en := range e.entries() {
+		if strings.Contains(en.Domain, "victim") {
+			t.Errorf("a forged SRS address was reversed: queued to %s", en.Domain)
+		}
+	}
+}
+
+// SMTPUTF8 given by a client for all-ASCII mail is not passed on (RFC
+// 6531 §3.4); non-ASCII addresses or header fields keep it.
+func TestSMTPUTF8OnlyWhenNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		sender, rcpt, msg string
+		want              bool
+	}{
+		{"a@local.example", "b@remote.example", "Subject: hi\r\n\r\nGrüße\r\n", false},
+		{"a@local.example", "b@remote.example", "Subject: Grüße\r\n\r\nhi\r\n", true},
+		{"a@local.example", "bü@remote.example", "Subject: hi\r\n\r\nhi\r\n", true},
+		{"ä@local.example", "b@remote.example", "Subject: hi\r\n\r\nhi\r\n", true},
+	} {
+		e := store.QueueEntry{Sender: tc.sender, Recipients: []store.QueueRecipient{{Address: tc.rcpt}}}
+		if got := needsUTF8(e, strings.NewReader(tc.msg)); got != tc.want {
+			t.Errorf("%s → %s %q: %v, want %v", tc.sender, tc.rcpt, tc.msg, got, tc.want)
+		}
 	}
 }

@@ -7,14 +7,16 @@ import (
 	"github.com/posthorn/posthorn/internal/addr"
 )
 
-// Sender transmits one message to another server; an adapter over
-// *smtpclient.Client implements it (cmd/posthorn/queue.go). The types
-// mirror smtpclient's so the adapter only copies fields.
+// Sender transmits one message to another server; ClientSender (over
+// *smtpclient.Client) implements it. Every method applies the same
+// transport-security policy (DANE, MTA-STS, queue.require_tls_domains).
 type Sender interface {
 	// Deliver sends m to the MX hosts of domain.
 	Deliver(ctx context.Context, domain addr.Domain, m Message) Result
-	// DeliverVia sends m to one host: a smarthost, or the primary MX of
-	// a domain we are a backup MX for.
+	// DeliverBackup sends m, for a domain this server is a backup MX for,
+	// to its MX hosts with a better preference than this server.
+	DeliverBackup(ctx context.Context, domain addr.Domain, m Message) Result
+	// DeliverVia sends m to a smarthost.
 	DeliverVia(ctx context.Context, relay Relay, m Message) Result
 }
 
@@ -71,4 +73,7 @@ type RecipientResult struct {
 	Text      string
 	Permanent bool
 	Delivered bool
+	// Remote: Code and Text are the remote server's reply (the server
+	// named in Result.MX), not a local reason.
+	Remote bool
 }

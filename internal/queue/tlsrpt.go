@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,11 +33,17 @@ const DefaultTLSReportTimeout = 30 * time.Second
 // report of that day, by mail (mailto:, queued like a bounce, from the
 // null sender) or by HTTPS POST (https:).
 //
-// The tallies are kept in memory only: a restart loses the counts of the
-// day so far (the report of that day then covers the sessions after the
-// restart). Reports are best effort; a failed send is logged, not retried.
+// The tallies of the day so far are saved in State (when set) every few
+// minutes, when the queue stops and after each report, and read back when
+// the queue starts, so a restart keeps them (a crash loses at most the
+// last few minutes); a day that ended while the server was down is
+// reported at start. Reports are best effort; a failed send is logged,
+// not retried.
 type TLSReports struct {
 	Recorder *tlsrpt.Recorder
+	// State keeps the tallies across restarts (*store.SQLite); nil: in
+	// memory only.
+	State    StateStore
 	Resolver dns.Resolver // _smtp._tls TXT lookups
 	// Submitter is our domain: the reports come from postmaster@Submitter
 	// and it names us in report ids and file names.
@@ -54,6 +61,82 @@ type TLSReports struct {
 
 	mu    sync.Mutex
 	start time.Time // start of the day being recorded (UTC midnight)
+	saved time.Time // when the tallies were last saved
+}
+
+// StateStore keeps small named values across restarts; *store.SQLite
+// implements it.
+type StateStore interface {
+	State(ctx context.Context, key string) ([]byte, error)
+	SetState(ctx context.Context, key string, value []byte) error
+}
+
+// tlsStateKey names the saved tallies in the StateStore.
+const tlsStateKey = "tlsrpt"
+
+// tlsSaveEvery is how often the tallies are saved while the queue runs.
+const tlsSaveEvery = 5 * time.Minute
+
+// tlsState is the saved form of the tallies: the day they belong to.
+type tlsState struct {
+	Day     time.Time             `json:"day"`
+	Results []tlsrpt.PolicyResult `json:"results"`
+}
+
+// loadTLSState reads the saved tallies back into the Recorder, once, when
+// the queue starts.
+func (q *Queue) loadTLSState(ctx context.Context) {
+	r := q.TLSReports
+	if r == nil || r.State == nil {
+		return
+	}
+	b, err := r.State.State(ctx, tlsStateKey)
+	if err != nil || b == nil {
+		if err != nil {
+			q.Logger.Warn("reading the saved TLS-RPT tallies", "err", err)
+		}
+		return
+	}
+	var st tlsState
+	if err := json.Unmarshal(b, &st); err != nil {
+		q.Logger.Warn("the saved TLS-RPT tallies are unreadable; starting afresh", "err", err)
+		return
+	}
+	r.Recorder.Restore(st.Results)
+	r.mu.Lock()
+	if !st.Day.IsZero() {
+		r.start = dayStart(st.Day)
+	}
+	r.mu.Unlock()
+	q.Logger.Info("TLS-RPT tallies restored", "day", st.Day.Format("2006-01-02"), "policies", len(st.Results))
+}
+
+// saveTLSState saves the tallies when force or tlsSaveEvery has passed.
+func (q *Queue) saveTLSState(ctx context.Context, force bool) {
+	r := q.TLSReports
+	if r == nil || r.State == nil {
+		return
+	}
+	now := q.now()
+	r.mu.Lock()
+	if !force && now.Sub(r.saved) < tlsSaveEvery {
+		r.mu.Unlock()
+		return
+	}
+	r.saved = now
+	if r.start.IsZero() {
+		r.start = dayStart(now)
+	}
+	st := tlsState{Day: r.start}
+	r.mu.Unlock()
+	st.Results = r.Recorder.Snapshot(false)
+	b, err := json.Marshal(st)
+	if err == nil {
+		err = r.State.SetState(ctx, tlsStateKey, b)
+	}
+	if err != nil {
+		q.Logger.Warn("saving the TLS-RPT tallies", "err", err)
+	}
 }
 
 // dayStart is the UTC midnight starting t's day.
@@ -89,6 +172,7 @@ func (q *Queue) tlsReportTick(ctx context.Context) time.Time {
 	start, end, ok, next := r.due(q.now())
 	if ok {
 		results := r.Recorder.Snapshot(true)
+		q.saveTLSState(ctx, true)
 		q.wg.Add(1)
 		go func() {
 			defer q.wg.Done()
@@ -106,7 +190,32 @@ func (q *Queue) SendTLSReports(ctx context.Context, start, end time.Time) {
 	if q.TLSReports == nil {
 		return
 	}
-	q.sendTLSReports(ctx, start, end, q.TLSReports.Recorder.Snapshot(true))
+	results := q.TLSReports.Recorder.Snapshot(true)
+	q.saveTLSState(ctx, true)
+	q.sendTLSReports(ctx, start, end, results)
+}
+
+// SendTLSReportsNow sends the reports of the sessions recorded so far
+// today ("posthorn tlsrpt send"), as the period from the start of the day
+// to now; the next daily report covers the sessions after it. It returns
+// the number of policy domains that had sessions.
+func (q *Queue) SendTLSReportsNow(ctx context.Context) int {
+	q.init()
+	r := q.TLSReports
+	if r == nil {
+		return 0
+	}
+	now := q.now()
+	r.mu.Lock()
+	start := r.start
+	if start.IsZero() {
+		start = dayStart(now)
+	}
+	r.mu.Unlock()
+	results := r.Recorder.Snapshot(true)
+	q.saveTLSState(ctx, true)
+	q.sendTLSReports(ctx, start, now.Truncate(time.Second).Add(time.Second), results)
+	return len(results)
 }
 
 func (q *Queue) sendTLSReports(ctx context.Context, start, end time.Time, results []tlsrpt.PolicyResult) {

@@ -41,12 +41,12 @@ func newTLSEnv(t *testing.T) *tlsEnv {
 		e.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
-	e.q.Resolver = dnstest.NewResolver(dnstest.Zone{
+	resolver := dnstest.NewResolver(dnstest.Zone{
 		"_smtp._tls.mail.example.": {TXT: []string{"v=TLSRPTv1; rua=mailto:tlsrpt@remote.example"}},
 		"_smtp._tls.web.example.":  {TXT: []string{"v=TLSRPTv1; rua=" + srv.URL + "/report"}},
 	})
 	e.q.TLSReports = &TLSReports{
-		Recorder: e.rec, Resolver: e.q.Resolver, Submitter: addr.MustParseDomain("local.example"), HTTP: srv.Client(),
+		Recorder: e.rec, Resolver: resolver, Submitter: addr.MustParseDomain("local.example"), HTTP: srv.Client(),
 		Sign: func(ctx context.Context, msg []byte) ([]byte, error) {
 			return []byte("DKIM-Signature: v=1; fake\r\n"), nil
 		},
@@ -136,7 +136,7 @@ func TestTLSReportHTTPFailure(t *testing.T) {
 	bad := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", 500) }))
 	defer bad.Close()
 	e.q.TLSReports.HTTP = bad.Client()
-	e.q.Resolver.(*dnstest.Resolver).Set(dnstest.Zone{
+	e.q.TLSReports.Resolver.(*dnstest.Resolver).Set(dnstest.Zone{
 		"_smtp._tls.mail.example.": {TXT: []string{"v=TLSRPTv1; rua=" + bad.URL + "/r,mailto:tlsrpt@remote.example"}},
 	})
 	e.record()
@@ -224,5 +224,59 @@ func TestObserverCountsRemoteDeliveries(t *testing.T) {
 	e.process()
 	if o.n["remote"] != 3 {
 		t.Errorf("remote deliveries %d, want 3", o.n["remote"])
+	}
+}
+
+// The tallies survive a restart (issue 12 §3): saved in the store when
+// the queue stops, read back when it starts; a day that ended meanwhile
+// is reported at start.
+func TestTLSReportTalliesSurviveRestart(t *testing.T) {
+	e := newTLSEnv(t)
+	e.q.TLSReports.State = e.st
+	e.clock.Set(t0.Add(time.Hour))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.q.Run(ctx); close(done) }()
+	e.record()
+	cancel()
+	<-done
+
+	// A new process: a fresh recorder and queue on the same store.
+	rec := &tlsrpt.Recorder{}
+	old := e.q.TLSReports
+	e.q = &Queue{Store: e.st, Sender: e.snd, Hostname: e.q.Hostname, Local: e.local, Now: e.clock.Now,
+		TLSReports: &TLSReports{Recorder: rec, State: e.st, Resolver: old.Resolver, Submitter: old.Submitter, HTTP: old.HTTP, Sign: old.Sign}}
+	e.q.init()
+	e.q.loadTLSState(context.Background())
+	snap := rec.Snapshot(false)
+	if len(snap) != 3 {
+		t.Fatalf("restored %d policies, want 3: %+v", len(snap), snap)
+	}
+	// The next day: the restored tallies are reported for the saved day.
+	e.clock.Set(time.Date(2026, 3, 3, 0, 0, 5, 0, time.UTC))
+	e.q.tlsReportTick(context.Background())
+	e.q.wg.Wait()
+	if len(e.posts) != 1 {
+		t.Fatalf("%d reports posted after the restart, want 1", len(e.posts))
+	}
+	rep := gunzipReport(t, e.posts[0])
+	if rep.Policies[0].Summary.Success != 1 || !rep.DateRange.Start.Equal(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("report after restart %+v", rep)
+	}
+}
+
+// SendTLSReportsNow sends what is pending at once ("posthorn tlsrpt send").
+func TestSendTLSReportsNow(t *testing.T) {
+	e := newTLSEnv(t)
+	e.clock.Set(t0.Add(time.Hour))
+	e.record()
+	if n := e.q.SendTLSReportsNow(context.Background()); n != 3 {
+		t.Errorf("SendTLSReportsNow = %d policies, want 3", n)
+	}
+	if len(e.posts) != 1 || len(e.entries()) != 1 {
+		t.Errorf("posts %d, queued %d; want 1 and 1", len(e.posts), len(e.entries()))
+	}
+	if snap := e.rec.Snapshot(false); len(snap) != 0 {
+		t.Errorf("tallies left after sending: %+v", snap)
 	}
 }

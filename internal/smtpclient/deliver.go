@@ -33,6 +33,20 @@ import (
 // host reached lacked the capability; hosts that could not be reached do
 // not count. Any other failure of a reached host keeps them temporary.
 func (c *Client) Deliver(ctx context.Context, domain addr.Domain, m Message) Result {
+	return c.deliverMX(ctx, domain, m, false)
+}
+
+// DeliverBackup is Deliver for a domain this server is a backup MX for
+// (RFC 5321 §5.1): only the MX hosts with a better (lower) preference than
+// this server's own record (Hostname) are tried, all of them when it is
+// not listed; none left is a temporary failure (the mail waits for the
+// primary). The transport security is the same as Deliver's: DANE,
+// MTA-STS and the local requirement apply to the primary.
+func (c *Client) DeliverBackup(ctx context.Context, domain addr.Domain, m Message) Result {
+	return c.deliverMX(ctx, domain, m, true)
+}
+
+func (c *Client) deliverMX(ctx context.Context, domain addr.Domain, m Message, backup bool) Result {
 	d := c.newDelivery(m)
 	if d.done() {
 		return d.res
@@ -42,19 +56,12 @@ func (c *Client) Deliver(ctx context.Context, domain addr.Domain, m Message) Res
 			return d.res
 		}
 	}
-	hosts, mxAuth, fail := c.route(ctx, domain)
+	hosts, mxAuth, fail := c.route(ctx, domain, backup)
 	if fail != nil {
 		d.failAll(*fail, fail.Permanent)
 		return d.res
 	}
-	var pol Policy
-	if c.Policy != nil {
-		p, err := c.Policy(ctx, domain)
-		if err != nil {
-			c.logger().Warn("tls policy lookup failed; using opportunistic TLS", slog.String("domain", domain.ASCII), slog.Any("err", err))
-		}
-		pol = p
-	}
+	pol := c.transportPolicy(ctx, []addr.Domain{domain}, nil)
 	for _, h := range hosts {
 		if d.done() || ctx.Err() != nil {
 			break
@@ -88,8 +95,10 @@ func (c *Client) DeliverVia(ctx context.Context, relay Relay, m Message) Result 
 		}
 	}
 	host := strings.TrimSuffix(relay.Host, ".")
-	t := target{host: host, port: port, relay: &relay, cacheKey: key,
-		policy: Policy{RequireVerifiedTLS: relay.Username != ""}}
+	// The relay's name is configured, not taken from an MX answer: DANE
+	// applies when its address records are DNSSEC-authentic.
+	t := target{host: host, port: port, relay: &relay, cacheKey: key, mxAuthentic: true,
+		policy: c.transportPolicy(ctx, recipientDomains(m), &relay)}
 	if dom, err := addr.ParseDomain(host); err == nil {
 		t.domain = dom
 	}
@@ -110,7 +119,7 @@ type target struct {
 
 // route returns the MX hosts of domain in the order to try, and whether
 // the MX answer was DNSSEC-authentic; or the failure for all recipients.
-func (c *Client) route(ctx context.Context, domain addr.Domain) ([]string, bool, *RecipientResult) {
+func (c *Client) route(ctx context.Context, domain addr.Domain, backup bool) ([]string, bool, *RecipientResult) {
 	mxs, res, err := c.Resolver.LookupMX(ctx, domain.ASCII)
 	switch {
 	case errors.Is(err, dns.ErrNotFound):
@@ -129,6 +138,12 @@ func (c *Client) route(ctx context.Context, domain addr.Domain) ([]string, bool,
 			Text: fmt.Sprintf("The domain %s does not accept mail: it publishes a null MX record (RFC 7505)", domain)}
 	}
 	mxs = slices.DeleteFunc(slices.Clone(mxs), func(mx *net.MX) bool { return strings.TrimSuffix(mx.Host, ".") == "" })
+	if backup {
+		if mxs = c.betterThanSelf(mxs); len(mxs) == 0 {
+			return nil, false, &RecipientResult{Code: 451, Enhanced: "4.4.4",
+				Text: fmt.Sprintf("No MX host of %s has a better preference than this server (%s); holding the mail for the primary", domain, c.Hostname)}
+		}
+	}
 	rand.Shuffle(len(mxs), func(i, j int) { mxs[i], mxs[j] = mxs[j], mxs[i] })
 	slices.SortStableFunc(mxs, func(a, b *net.MX) int { return int(a.Pref) - int(b.Pref) })
 	var hosts []string
@@ -140,6 +155,22 @@ func (c *Client) route(ctx context.Context, domain addr.Domain) ([]string, bool,
 			Text: fmt.Sprintf("The domain %s publishes no usable MX host", domain)}
 	}
 	return hosts, res.Authentic, nil
+}
+
+// betterThanSelf keeps the MX hosts a backup MX may send to: those with a
+// better (lower) preference than this host's own record (RFC 5321 §5.1: a
+// backup must not send to hosts of equal or worse preference, or mail
+// loops); every host but this one when it is not listed.
+func (c *Client) betterThanSelf(mxs []*net.MX) []*net.MX {
+	self := strings.TrimSuffix(strings.ToLower(c.Hostname.ASCII), ".")
+	isSelf := func(mx *net.MX) bool { return strings.TrimSuffix(strings.ToLower(mx.Host), ".") == self }
+	ours := -1
+	for _, mx := range mxs {
+		if isSelf(mx) && (ours < 0 || int(mx.Pref) < ours) {
+			ours = int(mx.Pref)
+		}
+	}
+	return slices.DeleteFunc(mxs, func(mx *net.MX) bool { return isSelf(mx) || ours >= 0 && int(mx.Pref) >= ours })
 }
 
 // tryHost tries every address of t.host until the recipients are decided.
@@ -161,17 +192,14 @@ func (c *Client) tryHost(ctx context.Context, d *delivery, t target) {
 	slices.SortStableFunc(ips, func(a, b netip.Addr) int {
 		return boolInt(a.Unmap().Is4()) - boolInt(b.Unmap().Is4())
 	})
-	var recs dane.Records
-	if t.relay == nil {
-		var err error
-		recs, err = dane.Lookup(ctx, c.Resolver, t.host, t.port, t.mxAuthentic && ipAuth)
-		if err != nil {
-			// RFC 7672 §2.1.1: a failed TLSA lookup of a signed zone
-			// must not fall back to insecure delivery.
-			d.hostFailed(RecipientResult{Code: 451, Enhanced: "4.7.5",
-				Text: fmt.Sprintf("Looking up the DANE TLSA records of %s failed (%v)", t.host, err)}, err, failTemp)
-			return
-		}
+	// DANE for every route: MX, backup MX and smarthost hosts alike.
+	recs, err := dane.Lookup(ctx, c.Resolver, t.host, t.port, t.mxAuthentic && ipAuth)
+	if err != nil {
+		// RFC 7672 §2.1.1: a failed TLSA lookup of a signed zone
+		// must not fall back to insecure delivery.
+		d.hostFailed(RecipientResult{Code: 451, Enhanced: "4.7.5",
+			Text: fmt.Sprintf("Looking up the DANE TLSA records of %s failed (%v)", t.host, err)}, err, failTemp)
+		return
 	}
 	for _, ip := range ips {
 		if d.done() || ctx.Err() != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/posthorn/posthorn/internal/message"
 )
 
 // delivery tracks one Deliver call: the recipients still undecided and
@@ -137,7 +139,7 @@ func (d *delivery) body(cn *conn) (io.ReaderAt, int64, error) {
 		if _, err := d.m.Body.ReadAt(raw, 0); err != nil && err != io.EOF {
 			return nil, 0, fmt.Errorf("smtpclient: reading message: %w", err)
 		}
-		d.downgraded, d.dgErr = downgrade(raw)
+		d.downgraded, d.dgErr = message.To7Bit(raw)
 	}
 	if d.dgErr != nil {
 		return nil, 0, d.dgErr

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/posthorn/posthorn/internal/dane"
-	"github.com/posthorn/posthorn/internal/mtasts"
 )
 
 // errRetryPlain: an opportunistic TLS handshake failed; RFC 7435 §3 lets
@@ -93,9 +92,12 @@ func (c *Client) open(ctx context.Context, t target, recs dane.Records, ip netip
 		}
 		nc.SetDeadline(time.Time{})
 		cs := tc.ConnectionState()
-		cn.nc, cn.tls, cn.verify, cn.policy = tc, &cs, true, "required"
+		cn.nc, cn.tls = tc, &cs
 		cn.r.Reset(tc)
 		cn.w.Reset(tc)
+		if fail, err := c.checkPeer(cn, t, recs, c.mode(t, recs)); fail != nil {
+			return cn, fail, failTemp, err
+		}
 	}
 	r, err := cn.readReply(to.Greeting)
 	if err != nil {
@@ -125,29 +127,6 @@ func (c *Client) open(ctx context.Context, t target, recs dane.Records, ip netip
 	return cn, nil, failTemp, nil
 }
 
-// tlsMode is what a host's TLS must satisfy.
-type tlsMode struct {
-	name     string // TLSInfo.Policy
-	required bool   // no delivery without TLS
-	sts      *mtasts.Policy
-}
-
-func (c *Client) mode(t target, recs dane.Records) tlsMode {
-	sts := t.policy.MTASTS
-	if sts != nil && sts.Mode == mtasts.ModeNone {
-		sts = nil
-	}
-	switch {
-	case recs.Present:
-		return tlsMode{name: "dane", required: true}
-	case sts != nil:
-		return tlsMode{name: "mta-sts", required: sts.Enforced(), sts: sts}
-	case t.policy.RequireVerifiedTLS:
-		return tlsMode{name: "required", required: true}
-	}
-	return tlsMode{name: "opportunistic"}
-}
-
 // secure applies the TLS policy: STARTTLS, then DANE or PKIX verification
 // (RFC 7672 §2.2, RFC 8461 §4), and records the TLS-RPT outcome.
 func (c *Client) secure(cn *conn, t target, recs dane.Records, plain bool) (*RecipientResult, error) {
@@ -168,7 +147,11 @@ func (c *Client) secure(cn *conn, t target, recs dane.Records, plain bool) (*Rec
 	}
 	if plain || !cn.has("STARTTLS") {
 		cn.policy = "none"
-		return policyFail("starttls-not-supported", fmt.Sprintf("%s does not offer STARTTLS, which the %s policy of %s requires", cn.name(), mode.name, t.domain), nil)
+		why := fmt.Sprintf("%s does not offer STARTTLS", cn.name())
+		if mode.required {
+			why += fmt.Sprintf(", which the %s policy of %s requires", mode.name, t.domain)
+		}
+		return policyFail("starttls-not-supported", why, nil)
 	}
 	cfg := c.tlsConfig(t.host, nil)
 	r, err := cn.startTLS(cfg)
@@ -193,6 +176,21 @@ func (c *Client) secure(cn *conn, t target, recs dane.Records, plain bool) (*Rec
 		}
 		return &RecipientResult{Code: 451, Enhanced: "4.4.2", Text: fmt.Sprintf("EHLO to %s after STARTTLS failed (%v)", cn.name(), err)}, err
 	}
+	return c.checkPeer(cn, t, recs, mode)
+}
+
+// checkPeer verifies the certificate of an established TLS session
+// (after STARTTLS, or implicit TLS to a smarthost) under the host's
+// policy: DANE TLSA records, MTA-STS, or PKIX for the host name when TLS
+// is required; and records the TLS-RPT outcome.
+func (c *Client) checkPeer(cn *conn, t target, recs dane.Records, mode tlsMode) (*RecipientResult, error) {
+	policyFail := func(typ, text string, err error) (*RecipientResult, error) {
+		c.report(t, recs, mode, cn, typ, text)
+		if !mode.required && typ != "" {
+			return nil, nil // testing mode: report only
+		}
+		return &RecipientResult{Code: 451, Enhanced: "4.7.5", Text: text}, err
+	}
 	cn.policy = mode.name
 	chain := cn.tls.PeerCertificates
 	if len(recs.Usable) > 0 {
@@ -204,21 +202,26 @@ func (c *Client) secure(cn *conn, t target, recs dane.Records, plain bool) (*Rec
 		return nil, nil
 	}
 	cn.verify = c.pkixVerify(chain, t.host) == nil
-	switch {
-	case mode.sts != nil:
+	if mode.sts != nil {
 		if err := mode.sts.Check(t.host, cn.verify); err != nil {
-			if f, err := policyFail("certificate-host-mismatch", err.Error(), err); f != nil {
-				return f, err
+			c.report(t, recs, mode, cn, "certificate-host-mismatch", err.Error())
+			if mode.sts.Enforced() {
+				return &RecipientResult{Code: 451, Enhanced: "4.7.5", Text: err.Error()}, err
 			}
-			return nil, nil
+		} else {
+			cn.requireTLSOK = true
 		}
-		cn.requireTLSOK = true
-	case t.policy.RequireVerifiedTLS && !cn.verify:
+	}
+	if t.policy.RequireVerifiedTLS && !cn.verify {
+		c.report(t, recs, mode, cn, "certificate-host-mismatch", "certificate not valid for "+t.host)
 		return &RecipientResult{Code: 451, Enhanced: "4.7.5", Text: fmt.Sprintf("The certificate of %s is not valid for its name, and TLS with a valid certificate is required", cn.name())}, nil
-	case t.relay != nil:
+	}
+	if t.relay != nil {
 		cn.requireTLSOK = cn.verify
 	}
-	c.report(t, recs, mode, cn, "", "")
+	if mode.sts == nil || cn.requireTLSOK {
+		c.report(t, recs, mode, cn, "", "")
+	}
 	return nil, nil
 }
 
@@ -294,10 +297,14 @@ func (c *Client) auth(cn *conn, relay *Relay) (*RecipientResult, error) {
 		return &RecipientResult{Code: 451, Enhanced: "4.4.2", Text: fmt.Sprintf("AUTH with %s failed (%v)", cn.name(), err)}, err
 	}
 	if r.Code != 235 {
-		f := fromReply(r)
-		f.Permanent, f.Delivered = false, false
-		f.Text = "The relay refused our credentials: " + f.Text
-		return &f, nil
+		// A refusal of our credentials is a local configuration problem:
+		// kept temporary (the mail waits while the operator fixes
+		// [relay] username or password_file, and bounces at expiry), with
+		// the relay's own reply quoted, code and all.
+		c.logger().Error("the smarthost refused our credentials; check [relay] username and password_file",
+			slog.String("relay", cn.name()), slog.String("reply", r.String()))
+		return &RecipientResult{Code: 451, Enhanced: "4.7.0", Text: fmt.Sprintf(
+			"The smarthost %s refused our credentials (it answered %s); check [relay] username and password_file", cn.name(), r)}, nil
 	}
 	return nil, nil
 }

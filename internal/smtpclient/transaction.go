@@ -185,9 +185,16 @@ func (c *Client) capabilities(d *delivery, cn *conn) *RecipientResult {
 	case m.RequireTLS && !(cn.requireTLSOK && cn.has("REQUIRETLS")):
 		// RFC 8689 §4.1: verified TLS (DANE or MTA-STS) and REQUIRETLS at
 		// every hop, else no delivery.
-		why := "its TLS certificate could not be verified through DANE or MTA-STS"
-		if cn.requireTLSOK {
+		var why string
+		switch {
+		case cn.tls == nil:
+			why = "it does not offer STARTTLS (the connection was not encrypted)"
+		case cn.requireTLSOK:
 			why = "it does not offer REQUIRETLS"
+		case cn.policy != "dane" && cn.policy != "mta-sts":
+			why = "its domain publishes neither DANE TLSA records nor an MTA-STS policy, so its certificate cannot be authenticated"
+		default:
+			why = "its TLS certificate could not be verified through " + cn.policy
 		}
 		return &RecipientResult{Code: 550, Enhanced: "5.7.30", Text: fmt.Sprintf(
 			"The sender required TLS for this message (REQUIRETLS), and %s cannot guarantee it: %s", cn.name(), why)}

@@ -82,11 +82,32 @@ func (s *session) data(r io.Reader) ([]error, error) {
 		}
 	}
 	if s.w.log.Enabled(s.ctx, slog.LevelInfo) {
-		attrs := append(s.logAttrs(tx, msg.Size()), "delivered", res.Delivered())
+		// Recipients at other servers are only queued here: the queue
+		// logs their delivery (queue_id) later.
+		local, queued := 0, 0
+		for i, e := range res.Errors {
+			if e != nil {
+				continue
+			}
+			if len(tx.rcpts[i].Remote) > 0 {
+				queued++
+			}
+			if len(tx.rcpts[i].Remote) == 0 || len(tx.rcpts[i].Accounts) > 0 {
+				local++
+			}
+		}
+		attrs := append(s.logAttrs(tx, msg.Size()), "delivered", local, "queued", queued)
 		if res.Verdict.Junk {
 			attrs = append(attrs, "junk", res.Verdict.Reason)
 		}
-		s.w.log.Info("message delivered", attrs...)
+		what := "message delivered"
+		switch {
+		case queued > 0 && local == 0:
+			what = "message queued"
+		case queued > 0:
+			what = "message delivered and queued"
+		}
+		s.w.log.Info(what, attrs...)
 	}
 	s.srv.opt.Observer.MessageAccepted(s.st.mode.String(), res.Delivered())
 	return res.Errors, nil

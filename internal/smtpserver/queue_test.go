@@ -3,6 +3,7 @@ package smtpserver
 import (
 	"context"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -136,5 +137,36 @@ func TestSRSBounces(t *testing.T) {
 	c.expect("250")
 	if len(out.out) != 1 || out.out[0].Recipients[0].Remote[0].String() != "orig@sender.example" {
 		t.Fatalf("queued %+v", out.out)
+	}
+}
+
+// Submitted mail for other servers is only queued at DATA: the log says
+// "message queued", not "message delivered" (the queue logs the delivery).
+func TestSubmissionLogsQueued(t *testing.T) {
+	e, _ := queueEnv(t)
+	c := e.dial(ModeSubmission, "127.0.0.1")
+	c.greet()
+	c.cmd("EHLO client.example", "250")
+	c.authPlain("alice@example.org", alicePW, "235")
+	c.cmd("MAIL FROM:<alice@example.org>", "250")
+	c.cmd("RCPT TO:<someone@elsewhere.net>", "250")
+	c.cmd("DATA", "354")
+	c.send("From: <alice@example.org>\r\nSubject: out\r\n\r\nhi\r\n.\r\n")
+	c.expect("250")
+	c.cmd("MAIL FROM:<alice@example.org>", "250")
+	c.cmd("RCPT TO:<bob@example.org>", "250")
+	c.cmd("RCPT TO:<other@elsewhere.net>", "250")
+	c.cmd("DATA", "354")
+	c.send("From: <alice@example.org>\r\nSubject: both\r\n\r\nhi\r\n.\r\n")
+	c.expect("250")
+	logs := e.logs.String()
+	if !regexp.MustCompile(`msg="message queued".*to=someone@elsewhere.net.*delivered=0 queued=1`).MatchString(logs) {
+		t.Errorf("no queued line for the remote recipient:\n%s", logs)
+	}
+	if !regexp.MustCompile(`msg="message delivered and queued".*delivered=1 queued=1`).MatchString(logs) {
+		t.Errorf("no mixed line:\n%s", logs)
+	}
+	if regexp.MustCompile(`msg="message delivered".*someone@elsewhere.net`).MatchString(logs) {
+		t.Errorf("queued mail logged as delivered:\n%s", logs)
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 const queueCols = `id, sender, recipients, domain, envid, ret, smtputf8, requiretls, size, blob_id,
-	created, next_attempt, attempts, last_error, held`
+	created, next_attempt, attempts, last_error, held, message_id`
 
 func scanQueueEntry(sc interface{ Scan(...any) error }) (QueueEntry, error) {
 	var e QueueEntry
@@ -19,7 +19,7 @@ func scanQueueEntry(sc interface{ Scan(...any) error }) (QueueEntry, error) {
 	var utf8, reqtls, held int
 	var created, next int64
 	err := sc.Scan(&e.ID, &e.Sender, &rcpts, &e.Domain, &e.EnvID, &e.Ret, &utf8, &reqtls, &e.Size, &e.BlobID,
-		&created, &next, &e.Attempts, &e.LastError, &held)
+		&created, &next, &e.Attempts, &e.LastError, &held, &e.MessageID)
 	if err != nil {
 		return e, err
 	}
@@ -63,14 +63,14 @@ func (s *SQLite) Enqueue(ctx context.Context, body io.Reader, entries []QueueEnt
 			if e.NextAttempt.IsZero() {
 				e.NextAttempt = w.now
 			}
-			res, err := w.exec(`INSERT INTO queue (sender, recipients, domain, envid, ret, smtputf8, requiretls, size,
-				blob_id, created, next_attempt, attempts, last_error, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				e.Sender, rcpts[i], e.Domain, e.EnvID, e.Ret, boolInt(e.SMTPUTF8), boolInt(e.RequireTLS), e.Size,
-				e.BlobID, toNanos(e.Created), toNanos(e.NextAttempt), e.Attempts, e.LastError, boolInt(e.Held))
-			if err != nil {
+			if e.ID, err = nextQueueID(w); err != nil {
 				return nil, err
 			}
-			if e.ID, err = res.LastInsertId(); err != nil {
+			_, err := w.exec(`INSERT INTO queue (id, sender, recipients, domain, envid, ret, smtputf8, requiretls, size,
+				blob_id, created, next_attempt, attempts, last_error, held, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				e.ID, e.Sender, rcpts[i], e.Domain, e.EnvID, e.Ret, boolInt(e.SMTPUTF8), boolInt(e.RequireTLS), e.Size,
+				e.BlobID, toNanos(e.Created), toNanos(e.NextAttempt), e.Attempts, e.LastError, boolInt(e.Held), e.MessageID)
+			if err != nil {
 				return nil, err
 			}
 			out[i] = e

@@ -479,6 +479,11 @@ type QueueEntry struct {
 	Attempts    int
 	LastError   string
 	Held        bool
+	// MessageID is the id of the message the entry was queued from: the
+	// id of the SMTP server's 250 reply and log lines ("" for reports the
+	// queue made itself). Entries of one message to several domains
+	// share it.
+	MessageID string
 }
 
 // QueueRecipient is one recipient of a queue entry with its DSN parameters.
@@ -505,6 +510,11 @@ type Queue interface {
 	DeleteQueueEntry(ctx context.Context, id int64) error
 	// OpenQueued returns the entry's message bytes.
 	OpenQueued(ctx context.Context, e QueueEntry) (Content, error)
+	// State returns the value saved under key, nil when there is none;
+	// SetState saves it durably (nil removes it). Small values the
+	// outbound services keep across restarts (the TLS-RPT tallies).
+	State(ctx context.Context, key string) ([]byte, error)
+	SetState(ctx context.Context, key string, value []byte) error
 }
 
 // ----------------------------------------------------------------- notifier

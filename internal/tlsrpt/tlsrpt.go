@@ -233,6 +233,20 @@ func (r *Recorder) Snapshot(reset bool) []PolicyResult {
 	return out
 }
 
+// Restore adds saved tallies (a Snapshot, e.g. read back after a
+// restart) to the recorder.
+func (r *Recorder) Restore(results []PolicyResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pr := range results {
+		t := r.get(pr.Policy)
+		t.success += pr.Successes
+		for _, f := range pr.Failures {
+			t.failures[f.Failure] += f.Count
+		}
+	}
+}
+
 // Report is the JSON aggregate report (RFC 8460 §4.4).
 type Report struct {
 	OrganizationName string         `json:"organization-name"`

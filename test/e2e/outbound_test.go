@@ -261,7 +261,7 @@ func TestOutbound(t *testing.T) {
 	dnsSrv := dnstest.Start(t, zone, dnstest.ServerOptions{})
 
 	a := newOutboundNode(t, "a.example", "mx.a.example", ipA, dnsSrv.Addr, map[string]string{
-		"relay_domains": `["b.example"]`,
+		"relay_domains": `["b.example", "bdane.example"]`,
 	})
 	b := newOutboundNode(t, "b.example", "mx.b.example", ipB, dnsSrv.Addr, nil)
 	// A trusts B's self-signed certificate (the smarthost: AUTH only over
@@ -304,6 +304,11 @@ func TestOutbound(t *testing.T) {
 		zone[mx] = dnstest.Records{A: []string{ipB}, Authentic: true}
 		zone["_25._tcp."+mx] = dnstest.Records{TLSA: []dns.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: d.tlsa}}, Authentic: true}
 	}
+	// bdane.example: B is the primary, with a wrong signed TLSA; A is
+	// the backup MX. A must apply DANE to the primary like any MX.
+	zone["bdane.example"] = dnstest.Records{MX: []dnstest.MX{{Pref: 10, Host: "mx.bdane.example."}, {Pref: 20, Host: "mx.a.example."}}, Authentic: true}
+	zone["mx.bdane.example"] = dnstest.Records{A: []string{ipB}, Authentic: true}
+	zone["_25._tcp.mx.bdane.example"] = dnstest.Records{TLSA: []dns.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: bad}}, Authentic: true}
 	// MTA-STS enforce for sts.example, whose MX is B: B's certificate
 	// names mx.b.example, not mx.sts.example.
 	zone["sts.example"] = dnstest.Records{MX: []dnstest.MX{{Pref: 10, Host: "mx.sts.example."}}}
@@ -316,7 +321,7 @@ func TestOutbound(t *testing.T) {
 	a.admin("domain", "add", "smart.example")
 	a.addUser("u@smart.example", smartPW)
 	b.addUser("bob@b.example", outBobPW)
-	for _, d := range []string{"multi.example", "smart.example", "dane.example", "danebad.example"} {
+	for _, d := range []string{"multi.example", "smart.example", "dane.example", "danebad.example", "bdane.example"} {
 		b.admin("domain", "add", d)
 	}
 	b.addUser("m@multi.example", "multi-Test-pw-4821")
@@ -325,6 +330,8 @@ func TestOutbound(t *testing.T) {
 	b.addUser("d@danebad.example", "dane-Test-pw-4821")
 	b.admin("alias", "add", "fwd@b.example", "carol@c.example")
 	b.admin("alias", "add", "fwdbad@b.example", "gone@c.example")
+	b.admin("alias", "add", "fwdrej@b.example", "nobody@c.example")
+	b.addUser("x@bdane.example", "x-pw-12345678")
 
 	c := startPostfixAt(t, ipC+":25", `myhostname = mx.c.example
 relay_domains = c.example
@@ -335,9 +342,9 @@ transport_maps = inline:{ {carol@c.example = discard:delivered}, {b.example = sm
 	a.start()
 	b.start()
 	t.Logf("setup: %v", time.Since(start))
-	aliceSwaks := func(t *testing.T, to, subject string, extra ...string) {
+	aliceSwaks := func(t *testing.T, to, subject string, extra ...string) string {
 		t.Helper()
-		mustSwaks(t, append([]string{"--server", a.submission, "--tls", "--auth", "PLAIN", "--auth-user", "alice@a.example",
+		return mustSwaks(t, append([]string{"--server", a.submission, "--tls", "--auth", "PLAIN", "--auth-user", "alice@a.example",
 			"--auth-password", outAlicePW, "--from", "alice@a.example", "--to", to, "--header", "Subject: " + subject}, extra...)...)
 	}
 	cSent := func() string { return c.maillog() }
@@ -392,8 +399,14 @@ From A to B, byte for byte.
 		mustSwaks(t, "--server", a.submission, "--tls", "--auth", "PLAIN", "--auth-user", "u@smart.example",
 			"--auth-password", smartPW, "--from", "u@smart.example", "--to", "someone@remote.example", "--header", "Subject: via smarthost")
 		waitFor(t, "B", b.logs, `msg="message queued".*from=u@smart.example.*domain=remote.example`, 1, 30*time.Second, nil)
-		if !regexp.MustCompile(`(?s)AUTH.*u@smart.example|user=u@smart.example|account=u@smart.example`).MatchString(b.logs()) {
-			t.Logf("B's log does not name the AUTH account")
+		// A authenticated to the smarthost B before sending: B logs the
+		// login and the message under it (issue 12 §6: this was a Logf).
+		blog := b.logs()
+		if !regexp.MustCompile(`msg=authenticated [^\n]*listener=submission [^\n]*mech=(PLAIN|LOGIN) account=u@smart\.example`).MatchString(blog) {
+			t.Errorf("B's log has no AUTH of u@smart.example on submission:\n%s", blog)
+		}
+		if !regexp.MustCompile(`msg="message accepted" [^\n]*from=u@smart\.example [^\n]*to=someone@remote\.example [^\n]*login=u@smart\.example`).MatchString(blog) {
+			t.Errorf("B did not accept the relayed message under the AUTH login:\n%s", blog)
 		}
 	})
 
@@ -424,6 +437,33 @@ From A to B, byte for byte.
 		waitFor(t, "A", a.logs, `msg="message delivered".*to=<?alice@a.example`, 1, 30*time.Second, b.logs)
 	})
 
+	// B's own queue bounces forwarded mail (C refuses nobody@ at RCPT):
+	// the DSN goes to the SRS-reversed sender, alice@a.example, through
+	// the queue, not to local delivery of the SRS address (issue 12 §3).
+	t.Run("ForwardedBounceFromQueue", func(t *testing.T) {
+		aliceSwaks(t, "fwdrej@b.example", "forwarded and refused at RCPT")
+		waitFor(t, "B", b.logs, `msg="reporting to the original sender of forwarded mail".*to=alice@a.example`, 1, 30*time.Second, c.maillog)
+		waitFor(t, "A", a.logs, `msg="message delivered".*from="?<>"?.*to=<?alice@a.example`, 2, 30*time.Second, b.logs)
+		if strings.Contains(b.logs(), "no such recipient: SRS0") {
+			t.Errorf("B tried to deliver the DSN to the SRS address locally:\n%s", b.logs())
+		}
+	})
+
+	// Backup MX to a primary whose signed TLSA does not match: A holds
+	// the mail and never sends it to B (issue 12 §3: it used to send).
+	t.Run("BackupMXDANE", func(t *testing.T) {
+		mustSwaks(t, "--server", a.smtp, "--ehlo", "client.test", "--from", "someone@ext.test", "--to", "x@bdane.example",
+			"--header", "Subject: backup MX, wrong TLSA")
+		q := waitFor(t, "A's queue", a.queueList, `(?m)^\d+ .*x@bdane\.example\s+bdane\.example\s+1\s.*$`, 1, 30*time.Second, a.logs)
+		id := regexp.MustCompile(`(?m)^(\d+) .*x@bdane\.example`).FindStringSubmatch(q)[1]
+		if show := a.admin("queue", "show", id); !strings.Contains(show, "TLSA") {
+			t.Errorf("the last error does not name DANE:\n%s", show)
+		}
+		if strings.Contains(b.logs(), "x@bdane.example") {
+			t.Errorf("B received mail from the backup MX despite the wrong TLSA:\n%s", b.logs())
+		}
+	})
+
 	t.Run("DANE", func(t *testing.T) {
 		aliceSwaks(t, "d@dane.example", "dane right")
 		waitFor(t, "B", b.logs, `msg="message delivered".*to=<?d@dane.example`, 1, 30*time.Second, a.logs)
@@ -452,8 +492,20 @@ From A to B, byte for byte.
 		srv.TLS = &tls.Config{Certificates: []tls.Certificate{stsCert}}
 		srv.StartTLS()
 		defer srv.Close()
-		aliceSwaks(t, "x@sts.example", "mta-sts enforce")
+		reply := aliceSwaks(t, "x@sts.example", "mta-sts enforce")
 		q := waitFor(t, "A's queue", a.queueList, `(?m)^\d+ .*x@sts\.example\s+sts\.example\s+1\s.*$`, 1, 30*time.Second, a.logs)
+		// One identity: the id of A's 250 reply names the entry in
+		// "queue show" and A's log lines of the attempt (issue 12 §3).
+		m := regexp.MustCompile(`250 2\.0\.0 Ok: stored as (\w+)`).FindStringSubmatch(reply)
+		if m == nil {
+			t.Fatalf("no id in A's 250 reply:\n%s", reply)
+		}
+		if byID := a.admin("queue", "show", m[1]); !strings.Contains(byID, "x@sts.example") || !strings.Contains(byID, "message id:   "+m[1]) {
+			t.Errorf("queue show %s:\n%s", m[1], byID)
+		}
+		if !regexp.MustCompile(`svc=queue [^\n]*id=` + m[1] + ` [^\n]*to=x@sts\.example`).MatchString(a.logs()) {
+			t.Errorf("A's queue log lines do not carry id=%s:\n%s", m[1], a.logs())
+		}
 		id := regexp.MustCompile(`(?m)^(\d+) .*x@sts\.example`).FindStringSubmatch(q)[1]
 		show := a.admin("queue", "show", id)
 		if !regexp.MustCompile(`(?i)mta-?sts`).MatchString(show) {
@@ -519,6 +571,16 @@ From A to B, byte for byte.
 		}
 		if len(srsBounce) != 1 {
 			t.Errorf("%d SRS bounces reversed to alice\nB's log:\n%s", len(srsBounce), blog)
+		}
+		var queueBounce int
+		for _, m := range a.messages("alice@a.example") {
+			if strings.Contains(m.Body, "forwarded and refused at RCPT") && strings.Contains(m.Body, "Action: failed") &&
+				strings.Contains(m.Body, "nobody@c.example") {
+				queueBounce++
+			}
+		}
+		if queueBounce != 1 {
+			t.Errorf("%d DSNs of B's queue for forwarded mail reached alice, want 1\nB's log:\n%s", queueBounce, blog)
 		}
 	})
 	t.Logf("TestOutbound: %v", time.Since(start))

@@ -192,3 +192,8 @@ func (c *Client) DropQueue(ctx context.Context, r admin.QueueRequest) (admin.Emp
 func (c *Client) TLSStatus(ctx context.Context, r admin.Empty) (tlsmgr.Status, error) {
 	return call[tlsmgr.Status](ctx, c, "TLSStatus", r)
 }
+
+// SendTLSReports implements admin.API.
+func (c *Client) SendTLSReports(ctx context.Context, r admin.Empty) (admin.TLSReportsInfo, error) {
+	return call[admin.TLSReportsInfo](ctx, c, "SendTLSReports", r)
+}

@@ -85,6 +85,7 @@ var methods = map[string]handler{
 	"HoldQueue":         handle(admin.API.HoldQueue),
 	"ReleaseQueue":      handle(admin.API.ReleaseQueue),
 	"DropQueue":         handle(admin.API.DropQueue),
+	"SendTLSReports":    handle(admin.API.SendTLSReports),
 }
 
 // Listen creates the control socket at path with mode 0600, replacing a

@@ -1,4 +1,4 @@
-package smtpclient
+package message
 
 import (
 	"bytes"
@@ -10,37 +10,62 @@ import (
 	"strings"
 )
 
-// errDowngrade: an 8-bit message cannot be converted to 7 bits. It happens
+// ErrNot7Bit: an 8-bit message cannot be converted to 7 bits. It happens
 // for 8-bit header fields (they need SMTPUTF8, RFC 6532), an 8-bit
 // message/global part, an 8-bit body declared base64 or quoted-printable,
 // or MIME too deeply nested.
-var errDowngrade = errors.New("smtpclient: message cannot be converted to 7-bit")
+var ErrNot7Bit = errors.New("message: cannot be converted to 7-bit")
 
-const maxMIMEDepth = 20
+const max7BitDepth = 20
 
-// downgrade converts an 8BITMIME message to 7 bits for a server without
-// 8BITMIME (RFC 6152 §3: convert or bounce). Leaf parts with 8-bit octets
-// (or lines over 998 octets) are re-encoded: text/* as quoted-printable,
-// anything else as base64, and their Content-Transfer-Encoding replaced;
-// multipart and message/rfc822 parts are converted recursively and
-// relabelled 7bit (RFC 2045 §6.4 forbids encoding composite types). The
-// message is converted in memory; the result has CRLF line ends.
-func downgrade(raw []byte) ([]byte, error) {
-	var n normalizer
-	msg := n.finish(n.append(nil, raw))
-	out, err := downgradeMessage(msg, 0)
-	if err == nil && has8bit(out) {
+// To7Bit converts an 8BITMIME message to 7 bits (RFC 6152 §3: a client
+// facing a server without 8BITMIME converts or bounces; a signer converts
+// before signing so that no later conversion breaks its signature). Leaf
+// parts with 8-bit octets (or lines over 998 octets) are re-encoded:
+// text/* as quoted-printable, anything else as base64, and their
+// Content-Transfer-Encoding replaced; multipart and message/rfc822 parts
+// are converted recursively and relabelled 7bit (RFC 2045 §6.4 forbids
+// encoding composite types). Parts that need no conversion are kept byte
+// for byte. The message is converted in memory; the result has CRLF line
+// ends (a bare CR or LF becomes CRLF).
+func To7Bit(raw []byte) ([]byte, error) {
+	msg := toCRLF(raw)
+	out, err := sevenMessage(msg, 0)
+	if err == nil && has8BitOrNUL(out) {
 		// 8-bit octets outside any part: a preamble, an epilogue, or a
 		// multipart body without delimiters.
-		return nil, fmt.Errorf("%w: 8-bit octets outside the MIME parts", errDowngrade)
+		return nil, fmt.Errorf("%w: 8-bit octets outside the MIME parts", ErrNot7Bit)
 	}
 	return out, err
 }
 
-// downgradeMessage converts header+body (CRLF).
-func downgradeMessage(msg []byte, depth int) ([]byte, error) {
-	hdr, body := splitEntity(msg)
-	hdr, body, err := downgradeEntity(hdr, body, depth)
+// toCRLF rewrites every line end (CRLF, bare LF, bare CR) to CRLF and ends
+// the last line.
+func toCRLF(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/32+2)
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '\r':
+			out = append(out, '\r', '\n')
+			if i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			}
+		case '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// sevenMessage converts header+body (CRLF).
+func sevenMessage(msg []byte, depth int) ([]byte, error) {
+	hdr, body := sevenSplit(msg)
+	hdr, body, err := sevenEntity(hdr, body, depth)
 	if err != nil {
 		return nil, err
 	}
@@ -50,9 +75,9 @@ func downgradeMessage(msg []byte, depth int) ([]byte, error) {
 	return append(out, body...), nil
 }
 
-// splitEntity splits at the first empty line: the header keeps its last
+// sevenSplit splits at the first empty line: the header keeps its last
 // CRLF; the empty line is dropped.
-func splitEntity(b []byte) (hdr, body []byte) {
+func sevenSplit(b []byte) (hdr, body []byte) {
 	if bytes.HasPrefix(b, []byte("\r\n")) {
 		return nil, b[2:]
 	}
@@ -62,46 +87,46 @@ func splitEntity(b []byte) (hdr, body []byte) {
 	return b, nil
 }
 
-func downgradeEntity(hdr, body []byte, depth int) ([]byte, []byte, error) {
-	if depth > maxMIMEDepth {
-		return nil, nil, fmt.Errorf("%w: MIME nested too deeply", errDowngrade)
+func sevenEntity(hdr, body []byte, depth int) ([]byte, []byte, error) {
+	if depth > max7BitDepth {
+		return nil, nil, fmt.Errorf("%w: MIME nested too deeply", ErrNot7Bit)
 	}
-	if has8bit(hdr) {
-		return nil, nil, fmt.Errorf("%w: a header field holds 8-bit characters", errDowngrade)
+	if has8BitOrNUL(hdr) {
+		return nil, nil, fmt.Errorf("%w: a header field holds 8-bit characters", ErrNot7Bit)
 	}
-	mt, params, err := mime.ParseMediaType(headerValue(hdr, "Content-Type"))
+	mt, params, err := mime.ParseMediaType(sevenHeaderValue(hdr, "Content-Type"))
 	if err != nil {
 		mt = "text/plain"
 	}
-	cte := strings.ToLower(strings.TrimSpace(headerValue(hdr, "Content-Transfer-Encoding")))
+	cte := strings.ToLower(strings.TrimSpace(sevenHeaderValue(hdr, "Content-Transfer-Encoding")))
 	switch {
 	case strings.HasPrefix(mt, "multipart/") && params["boundary"] != "":
-		body, err = downgradeMultipart(body, params["boundary"], depth)
+		body, err = sevenMultipart(body, params["boundary"], depth)
 	case mt == "message/rfc822":
-		body, err = downgradeMessage(body, depth+1)
-	case !needsEncoding(body) && cte != "binary":
+		body, err = sevenMessage(body, depth+1)
+	case !sevenNeedsEncoding(body) && cte != "binary":
 		return hdr, body, nil
 	case cte == "base64" || cte == "quoted-printable":
-		return nil, nil, fmt.Errorf("%w: a %s part holds 8-bit octets", errDowngrade, cte)
+		return nil, nil, fmt.Errorf("%w: a %s part holds 8-bit octets", ErrNot7Bit, cte)
 	case strings.HasPrefix(mt, "message/") || strings.HasPrefix(mt, "multipart/"):
-		return nil, nil, fmt.Errorf("%w: an 8-bit %s part", errDowngrade, mt)
+		return nil, nil, fmt.Errorf("%w: an 8-bit %s part", ErrNot7Bit, mt)
 	case strings.HasPrefix(mt, "text/"):
-		return setHeader(hdr, "Content-Transfer-Encoding", "quoted-printable"), encodeQP(body), nil
+		return sevenSetHeader(hdr, "Content-Transfer-Encoding", "quoted-printable"), sevenQP(body), nil
 	default:
-		return setHeader(hdr, "Content-Transfer-Encoding", "base64"), encodeBase64(body), nil
+		return sevenSetHeader(hdr, "Content-Transfer-Encoding", "base64"), sevenBase64(body), nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	if cte == "8bit" || cte == "binary" {
-		hdr = setHeader(hdr, "Content-Transfer-Encoding", "7bit")
+		hdr = sevenSetHeader(hdr, "Content-Transfer-Encoding", "7bit")
 	}
 	return hdr, body, nil
 }
 
-// downgradeMultipart converts each body part between the delimiter lines,
+// sevenMultipart converts each body part between the delimiter lines,
 // keeping preamble, delimiters and epilogue as they are (RFC 2046 §5.1.1).
-func downgradeMultipart(body []byte, boundary string, depth int) ([]byte, error) {
+func sevenMultipart(body []byte, boundary string, depth int) ([]byte, error) {
 	delim := []byte("--" + boundary)
 	var out []byte
 	partStart := -1 // start of the current part's content
@@ -121,7 +146,7 @@ func downgradeMultipart(body []byte, boundary string, depth int) ([]byte, error)
 					out = append(out, body[:i]...) // preamble
 				} else {
 					contentEnd := max(i-2, partStart) // the CRLF before belongs to the delimiter
-					conv, err := downgradePart(body[partStart:contentEnd], depth)
+					conv, err := sevenPart(body[partStart:contentEnd], depth)
 					if err != nil {
 						return nil, err
 					}
@@ -140,7 +165,7 @@ func downgradeMultipart(body []byte, boundary string, depth int) ([]byte, error)
 		return body, nil // no delimiter at all: leave as is
 	}
 	if !closed {
-		conv, err := downgradePart(body[partStart:], depth)
+		conv, err := sevenPart(body[partStart:], depth)
 		if err != nil {
 			return nil, err
 		}
@@ -149,19 +174,19 @@ func downgradeMultipart(body []byte, boundary string, depth int) ([]byte, error)
 	return append(out, body[partStart:]...), nil // epilogue
 }
 
-func downgradePart(b []byte, depth int) ([]byte, error) {
-	hdr, body := splitEntity(b)
+func sevenPart(b []byte, depth int) ([]byte, error) {
+	hdr, body := sevenSplit(b)
 	if hdr == nil && !bytes.HasPrefix(b, []byte("\r\n")) {
 		return b, nil
 	}
-	hdr, body, err := downgradeEntity(hdr, body, depth+1)
+	hdr, body, err := sevenEntity(hdr, body, depth+1)
 	if err != nil {
 		return nil, err
 	}
 	return append(append(append([]byte(nil), hdr...), "\r\n"...), body...), nil
 }
 
-func has8bit(b []byte) bool {
+func has8BitOrNUL(b []byte) bool {
 	for _, c := range b {
 		if c >= 0x80 || c == 0 {
 			return true
@@ -170,10 +195,10 @@ func has8bit(b []byte) bool {
 	return false
 }
 
-// needsEncoding: 8-bit octets, NUL, or a line over 998 octets (RFC 5321
+// sevenNeedsEncoding: 8-bit octets, NUL, or a line over 998 octets (RFC 5321
 // §4.5.3.1.6).
-func needsEncoding(b []byte) bool {
-	if has8bit(b) {
+func sevenNeedsEncoding(b []byte) bool {
+	if has8BitOrNUL(b) {
 		return true
 	}
 	for len(b) > 0 {
@@ -189,7 +214,7 @@ func needsEncoding(b []byte) bool {
 	return false
 }
 
-func encodeQP(b []byte) []byte {
+func sevenQP(b []byte) []byte {
 	var buf bytes.Buffer
 	w := quotedprintable.NewWriter(&buf)
 	w.Write(b)
@@ -201,7 +226,7 @@ func encodeQP(b []byte) []byte {
 	return out
 }
 
-func encodeBase64(b []byte) []byte {
+func sevenBase64(b []byte) []byte {
 	enc := base64.StdEncoding.EncodeToString(b)
 	var out []byte
 	for len(enc) > 76 {
@@ -216,7 +241,7 @@ func encodeBase64(b []byte) []byte {
 
 // fields splits a header block into its fields, each with its
 // continuation lines and final CRLF.
-func fields(hdr []byte) [][]byte {
+func sevenFields(hdr []byte) [][]byte {
 	var out [][]byte
 	for len(hdr) > 0 {
 		end := 0
@@ -237,15 +262,15 @@ func fields(hdr []byte) [][]byte {
 	return out
 }
 
-func fieldName(f []byte) string {
+func sevenFieldName(f []byte) string {
 	name, _, _ := bytes.Cut(f, []byte(":"))
 	return strings.TrimSpace(string(name))
 }
 
-// headerValue returns the unfolded value of the first field called name.
-func headerValue(hdr []byte, name string) string {
-	for _, f := range fields(hdr) {
-		if strings.EqualFold(fieldName(f), name) {
+// sevenHeaderValue returns the unfolded value of the first field called name.
+func sevenHeaderValue(hdr []byte, name string) string {
+	for _, f := range sevenFields(hdr) {
+		if strings.EqualFold(sevenFieldName(f), name) {
 			_, v, _ := bytes.Cut(f, []byte(":"))
 			v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
 			return strings.TrimSpace(string(v))
@@ -254,11 +279,11 @@ func headerValue(hdr []byte, name string) string {
 	return ""
 }
 
-// setHeader removes every field called name and appends "name: value".
-func setHeader(hdr []byte, name, value string) []byte {
+// sevenSetHeader removes every field called name and appends "name: value".
+func sevenSetHeader(hdr []byte, name, value string) []byte {
 	var out []byte
-	for _, f := range fields(hdr) {
-		if !strings.EqualFold(fieldName(f), name) {
+	for _, f := range sevenFields(hdr) {
+		if !strings.EqualFold(sevenFieldName(f), name) {
 			out = append(out, f...)
 		}
 	}
