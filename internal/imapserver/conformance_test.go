@@ -1,6 +1,11 @@
 package imapserver
 
 import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -16,4 +21,93 @@ func TestListTildeAtom(t *testing.T) {
 	if len(u) != 1 || u[0] != `* LIST (\HasNoChildren) "/" ~foo` {
 		t.Errorf("LIST \"\" ~foo: %q", u)
 	}
+}
+
+// TestCondstoreFetchResponses: once CONDSTORE is on, every untagged FETCH
+// carries UID and MODSEQ (RFC 7162 §3.1): STORE's, .SILENT ones, those of a
+// FETCH that sets \Seen, and those of changes by another session.
+func TestCondstoreFetchResponses(t *testing.T) {
+	e := newEnv(t)
+	m1 := e.deliver("", simpleMsg, 0)
+	e.deliver("", simpleMsg, 0)
+	c := e.login()
+	c.ok("ENABLE CONDSTORE")
+	c.ok("SELECT INBOX")
+	u := c.ok(`STORE 1 +FLAGS (\Flagged)`)
+	ms := modseqOf(t, u, 0)
+	if want := fmt.Sprintf(`* 1 FETCH (UID %d FLAGS (\Flagged) MODSEQ (%d))`, m1.UID, ms); len(u) != 1 || u[0] != want {
+		t.Errorf("STORE: %q, want %q", u, want)
+	}
+	u = c.ok(`STORE 1 +FLAGS.SILENT (\Answered)`)
+	if len(u) != 1 || !strings.HasPrefix(u[0], fmt.Sprintf("* 1 FETCH (UID %d MODSEQ (", m1.UID)) {
+		t.Errorf("STORE .SILENT: %q", u)
+	}
+	u = c.ok("FETCH 2 BODY[TEXT]")
+	if len(u) != 1 || !regexp.MustCompile(`^\* 2 FETCH \(UID 2 FLAGS \(\\Seen\) MODSEQ \(\d+\) BODY\[TEXT\] \{\d+\}`).MatchString(u[0]) {
+		t.Errorf("FETCH setting \\Seen: %q", u)
+	}
+	u = c.ok("FETCH 1 RFC822.SIZE")
+	if len(u) != 1 || !regexp.MustCompile(`^\* 1 FETCH \(UID 1 MODSEQ \(\d+\) RFC822.SIZE \d+\)$`).MatchString(u[0]) {
+		t.Errorf("plain FETCH: %q", u)
+	}
+	other := e.login()
+	other.ok("SELECT INBOX")
+	other.ok(`STORE 2 FLAGS (\Deleted)`)
+	u = c.ok("NOOP")
+	if len(u) != 1 || !regexp.MustCompile(`^\* 2 FETCH \(UID 2 FLAGS \(\\Deleted\) MODSEQ \(\d+\)\)$`).MatchString(u[0]) {
+		t.Errorf("unsolicited FETCH: %q", u)
+	}
+}
+
+// modseqOf returns the MODSEQ of line i of u.
+func modseqOf(t *testing.T, u []string, i int) uint64 {
+	t.Helper()
+	if i >= len(u) {
+		t.Fatalf("no line %d in %q", i, u)
+	}
+	m := regexp.MustCompile(`MODSEQ \((\d+)\)`).FindStringSubmatch(u[i])
+	if m == nil {
+		t.Fatalf("no MODSEQ in %q", u[i])
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n
+}
+
+// TestCondstoreEnableAnnouncesHighestModSeq: the first CONDSTORE enabling
+// command with a mailbox selected ends with OK [HIGHESTMODSEQ] (RFC 7162
+// §3.1), whichever command it is; later ones do not repeat it.
+func TestCondstoreEnableAnnouncesHighestModSeq(t *testing.T) {
+	for _, cmd := range []string{
+		"ENABLE CONDSTORE",
+		"FETCH 1 (FLAGS MODSEQ)",
+		"UID FETCH 1:* FLAGS (CHANGEDSINCE 1)",
+		"SEARCH MODSEQ 1",
+		"STORE 1 (UNCHANGEDSINCE 100) +FLAGS (x)",
+		"STATUS INBOX (HIGHESTMODSEQ)",
+	} {
+		t.Run(cmd, func(t *testing.T) {
+			e := newEnv(t)
+			e.deliver("", simpleMsg, 0)
+			c := e.login()
+			c.ok("SELECT INBOX")
+			mb, err := e.st.MailboxByName(context.Background(), e.acct.ID, "INBOX")
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := c.ok(cmd)
+			mb2, _ := e.st.MailboxByName(context.Background(), e.acct.ID, "INBOX")
+			hm := fmt.Sprintf("* OK [HIGHESTMODSEQ %d] ", mb2.HighestModSeq)
+			if len(u) == 0 || !strings.HasPrefix(u[len(u)-1], hm) {
+				t.Errorf("%s: %q, want last %q (was %d before)", cmd, u, hm, mb.HighestModSeq)
+			}
+			hasNot(t, c.ok("NOOP"), "HIGHESTMODSEQ")
+			hasNot(t, c.ok(cmd), "[HIGHESTMODSEQ")
+		})
+	}
+	// Not selected: nothing to announce; SELECT reports it.
+	e := newEnv(t)
+	c := e.login()
+	hasNot(t, c.ok("ENABLE CONDSTORE"), "HIGHESTMODSEQ")
+	has(t, c.ok("SELECT INBOX"), "* OK [HIGHESTMODSEQ ")
+	hasNot(t, c.ok("NOOP"), "HIGHESTMODSEQ")
 }

@@ -63,7 +63,13 @@ func (s *session) fetch(p *imapwire.Parser, uid bool) error {
 	}
 	pl := planFetch(a, uid)
 	if pl.modseq {
-		s.condstore = true // RFC 7162 §3.1: using a CONDSTORE feature enables it
+		s.enableCondstore() // RFC 7162 §3.1: using a CONDSTORE feature enables it
+	}
+	if s.condstore {
+		// RFC 7162 §3.1: "both UID and mod-sequence data in all
+		// subsequent untagged FETCH responses", those of a FETCH that sets
+		// \Seen included.
+		pl.uid, pl.modseq = true, true
 	}
 	if pl.setSeen && s.sel.readOnly {
 		pl.setSeen = false

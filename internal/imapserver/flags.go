@@ -26,7 +26,7 @@ func (s *session) store(p *imapwire.Parser, uid bool) error {
 		return no("READ-ONLY", "Mailbox is read-only")
 	}
 	if a.HasUnchanged {
-		s.condstore = true
+		s.enableCondstore()
 	}
 	refs := s.sel.resolve(a.Set, uid)
 	if len(refs) == 0 {
@@ -112,7 +112,9 @@ func (s *session) writeStoreFetch(seq uint32, m *store.Message, silent, uid bool
 	w.Raw("* ")
 	w.Number(uint64(seq))
 	w.Raw(" FETCH (")
-	if uid {
+	if uid || s.condstore {
+		// RFC 7162 §3.1: once CONDSTORE is on, every untagged FETCH
+		// carries UID and MODSEQ.
 		w.Raw("UID ")
 		w.Number(uint64(m.UID))
 		w.SP()

@@ -278,7 +278,7 @@ func (s *session) cmdStatus(tag string, p *imapwire.Parser) error {
 		return mailboxErr(err)
 	}
 	if slices.Contains(a.Items, "HIGHESTMODSEQ") {
-		s.condstore = true
+		s.enableCondstore()
 	}
 	return s.writeStatus(mb, a.Items)
 }

@@ -197,3 +197,34 @@ func (s *session) expungeDone() error {
 	s.flushUpdates(true)
 	return okStatus("HIGHESTMODSEQ "+u64(mb.HighestModSeq), "EXPUNGE completed")
 }
+
+// enableCondstore turns CONDSTORE on (RFC 7162 §3.1, a "CONDSTORE
+// enabling command"). The first time, with a mailbox selected, the
+// command ends with an untagged OK [HIGHESTMODSEQ], since the client could
+// not have seen one at SELECT.
+func (s *session) enableCondstore() {
+	if s.condstore {
+		return
+	}
+	s.condstore = true
+	s.announceModSeq = s.sel != nil
+}
+
+// sendHighestModSeq writes the OK [HIGHESTMODSEQ] enableCondstore asked
+// for, after the pending updates so that it covers everything announced.
+func (s *session) sendHighestModSeq() {
+	if !s.announceModSeq || s.sel.deleted || len(s.sel.expunged) > 0 {
+		// Expunges not yet announced would be behind the value: wait for
+		// a command that may announce them.
+		return
+	}
+	s.announceModSeq = false
+	mb, err := s.srv.Store.MailboxByID(s.ctx, s.acct.ID, s.sel.mb.ID)
+	if err != nil {
+		s.log.Warn("imap: reading HIGHESTMODSEQ", "err", err)
+		return
+	}
+	s.w.Raw("* OK [HIGHESTMODSEQ ")
+	s.w.Number(mb.HighestModSeq)
+	s.w.Raw("] Highest\r\n")
+}

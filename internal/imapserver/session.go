@@ -55,6 +55,9 @@ type session struct {
 
 	// Extensions the client enabled (RFC 5161) or used (CONDSTORE).
 	condstore, qresync, rev2, utf8 bool
+	// announceModSeq: CONDSTORE was just enabled with a mailbox
+	// selected; the command ends with OK [HIGHESTMODSEQ] (RFC 7162 §3.1).
+	announceModSeq bool
 }
 
 func newSession(srv *Server, c net.Conn, id string) *session {
@@ -359,6 +362,9 @@ func (s *session) dispatch(cmd *imapwire.Command) {
 	}
 	if s.sel != nil {
 		s.flushUpdates(!c.seqCmd)
+		s.sendHighestModSeq()
+	} else {
+		s.announceModSeq = false
 	}
 	var st *status
 	switch {
