@@ -111,3 +111,17 @@ func TestCondstoreEnableAnnouncesHighestModSeq(t *testing.T) {
 	has(t, c.ok("SELECT INBOX"), "* OK [HIGHESTMODSEQ ")
 	hasNot(t, c.ok("NOOP"), "HIGHESTMODSEQ")
 }
+
+// TestCreateInvalidLeavesNothing: a CREATE that fails for its name creates
+// none of its parents.
+func TestCreateInvalidLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	c := e.login()
+	c.expect(`CREATE "q1//y"`, "NO")
+	c.expect(`CREATE "q2/a//b/c"`, "NO")
+	c.expect(`CREATE "q4/` + strings.Repeat("x", 2000) + `"`, "NO")
+	u := c.ok(`LIST "" q*`)
+	if len(u) != 0 {
+		t.Errorf("failed CREATEs left %q", u)
+	}
+}

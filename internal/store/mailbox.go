@@ -36,6 +36,14 @@ func canonicalMailbox(name string, emptyIsInbox bool) (string, error) {
 	return name, nil
 }
 
+// CheckMailboxName returns an error wrapping ErrInvalid if name cannot be
+// a mailbox name, so that a caller can refuse it before acting on its
+// parents.
+func CheckMailboxName(name string) error {
+	_, err := canonicalMailbox(name, false)
+	return err
+}
+
 func validSpecialUse(s string) bool {
 	switch s {
 	case "", SpecialSent, SpecialDrafts, SpecialJunk, SpecialTrash, SpecialArchive:
