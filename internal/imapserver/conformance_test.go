@@ -6,7 +6,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/posthorn/posthorn/internal/store"
 )
 
 // Regressions found by an IMAP conformance suite and its stress mode
@@ -119,9 +122,51 @@ func TestCreateInvalidLeavesNothing(t *testing.T) {
 	c := e.login()
 	c.expect(`CREATE "q1//y"`, "NO")
 	c.expect(`CREATE "q2/a//b/c"`, "NO")
-	c.expect(`CREATE "q4/` + strings.Repeat("x", 2000) + `"`, "NO")
+	c.expect(`CREATE "q4/`+strings.Repeat("x", 2000)+`"`, "NO")
 	u := c.ok(`LIST "" q*`)
 	if len(u) != 0 {
 		t.Errorf("failed CREATEs left %q", u)
 	}
+}
+
+// expungingStore expunges some messages (as another session would) just
+// before the first OpenAll, after FETCH has read their index records.
+type expungingStore struct {
+	store.Store
+	once    sync.Once
+	expunge func()
+}
+
+func (s *expungingStore) OpenAll(ctx context.Context, msgs []store.Message) ([]store.Content, error) {
+	s.once.Do(s.expunge)
+	return s.Store.OpenAll(ctx, msgs)
+}
+
+// TestFetchRacingExpunge: a FETCH whose messages another session expunges
+// while it runs returns the others and says some were expunged, never
+// that the mailbox is gone (RFC 2180 §4.1.2).
+func TestFetchRacingExpunge(t *testing.T) {
+	e := newEnv(t)
+	for i := range 3 {
+		e.deliver("", fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i+1, i+1), 0)
+	}
+	mb, err := e.st.MailboxByName(context.Background(), e.acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Store = &expungingStore{Store: e.st, expunge: func() {
+		if _, err := e.st.Expunge(context.Background(), e.acct.ID, mb.ID, []uint32{2}); err != nil {
+			t.Error(err)
+		}
+	}}
+	c := e.login()
+	c.ok("SELECT INBOX")
+	u, st := c.run("FETCH 1:3 BODY.PEEK[TEXT]")
+	if !strings.HasPrefix(st, "NO [EXPUNGEISSUED]") {
+		t.Errorf("tagged %q", st)
+	}
+	if len(u) != 2 || !strings.HasPrefix(u[0], "* 1 FETCH (BODY[TEXT] {8}\r\nbody 1") || !strings.HasPrefix(u[1], "* 3 FETCH (BODY[TEXT] {8}\r\nbody 3") {
+		t.Errorf("untagged %q", u)
+	}
+	has(t, c.ok("NOOP"), "* 2 EXPUNGE")
 }

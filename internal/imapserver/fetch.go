@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 
 	"github.com/posthorn/posthorn/internal/imapwire"
@@ -209,7 +210,7 @@ func (s *session) fetchBatch(refs []msgRef, msgs *msgCursor, pl *fetchPlan, miss
 	var contents []store.Content
 	if pl.content {
 		var err error
-		if contents, err = s.srv.Store.OpenAll(s.ctx, batch); err != nil {
+		if contents, err = s.openAll(batch); err != nil {
 			return err
 		}
 	}
@@ -221,6 +222,10 @@ func (s *session) fetchBatch(refs []msgRef, msgs *msgCursor, pl *fetchPlan, miss
 		}
 	}()
 	for i, r := range brefs {
+		if contents != nil && contents[i] == nil {
+			*missing = true // expunged since its index record was read
+			continue
+		}
 		f := &fetcher{s: s, m: batch[i]}
 		if contents != nil {
 			f.content, contents[i] = contents[i], nil // f.close closes it
@@ -230,6 +235,34 @@ func (s *session) fetchBatch(refs []msgRef, msgs *msgCursor, pl *fetchPlan, miss
 		}
 	}
 	return nil
+}
+
+// openAll opens the contents of msgs. A message another session expunged
+// (and whose blob went) since its record was read has a nil Content: the
+// others are still served (RFC 2180 §4.1.2), and the mailbox is not
+// reported gone.
+func (s *session) openAll(msgs []store.Message) ([]store.Content, error) {
+	contents, err := s.srv.Store.OpenAll(s.ctx, msgs)
+	if !errors.Is(err, store.ErrNotFound) {
+		return contents, err
+	}
+	contents = make([]store.Content, len(msgs))
+	for i, m := range msgs {
+		c, err := s.srv.Store.Open(s.ctx, m)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			for _, c := range contents[:i] {
+				if c != nil {
+					c.Close()
+				}
+			}
+			return nil, err
+		default:
+			contents[i] = c
+		}
+	}
+	return contents, nil
 }
 
 // fetchVanished sends VANISHED (EARLIER) for UIDs in the set expunged

@@ -357,6 +357,12 @@ func (s *session) dispatch(cmd *imapwire.Command) {
 		p.Accept(' ') // tolerate the space a UID command leaves
 	}
 	err := c.fn(s, cmd.Tag, p)
+	if errors.Is(err, store.ErrNotFound) && stateIn(stateSelected, c.states) && !stateIn(stateAuth, c.states) {
+		// A command on messages of the selected mailbox found one gone:
+		// another session expunged it (RFC 2180 §4.1). The mailbox
+		// itself is not "NONEXISTENT".
+		err = no("EXPUNGEISSUED", "Some messages were expunged")
+	}
 	if err == errTagged {
 		return
 	}
