@@ -170,3 +170,55 @@ func TestFetchRacingExpunge(t *testing.T) {
 	}
 	has(t, c.ok("NOOP"), "* 2 EXPUNGE")
 }
+
+// TestFlagsListKeywords: FLAGS and PERMANENTFLAGS list the keywords in
+// use, and a keyword new to the client is announced with a new FLAGS
+// before the FETCH that shows it, whoever set it (RFC 9051 §7.3.5).
+func TestFlagsListKeywords(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("", simpleMsg, 0)
+	e.deliver("", simpleMsg, 0)
+	c := e.login()
+	c.ok("SELECT INBOX")
+	c.ok("STORE 1 +FLAGS ($Forwarded)")
+	u := c.ok("SELECT INBOX")
+	has(t, u, `* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)]`)
+	has(t, c.ok("EXAMINE INBOX"), `* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)`, `[PERMANENTFLAGS ()]`)
+	c.ok("SELECT INBOX")
+
+	// Our own STORE, plain and silent.
+	u = c.ok("STORE 2 +FLAGS (Work)")
+	want := []string{
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded Work)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded Work \*)] Flags permitted`,
+		`* 2 FETCH (FLAGS (Work))`,
+	}
+	if strings.Join(u, "\n") != strings.Join(want, "\n") {
+		t.Errorf("STORE new keyword:\n%s\nwant\n%s", strings.Join(u, "\n"), strings.Join(want, "\n"))
+	}
+	hasNot(t, c.ok("STORE 1 +FLAGS (work)"), "* FLAGS") // keywords are case-insensitive
+	has(t, c.ok("STORE 1 +FLAGS.SILENT (Later)"), `* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded Later Work)`)
+
+	// Another session's STORE: FLAGS comes before the unsolicited FETCH.
+	other := e.login()
+	other.ok("SELECT INBOX")
+	other.ok("STORE 2 +FLAGS (Urgent)")
+	u = c.ok("NOOP")
+	if len(u) != 3 || !strings.HasPrefix(u[0], "* FLAGS (") || !strings.Contains(u[0], " Urgent ") ||
+		!strings.HasPrefix(u[1], "* OK [PERMANENTFLAGS (") || !strings.HasPrefix(u[2], "* 2 FETCH (UID 2 FLAGS (Urgent Work)") {
+		t.Errorf("unsolicited keyword: %q", u)
+	}
+	// A keyword already announced is not announced again.
+	other.ok("STORE 1 +FLAGS (Urgent)")
+	u = c.ok("NOOP")
+	if len(u) != 1 || !strings.HasPrefix(u[0], "* 1 FETCH ") {
+		t.Errorf("known keyword: %q", u)
+	}
+	// APPENDed with a keyword, seen through FETCH.
+	c.ok("APPEND INBOX (Fresh) {" + strconv.Itoa(len(simpleMsg)) + "+}\r\n" + simpleMsg)
+	u = c.ok("FETCH 3 FLAGS")
+	if len(u) != 3 || !strings.Contains(u[0], " Fresh ") || !strings.HasPrefix(u[2], "* 3 FETCH (FLAGS (Fresh))") {
+		t.Errorf("FETCH of a new keyword: %q", u)
+	}
+}

@@ -348,6 +348,9 @@ func (s *session) fetchOne(r msgRef, f *fetcher, pl *fetchPlan) error {
 	if err := f.prepare(pl.attrs); err != nil {
 		return err
 	}
+	if pl.flags || m.Flags&flagsChangedMark != 0 {
+		s.noteKeywords(m.Keywords)
+	}
 	w := s.w
 	w.Raw("* ")
 	w.Number(uint64(r.seq))

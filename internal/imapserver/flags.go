@@ -55,6 +55,9 @@ func (s *session) store(p *imapwire.Parser, uid bool) error {
 	for _, m := range res.Changed {
 		s.sel.ownMods[m.ModSeq] = true
 	}
+	if op != store.FlagsRemove {
+		s.noteKeywords(kws) // a new keyword joins FLAGS even with .SILENT
+	}
 	if err := s.storeReport(refs, res, a, uid); err != nil {
 		return err
 	}
@@ -108,6 +111,9 @@ func (s *session) storeReport(refs []msgRef, res store.FlagResult, a imapwire.St
 
 // writeStoreFetch writes the untagged FETCH of one message of a STORE.
 func (s *session) writeStoreFetch(seq uint32, m *store.Message, silent, uid bool) {
+	if !silent {
+		s.noteKeywords(m.Keywords)
+	}
 	w := s.w
 	w.Raw("* ")
 	w.Number(uint64(seq))

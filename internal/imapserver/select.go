@@ -42,6 +42,9 @@ func (s *session) doSelect(tag string, p *imapwire.Parser, readOnly bool) error 
 		return err
 	}
 	sel := newSelected(mb, readOnly, list.UIDs)
+	if sel.keywords, err = s.srv.Store.MailboxKeywords(s.ctx, s.acct.ID, mb.ID); err != nil {
+		return err
+	}
 	s.writeSelectData(sel, list.FirstUnseen)
 	if a.QResync != nil && a.QResync.UIDValidity == mb.UIDValidity {
 		if err := s.qresyncReport(sel, a.QResync); err != nil {
@@ -60,12 +63,7 @@ func (s *session) doSelect(tag string, p *imapwire.Parser, readOnly bool) error 
 // it; UIDNEXT is raised past any message the view already has.
 func (s *session) writeSelectData(sel *selected, firstUnseen uint32) {
 	w := s.w
-	w.Raw("* FLAGS (" + systemFlags + ")\r\n")
-	if sel.readOnly {
-		w.Raw("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
-	} else {
-		w.Raw("* OK [PERMANENTFLAGS (" + systemFlags + ` \*)] Flags permitted` + "\r\n")
-	}
+	s.writeFlagsList(sel)
 	w.Raw("* ")
 	w.Number(uint64(len(sel.uids)))
 	w.Raw(" EXISTS\r\n")

@@ -3,6 +3,7 @@ package imapserver
 import (
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/posthorn/posthorn/internal/imapwire"
 	"github.com/posthorn/posthorn/internal/store"
@@ -32,6 +33,9 @@ type selected struct {
 	// saved is the SEARCHRES result "$" (RFC 5182): UIDs, ascending. An
 	// expunged UID needs no removal: resolve only returns UIDs in the view.
 	saved []uint32
+	// keywords are those the client was told of in FLAGS: the ones in use
+	// at SELECT, then every one a FETCH showed since (RFC 9051 §7.3.5).
+	keywords []string
 }
 
 func newSelected(mb store.Mailbox, readOnly bool, uids []uint32) *selected {
@@ -241,8 +245,46 @@ func (s *session) flushFlags() {
 	}
 }
 
+// noteKeywords announces the keywords of kws the client has not been
+// told of: a new FLAGS (and PERMANENTFLAGS) response must come before a
+// FETCH that shows a keyword FLAGS lacks (RFC 9051 §7.3.5, §7.5.2). The
+// list only grows while the mailbox is selected.
+func (s *session) noteKeywords(kws []string) {
+	sel := s.sel
+	if sel == nil {
+		return
+	}
+	added := false
+	for _, k := range kws {
+		if !slices.ContainsFunc(sel.keywords, func(x string) bool { return strings.EqualFold(x, k) }) {
+			sel.keywords = append(sel.keywords, k)
+			added = true
+		}
+	}
+	if added {
+		slices.Sort(sel.keywords)
+		s.writeFlagsList(sel)
+	}
+}
+
+// writeFlagsList writes FLAGS and PERMANENTFLAGS for sel.
+func (s *session) writeFlagsList(sel *selected) {
+	w := s.w
+	kws := ""
+	for _, k := range sel.keywords {
+		kws += " " + k
+	}
+	w.Raw("* FLAGS (" + systemFlags + kws + ")\r\n")
+	if sel.readOnly {
+		w.Raw("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
+	} else {
+		w.Raw("* OK [PERMANENTFLAGS (" + systemFlags + kws + ` \*)] Flags permitted` + "\r\n")
+	}
+}
+
 // writeFlagsFetch writes "* seq FETCH (UID u FLAGS (...) [MODSEQ (m)])".
 func (s *session) writeFlagsFetch(seq uint32, m store.Message) {
+	s.noteKeywords(m.Keywords)
 	s.w.Raw("* ")
 	s.w.Number(uint64(seq))
 	s.w.Raw(" FETCH (UID ")

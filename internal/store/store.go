@@ -385,6 +385,10 @@ type Mail interface {
 	// MailboxUIDs lists a mailbox's UIDs, ascending, and its first unseen
 	// one: what IMAP SELECT needs, read from the indexes alone.
 	MailboxUIDs(ctx context.Context, accountID, mailboxID int64) (UIDList, error)
+	// MailboxKeywords lists the keywords set on some message of the
+	// mailbox, sorted, each in the first spelling met (IMAP FLAGS and
+	// PERMANENTFLAGS, RFC 9051 §7.3.5).
+	MailboxKeywords(ctx context.Context, accountID, mailboxID int64) ([]string, error)
 	// MailboxCounts counts a mailbox's messages, unseen and deleted ones.
 	MailboxCounts(ctx context.Context, accountID, mailboxID int64) (MailboxCounts, error)
 	// SearchText returns the UIDs, ascending, of the mailbox's messages
