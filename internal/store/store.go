@@ -364,6 +364,10 @@ type Mail interface {
 	// DeleteMailbox deletes the mailbox and its messages, freeing their storage.
 	DeleteMailbox(ctx context.Context, accountID int64, name string) error
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+	// DanglingSubscriptions lists, sorted, the subscribed names that are
+	// not mailboxes: those of subscribed mailboxes deleted since
+	// (RFC 9051 §6.3.7). Creating the mailbox again subscribes it.
+	DanglingSubscriptions(ctx context.Context, accountID int64) ([]string, error)
 
 	// Messages returns the messages of a mailbox with first <= UID <= last,
 	// ordered by UID; last 0 means no upper bound.
