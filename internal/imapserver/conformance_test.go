@@ -222,3 +222,76 @@ func TestFlagsListKeywords(t *testing.T) {
 		t.Errorf("FETCH of a new keyword: %q", u)
 	}
 }
+
+// TestListSubscriptions: LSUB's \Noselect parents (RFC 3501 §6.3.9),
+// subscriptions that outlive their mailbox (RFC 9051 §6.3.7), and
+// RECURSIVEMATCH with CHILDINFO (RFC 5258 §3.1, §3.5).
+func TestListSubscriptions(t *testing.T) {
+	e := newEnv(t)
+	c := e.login()
+	for _, n := range []string{"rr/b", "rr/c", "s", "t/u/v"} {
+		c.ok("CREATE " + n)
+	}
+	c.ok("SUBSCRIBE rr/b")
+	c.ok("SUBSCRIBE t/u/v")
+	c.ok("SUBSCRIBE t")
+	same := func(cmd string, want ...string) {
+		t.Helper()
+		if got := c.ok(cmd); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s:\n%s\nwant\n%s", cmd, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	same(`LSUB "" r%`, `* LSUB (\HasChildren \Noselect) "/" rr`)
+	same(`LSUB "" rr/%`, `* LSUB (\HasNoChildren) "/" rr/b`)
+	same(`LSUB "" t%`, `* LSUB (\HasChildren) "/" t`)
+	same(`LIST (SUBSCRIBED) "" r%`)
+	same(`LIST (SUBSCRIBED RECURSIVEMATCH) "" r%`, `* LIST (\HasChildren) "/" rr ("CHILDINFO" ("SUBSCRIBED"))`)
+	same(`LIST (SUBSCRIBED RECURSIVEMATCH) "" %`,
+		`* LIST (\HasNoChildren \Subscribed) "/" INBOX`,
+		`* LIST (\HasNoChildren \Archive \Subscribed) "/" Archive`,
+		`* LIST (\HasNoChildren \Drafts \Subscribed) "/" Drafts`,
+		`* LIST (\HasNoChildren \Junk \Subscribed) "/" Junk`,
+		`* LIST (\HasNoChildren \Sent \Subscribed) "/" Sent`,
+		`* LIST (\HasNoChildren \Trash \Subscribed) "/" Trash`,
+		`* LIST (\HasChildren) "/" rr ("CHILDINFO" ("SUBSCRIBED"))`,
+		`* LIST (\HasChildren \Subscribed) "/" t ("CHILDINFO" ("SUBSCRIBED"))`)
+	// The matching descendant is listed itself: no CHILDINFO.
+	same(`LIST (SUBSCRIBED RECURSIVEMATCH) "" rr*`, `* LIST (\HasNoChildren \Subscribed) "/" rr/b`)
+
+	// DELETE keeps the subscription: \NonExistent in LIST (SUBSCRIBED).
+	c.ok("DELETE rr/b")
+	same(`LIST (SUBSCRIBED) "" rr*`, `* LIST (\NonExistent \HasNoChildren \Subscribed \Noselect) "/" rr/b`)
+	same(`LSUB "" rr/*`, `* LSUB (\HasNoChildren \Noselect) "/" rr/b`)
+	same(`LIST "" rr*`, `* LIST (\HasChildren) "/" rr`, `* LIST (\HasNoChildren) "/" rr/c`)
+	same(`LIST "" rr* RETURN (SUBSCRIBED)`, `* LIST (\HasChildren) "/" rr`, `* LIST (\HasNoChildren) "/" rr/c`)
+	c.ok("CREATE rr/b")
+	same(`LIST (SUBSCRIBED) "" rr*`, `* LIST (\HasNoChildren \Subscribed) "/" rr/b`)
+	c.ok("DELETE rr/b")
+	c.ok("UNSUBSCRIBE rr/b")
+	same(`LIST (SUBSCRIBED) "" rr*`)
+	c.expect("UNSUBSCRIBE rr/b", "NO [NONEXISTENT]")
+}
+
+// TestListExtendedOptions: unknown selection or return options, and
+// RECURSIVEMATCH alone, are BAD (RFC 5258 §3).
+func TestListExtendedOptions(t *testing.T) {
+	e := newEnv(t)
+	c := e.login()
+	for _, cmd := range []string{
+		`LIST (BOGUS) "" *`,
+		`LIST (RECURSIVEMATCH) "" *`,
+		`LIST (REMOTE RECURSIVEMATCH) "" *`,
+		`LIST "" * RETURN (BOGUS)`,
+		`LIST "" * RETURN (CHILDREN BOGUS)`,
+		`LIST (SUBSCRIBED) "" * RETURN (MYRIGHTS)`,
+	} {
+		c.expect(cmd, "BAD")
+	}
+	for _, cmd := range []string{
+		`LIST () "" INBOX RETURN ()`,
+		`LIST (subscribed remote recursivematch) "" INBOX RETURN (children subscribed special-use)`,
+		`LIST (SPECIAL-USE) "" * RETURN (STATUS (MESSAGES))`,
+	} {
+		c.ok(cmd)
+	}
+}
