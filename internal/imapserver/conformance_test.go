@@ -295,3 +295,16 @@ func TestListExtendedOptions(t *testing.T) {
 		c.ok(cmd)
 	}
 }
+
+// TestEnvelopeCommentName: in "user@example.org (Real Name)" the comment
+// is the display name, for ENVELOPE and SORT DISPLAYFROM/DISPLAYTO.
+func TestEnvelopeCommentName(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("", "From: zed@example.org (Alice Archer)\r\nTo: a@example.org (Zoe)\r\nSubject: 1\r\n\r\nx\r\n", 0)
+	e.deliver("", "From: Bob Baker <bob@example.org>\r\nTo: Mia <m@example.org>\r\nSubject: 2\r\n\r\nx\r\n", 0)
+	c := e.login()
+	c.ok("SELECT INBOX")
+	has(t, c.ok("FETCH 1 ENVELOPE"), `(("Alice Archer" NIL "zed" "example.org"))`, `(("Zoe" NIL "a" "example.org"))`)
+	has(t, c.ok("SORT (DISPLAYFROM) UTF-8 ALL"), "* SORT 1 2")
+	has(t, c.ok("SORT (DISPLAYTO) UTF-8 ALL"), "* SORT 2 1")
+}
