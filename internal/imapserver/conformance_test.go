@@ -308,3 +308,26 @@ func TestEnvelopeCommentName(t *testing.T) {
 	has(t, c.ok("SORT (DISPLAYFROM) UTF-8 ALL"), "* SORT 1 2")
 	has(t, c.ok("SORT (DISPLAYTO) UTF-8 ALL"), "* SORT 2 1")
 }
+
+// TestNoNULInLiterals: a message APPENDed as a literal8 with NUL bytes is
+// served by BODY[] with each NUL replaced (a literal may not hold NUL, RFC
+// 9051 §4.3) and by BINARY[] unchanged in a literal8 (RFC 3516 §4.2).
+func TestNoNULInLiterals(t *testing.T) {
+	e := newEnv(t)
+	c := e.login()
+	msg := "Subject: nul\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\na\x00b\x00c\r\n--b--\r\n"
+	c.ok(fmt.Sprintf("APPEND INBOX ~{%d+}\r\n%s", len(msg), msg))
+	c.ok("SELECT INBOX")
+	u := c.ok("FETCH 1 BODY.PEEK[1]")
+	if len(u) != 1 || u[0] != "* 1 FETCH (BODY[1] {5}\r\na\x80b\x80c)" {
+		t.Errorf("BODY[1]: %q", u)
+	}
+	u = c.ok("FETCH 1 BODY.PEEK[]")
+	if len(u) != 1 || strings.Contains(u[0], "\x00") || !strings.Contains(u[0], "a\x80b\x80c") {
+		t.Errorf("BODY[]: %q", u)
+	}
+	u = c.ok("FETCH 1 BINARY.PEEK[1]")
+	if len(u) != 1 || u[0] != "* 1 FETCH (BINARY[1] ~{5}\r\na\x00b\x00c)" {
+		t.Errorf("BINARY[1]: %q", u)
+	}
+}
