@@ -49,7 +49,9 @@ func newEnv(t testing.TB) *testEnv {
 	}
 	svc := &accounts.Service{Store: st}
 	srv := &Server{
-		Store: st,
+		// A panic the session recovers from fails the test.
+		OnPanic: func(v any, stack []byte) { t.Errorf("session panic: %v\n%s", v, stack) },
+		Store:   st,
 		Auth: AuthenticatorFunc(func(ctx context.Context, u, p string) (store.Account, error) {
 			acc, err := svc.Authenticate(ctx, u, p, "imap")
 			if errors.Is(err, accounts.ErrAuthFailed) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -125,7 +126,11 @@ func (s *session) run(implicitTLS bool) {
 	}()
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("imap: session panic", "panic", r)
+			stack := debug.Stack()
+			s.log.Error("imap: session panic", "panic", r, "stack", string(stack))
+			if s.srv.OnPanic != nil {
+				s.srv.OnPanic(r, stack)
+			}
 		}
 	}()
 	if !s.admit(implicitTLS) {
