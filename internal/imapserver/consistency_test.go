@@ -100,6 +100,10 @@ type mcModel struct {
 	cmd      string // the command running, for messages
 	// expungeIssued allows the next command NO [EXPUNGEISSUED].
 	expungeIssued bool
+	// plainFetch: the command is a FETCH without MODSEQ, whose FETCHes
+	// RFC 7162 §3.1 leaves without UID and MODSEQ unless it set \Seen
+	// (seenFetch, and the FETCH has FLAGS).
+	plainFetch, seenFetch bool
 }
 
 // mcSession is what one client was told: its sequence-number view, the
@@ -170,6 +174,7 @@ func (m *mcModel) step() {
 		// this one, cannot be fetched (RFC 2180 §4.1.2).
 		m.expungeIssued = slices.ContainsFunc(uids, func(u uint32) bool { _, ok := m.truth[u]; return !ok })
 		if set != "" {
+			m.plainFetch, m.seenFetch = true, true
 			m.run(s, "FETCH "+set+" BODY[TEXT]", func() {
 				for _, u := range uids {
 					if f, ok := m.truth[u]; ok {
@@ -177,6 +182,7 @@ func (m *mcModel) step() {
 					}
 				}
 			})
+			m.plainFetch, m.seenFetch = false, false
 		}
 	default:
 		m.selectInbox(s)
@@ -387,7 +393,9 @@ func (m *mcModel) fetchAll(s *mcSession) {
 		}
 	}
 	view := slices.Clone(s.view)
+	m.plainFetch = true
 	m.check(s, u)
+	m.plainFetch = false
 	for _, uid := range view {
 		if _, ok := m.truth[uid]; ok && !seen[uid] {
 			m.errorf("UID %d missing from FETCH 1:*", uid)
@@ -471,11 +479,14 @@ func (m *mcModel) checkFetch(s *mcSession, l string) {
 	}
 	uid := s.view[q-1]
 	items := mm[2]
+	// RFC 7162 §3.1: UID and MODSEQ in every FETCH but those of a FETCH
+	// that asks for neither and sets no \Seen (then FLAGS is absent).
+	needIDs := s.condstore && (!m.plainFetch || m.seenFetch && mcFlagsRE.MatchString(items))
 	if um := mcUIDRE.FindStringSubmatch(items); um != nil {
 		if got, _ := strconv.ParseUint(um[1], 10, 32); uint32(got) != uid {
 			m.errorf("%q: sequence %d is UID %d", l, q, uid)
 		}
-	} else if s.condstore {
+	} else if needIDs {
 		m.errorf("%q: no UID with CONDSTORE on", l)
 	}
 	if ms := mcModSeqRE.FindStringSubmatch(items); ms != nil {
@@ -484,7 +495,7 @@ func (m *mcModel) checkFetch(s *mcSession, l string) {
 			m.errorf("%q: MODSEQ went down from %d", l, s.modseq[uid])
 		}
 		s.modseq[uid] = v
-	} else if s.condstore {
+	} else if needIDs {
 		m.errorf("%q: no MODSEQ with CONDSTORE on", l)
 	}
 	fm := mcFlagsRE.FindStringSubmatch(items)

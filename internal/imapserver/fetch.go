@@ -65,12 +65,7 @@ func (s *session) fetch(p *imapwire.Parser, uid bool) error {
 	pl := planFetch(a, uid)
 	if pl.modseq {
 		s.enableCondstore() // RFC 7162 §3.1: using a CONDSTORE feature enables it
-	}
-	if s.condstore {
-		// RFC 7162 §3.1: "both UID and mod-sequence data in all
-		// subsequent untagged FETCH responses", those of a FETCH that sets
-		// \Seen included.
-		pl.uid, pl.modseq = true, true
+		pl.uid = true       // and then MODSEQ comes with UID
 	}
 	if pl.setSeen && s.sel.readOnly {
 		pl.setSeen = false
@@ -363,15 +358,19 @@ func (s *session) fetchOne(r msgRef, f *fetcher, pl *fetchPlan) error {
 		first = false
 		w.Raw(name)
 	}
-	if pl.uid {
+	// RFC 7162 §3.1: once CONDSTORE is on, a FETCH that implicitly sets
+	// \Seen reports UID and MODSEQ with the new flags. (A FETCH that
+	// asks for neither and sets nothing is left as asked.)
+	seenSet := m.Flags&flagsChangedMark != 0
+	if pl.uid || seenSet && s.condstore {
 		item("UID ")
 		w.Number(uint64(m.UID))
 	}
-	if pl.flags || m.Flags&flagsChangedMark != 0 {
+	if pl.flags || seenSet {
 		item("FLAGS ")
 		writeFlags(w, m.Flags&^flagsChangedMark, m.Keywords)
 	}
-	if pl.modseq {
+	if pl.modseq || seenSet && s.condstore {
 		item("MODSEQ (")
 		w.Number(m.ModSeq)
 		w.Byte(')')

@@ -125,8 +125,9 @@ func (w *Writer) Mailbox(name string) {
 
 // NULReplacement stands for each NUL byte in a literal that is not a
 // literal8: RFC 9051 §4.3 forbids NUL there, and a BODY[] section of a
-// message holding NULs has the same size with each replaced, as Dovecot
-// does. BINARY[] sends such content unchanged as a literal8 (RFC 3516).
+// message holding NULs keeps its size with each replaced (so sizes and
+// partial ranges agree). BINARY[] sends such content unchanged as a
+// literal8 (RFC 3516). docs/imap.md compares this with Dovecot.
 const NULReplacement = "\x80"
 
 // Literal writes a literal of n bytes copied from r, NUL bytes replaced
