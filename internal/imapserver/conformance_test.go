@@ -220,7 +220,7 @@ func TestFlagsListKeywords(t *testing.T) {
 	// APPENDed with a keyword, seen through FETCH.
 	c.ok("APPEND INBOX (Fresh) {" + strconv.Itoa(len(simpleMsg)) + "+}\r\n" + simpleMsg)
 	u = c.ok("FETCH 3 FLAGS")
-	if len(u) != 3 || !strings.Contains(u[0], " Fresh ") || !strings.HasPrefix(u[2], "* 3 FETCH (FLAGS (Fresh))") {
+	if len(u) != 3 || !strings.Contains(u[0], " Fresh ") || !strings.HasPrefix(u[2], `* 3 FETCH (FLAGS (\Recent Fresh))`) {
 		t.Errorf("FETCH of a new keyword: %q", u)
 	}
 }
@@ -332,4 +332,50 @@ func TestNoNULInLiterals(t *testing.T) {
 	if len(u) != 1 || u[0] != "* 1 FETCH (BINARY[1] ~{5}\r\na\x00b\x00c)" {
 		t.Errorf("BINARY[1]: %q", u)
 	}
+}
+
+// TestRecentRev1: IMAP4rev1 sessions see \Recent as RFC 3501 §2.3.2 has
+// it: a new message is recent in exactly one session, the first to select
+// the mailbox or be told of the message; EXAMINE and STATUS only look;
+// IMAP4rev2 sessions never see it.
+func TestRecentRev1(t *testing.T) {
+	e := newEnv(t)
+	e.keepRecent = true
+	e.deliver("", simpleMsg, 0)
+	a, b := e.login(), e.login()
+	has(t, a.ok("STATUS INBOX (RECENT)"), "* STATUS INBOX (RECENT 1)")
+	has(t, a.ok("EXAMINE INBOX"), "* 1 RECENT")
+	has(t, a.ok("SELECT INBOX"), "* 1 RECENT")
+	has(t, b.ok("SELECT INBOX"), "* 0 RECENT")
+	has(t, a.ok("STATUS INBOX (RECENT)"), "* STATUS INBOX (RECENT 0)")
+	has(t, a.ok("FETCH 1 FLAGS"), `* 1 FETCH (FLAGS (\Recent))`)
+	has(t, b.ok("FETCH 1 FLAGS"), `* 1 FETCH (FLAGS ())`)
+
+	e.deliver("", simpleMsg, 0)
+	u := b.ok("NOOP") // b is told first this time
+	if strings.Join(u, "|") != "* 2 EXISTS|* 1 RECENT" {
+		t.Errorf("b: %q", u)
+	}
+	u = a.ok("NOOP")
+	if strings.Join(u, "|") != "* 2 EXISTS|* 1 RECENT" {
+		t.Errorf("a: %q", u)
+	}
+	has(t, a.ok("SEARCH RECENT"), "* SEARCH 1")
+	has(t, b.ok("SEARCH RECENT"), "* SEARCH 2")
+	has(t, b.ok("SEARCH OLD"), "* SEARCH 1")
+	b.ok(`STORE 2 +FLAGS.SILENT (\Seen)`)
+	has(t, b.ok("SEARCH NEW"), "* SEARCH")
+	hasNot(t, b.ok("SEARCH NEW"), "* SEARCH 2")
+	has(t, b.ok("FETCH 2 FLAGS"), `* 2 FETCH (FLAGS (\Recent \Seen))`)
+	c := e.login()
+	has(t, c.ok("SELECT INBOX"), "* 0 RECENT")
+
+	// IMAP4rev2: no \Recent anywhere.
+	d := e.login()
+	d.ok("ENABLE IMAP4rev2")
+	e.deliver("", simpleMsg, 0)
+	u = d.ok("SELECT INBOX")
+	hasNot(t, u, "RECENT")
+	hasNot(t, d.ok("FETCH 1:* FLAGS"), `\Recent`)
+	has(t, a.ok("NOOP"), "* 3 EXISTS", "* 2 RECENT") // d did not claim it
 }

@@ -21,8 +21,9 @@ import (
 // told. Every untagged response is checked against the model: EXPUNGE
 // only of messages that are gone, EXISTS exactly the messages added,
 // FETCH flags as the mailbox has them, keywords announced in FLAGS before
-// a FETCH shows them, UID and MODSEQ in every FETCH of the CONDSTORE
-// session; after NOOP a session's view is the mailbox.
+// a FETCH shows them, UID and MODSEQ in the FETCHes of the CONDSTORE
+// session, \Recent in one session only; after NOOP a session's view is
+// the mailbox.
 //
 // It runs a bounded number of operations with a fixed seed; set
 // POSTHORN_IMAP_STRESS_OPS (e.g. 100000) and POSTHORN_IMAP_STRESS_SEED
@@ -116,6 +117,8 @@ type mcSession struct {
 	keywords  map[string]bool
 	condstore bool
 	modseq    map[uint32]uint64
+	// recent is what FETCH showed \Recent since SELECT.
+	recent map[uint32]bool
 }
 
 var mcFlagPool = []string{`\Seen`, `\Flagged`, `\Answered`, `\Draft`, `\Deleted`, `$Forwarded`, `Work`, `$Label1`}
@@ -343,7 +346,7 @@ func (m *mcModel) run(s *mcSession, cmd string, effect func()) {
 }
 
 func (m *mcModel) selectInbox(s *mcSession) {
-	s.view, s.belief, s.keywords = nil, map[uint32]mcFlags{}, map[string]bool{}
+	s.view, s.belief, s.keywords, s.recent = nil, map[uint32]mcFlags{}, map[string]bool{}, map[uint32]bool{}
 	u, _ := m.exec(s, "SELECT INBOX")
 	m.check(s, u)
 	// FLAGS lists every keyword in use.
@@ -503,6 +506,18 @@ func (m *mcModel) checkFetch(s *mcSession, l string) {
 		return
 	}
 	got := parseMCFlags(fm[1])
+	// \Recent is in exactly one session, and stays while it is selected.
+	if got[`\recent`] {
+		delete(got, `\recent`)
+		for _, o := range m.sessions {
+			if o != s && o.recent[uid] {
+				m.errorf("%q: UID %d is \\Recent in session %d too", l, uid, o.id)
+			}
+		}
+		s.recent[uid] = true
+	} else if s.recent[uid] {
+		m.errorf("%q: UID %d lost \\Recent", l, uid)
+	}
 	for k := range got {
 		if !strings.HasPrefix(k, `\`) && !s.keywords[k] {
 			m.errorf("%q: keyword %s not announced in FLAGS", l, k)

@@ -368,7 +368,7 @@ func (s *session) fetchOne(r msgRef, f *fetcher, pl *fetchPlan) error {
 	}
 	if pl.flags || seenSet {
 		item("FLAGS ")
-		writeFlags(w, m.Flags&^flagsChangedMark, m.Keywords)
+		writeFlags(w, m.Flags&^flagsChangedMark, m.Keywords, s.recentFlag(m.UID))
 	}
 	if pl.modseq || seenSet && s.condstore {
 		item("MODSEQ (")

@@ -127,7 +127,7 @@ func (s *session) writeStoreFetch(seq uint32, m *store.Message, silent, uid bool
 	}
 	if !silent {
 		w.Raw("FLAGS ")
-		writeFlags(w, m.Flags, m.Keywords)
+		writeFlags(w, m.Flags, m.Keywords, s.recentFlag(m.UID))
 	}
 	if s.condstore {
 		if !silent {

@@ -21,10 +21,12 @@ import (
 const testUser, testPass = "alice@example.org", "secret-pass"
 
 type testEnv struct {
-	t    testing.TB
-	st   *store.SQLite
-	srv  *Server
-	acct store.Account
+	// keepRecent leaves delivered messages \Recent for the next session.
+	keepRecent bool
+	t          testing.TB
+	st         *store.SQLite
+	srv        *Server
+	acct       store.Account
 }
 
 func newEnv(t testing.TB) *testEnv {
@@ -79,7 +81,21 @@ func (e *testEnv) deliver(mailbox, msg string, flags store.Flags) store.Message 
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.notRecent(ms[0])
 	return ms[0]
+}
+
+// notRecent makes m (and what was delivered before it) \Recent to no
+// session, as if another session had seen it: tests see \Recent only
+// where they look for it (TestRecentRev1).
+func (e *testEnv) notRecent(m store.Message) {
+	e.t.Helper()
+	if e.keepRecent {
+		return
+	}
+	if _, _, err := e.st.ClaimRecent(context.Background(), e.acct.ID, m.MailboxID, true); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // tconn is a scripted client.

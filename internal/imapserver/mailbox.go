@@ -373,6 +373,24 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) error {
 		}
 		unseen, deleted = uint64(c.Unseen), uint64(c.Deleted)
 	}
+	var recent uint64
+	if slices.Contains(items, "RECENT") {
+		// The messages no session has seen as \Recent yet (RFC 3501
+		// §6.3.10), without claiming them.
+		from, to, err := s.srv.Store.ClaimRecent(s.ctx, s.acct.ID, mb.ID, false)
+		if err != nil {
+			return err
+		}
+		if from < to {
+			l, err := s.srv.Store.MailboxUIDs(s.ctx, s.acct.ID, mb.ID)
+			if err != nil {
+				return err
+			}
+			lo, _ := slices.BinarySearch(l.UIDs, from)
+			hi, _ := slices.BinarySearch(l.UIDs, to)
+			recent = uint64(hi - lo)
+		}
+	}
 	s.w.Raw("* STATUS ")
 	s.w.Mailbox(mb.Name)
 	s.w.Raw(" (")
@@ -397,7 +415,7 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) error {
 		case "HIGHESTMODSEQ":
 			s.w.Number(mb.HighestModSeq)
 		case "RECENT":
-			s.w.Number(0)
+			s.w.Number(recent)
 		case "APPENDLIMIT":
 			s.w.Number(uint64(s.srv.appendLimit()))
 		}

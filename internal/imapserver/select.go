@@ -42,6 +42,9 @@ func (s *session) doSelect(tag string, p *imapwire.Parser, readOnly bool) error 
 		return err
 	}
 	sel := newSelected(mb, readOnly, list.UIDs)
+	if err := s.claimRecent(sel); err != nil {
+		return err
+	}
 	if sel.keywords, err = s.srv.Store.MailboxKeywords(s.ctx, s.acct.ID, mb.ID); err != nil {
 		return err
 	}
@@ -68,7 +71,9 @@ func (s *session) writeSelectData(sel *selected, firstUnseen uint32) {
 	w.Number(uint64(len(sel.uids)))
 	w.Raw(" EXISTS\r\n")
 	if !s.rev2 {
-		w.Raw("* 0 RECENT\r\n")
+		w.Raw("* ")
+		w.Number(uint64(sel.recentCount()))
+		w.Raw(" RECENT\r\n")
 		if seq := sel.seqOf(firstUnseen); seq != 0 {
 			w.Raw("* OK [UNSEEN ")
 			w.Number(uint64(seq))

@@ -364,6 +364,12 @@ type Mail interface {
 	// DeleteMailbox deletes the mailbox and its messages, freeing their storage.
 	DeleteMailbox(ctx context.Context, accountID int64, name string) error
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+	// ClaimRecent reports the UIDs [from, to) of the mailbox that no
+	// session has seen as \Recent yet, and with claim marks them seen, so
+	// that exactly one session sees each message as recent (IMAP4rev1
+	// \Recent, RFC 3501 §2.3.2). Without claim it only looks (EXAMINE,
+	// STATUS RECENT).
+	ClaimRecent(ctx context.Context, accountID, mailboxID int64, claim bool) (from, to uint32, err error)
 	// DanglingSubscriptions lists, sorted, the subscribed names that are
 	// not mailboxes: those of subscribed mailboxes deleted since
 	// (RFC 9051 §6.3.7). Creating the mailbox again subscribes it.

@@ -14,12 +14,15 @@ import (
 // (RFC 3501 §6.3.6, RFC 9051 §6.3.7): LIST (SUBSCRIBED) shows it
 // \NonExistent until it is unsubscribed or created again (then subscribed).
 
+// Schema v8 also adds mailboxes.recent_uid (recent.go).
 const schemaV8 = `
 CREATE TABLE subscriptions (
 	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
 	name       TEXT NOT NULL, -- no mailbox has this name
 	PRIMARY KEY (account_id, name)
 ) WITHOUT ROWID;
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET recent_uid = uidnext;
 `
 
 func migrate8(ctx context.Context, tx *sql.Tx) error {
