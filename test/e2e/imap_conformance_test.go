@@ -43,7 +43,7 @@ func TestIMAPConformanceAgainstDovecot(t *testing.T) {
 	own := map[string][]check{
 		"posthorn": {
 			{"FETCH 1 BODY.PEEK[1]", "BODY[1] {5}\r\na\x80b\x80c)"},
-			{`STORE 1 -FLAGS (\Flagged)`, "* 1 FETCH (UID 1 FLAGS () MODSEQ ("},
+			{`STORE 1 -FLAGS (\Flagged)`, "* 1 FETCH (UID 1 FLAGS (\\Recent) MODSEQ ("},
 		},
 		"dovecot": {
 			{"FETCH 1 BODY.PEEK[1]", "BODY[1] {8}\r\nYQBiAGM=)"},
