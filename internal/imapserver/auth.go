@@ -309,12 +309,13 @@ func (s *session) cmdEnable(tag string, p *imapwire.Parser) error {
 		switch c {
 		case "CONDSTORE":
 			if !s.condstore {
-				s.condstore = true
+				s.enableCondstore()
 				enabled = append(enabled, c)
 			}
 		case "QRESYNC":
 			if !s.qresync {
-				s.qresync, s.condstore = true, true
+				s.qresync = true
+				s.enableCondstore()
 				enabled = append(enabled, c)
 			}
 		case "IMAP4REV2":

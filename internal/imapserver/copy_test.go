@@ -41,7 +41,8 @@ func TestAppend(t *testing.T) {
 	has(t, u, "* 1 EXISTS")
 	u = c.ok("FETCH 1 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
 	// RFC 9051 §2.3.3: the zone given is kept.
-	has(t, u, `FLAGS (\Seen $Label) INTERNALDATE "14-Jul-2023 02:44:25 +0200"`, "Subject: appended")
+	// Appended while selected: \Recent here (RFC 3501 §2.3.2).
+	has(t, u, `FLAGS (\Recent \Seen $Label) INTERNALDATE "14-Jul-2023 02:44:25 +0200"`, "Subject: appended")
 	// MULTIAPPEND, synchronizing literals.
 	c.send("m1 APPEND Drafts {" + itoa(len(msg)) + "}\r\n")
 	if l := c.readLine(); !strings.HasPrefix(l, "+ ") {

@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 
 	"github.com/posthorn/posthorn/internal/imapwire"
@@ -63,7 +64,8 @@ func (s *session) fetch(p *imapwire.Parser, uid bool) error {
 	}
 	pl := planFetch(a, uid)
 	if pl.modseq {
-		s.condstore = true // RFC 7162 §3.1: using a CONDSTORE feature enables it
+		s.enableCondstore() // RFC 7162 §3.1: using a CONDSTORE feature enables it
+		pl.uid = true       // and then MODSEQ comes with UID
 	}
 	if pl.setSeen && s.sel.readOnly {
 		pl.setSeen = false
@@ -203,7 +205,7 @@ func (s *session) fetchBatch(refs []msgRef, msgs *msgCursor, pl *fetchPlan, miss
 	var contents []store.Content
 	if pl.content {
 		var err error
-		if contents, err = s.srv.Store.OpenAll(s.ctx, batch); err != nil {
+		if contents, err = s.openAll(batch); err != nil {
 			return err
 		}
 	}
@@ -215,6 +217,10 @@ func (s *session) fetchBatch(refs []msgRef, msgs *msgCursor, pl *fetchPlan, miss
 		}
 	}()
 	for i, r := range brefs {
+		if contents != nil && contents[i] == nil {
+			*missing = true // expunged since its index record was read
+			continue
+		}
 		f := &fetcher{s: s, m: batch[i]}
 		if contents != nil {
 			f.content, contents[i] = contents[i], nil // f.close closes it
@@ -224,6 +230,34 @@ func (s *session) fetchBatch(refs []msgRef, msgs *msgCursor, pl *fetchPlan, miss
 		}
 	}
 	return nil
+}
+
+// openAll opens the contents of msgs. A message another session expunged
+// (and whose blob went) since its record was read has a nil Content: the
+// others are still served (RFC 2180 §4.1.2), and the mailbox is not
+// reported gone.
+func (s *session) openAll(msgs []store.Message) ([]store.Content, error) {
+	contents, err := s.srv.Store.OpenAll(s.ctx, msgs)
+	if !errors.Is(err, store.ErrNotFound) {
+		return contents, err
+	}
+	contents = make([]store.Content, len(msgs))
+	for i, m := range msgs {
+		c, err := s.srv.Store.Open(s.ctx, m)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			for _, c := range contents[:i] {
+				if c != nil {
+					c.Close()
+				}
+			}
+			return nil, err
+		default:
+			contents[i] = c
+		}
+	}
+	return contents, nil
 }
 
 // fetchVanished sends VANISHED (EARLIER) for UIDs in the set expunged
@@ -309,6 +343,9 @@ func (s *session) fetchOne(r msgRef, f *fetcher, pl *fetchPlan) error {
 	if err := f.prepare(pl.attrs); err != nil {
 		return err
 	}
+	if pl.flags || m.Flags&flagsChangedMark != 0 {
+		s.noteKeywords(m.Keywords)
+	}
 	w := s.w
 	w.Raw("* ")
 	w.Number(uint64(r.seq))
@@ -321,15 +358,19 @@ func (s *session) fetchOne(r msgRef, f *fetcher, pl *fetchPlan) error {
 		first = false
 		w.Raw(name)
 	}
-	if pl.uid {
+	// RFC 7162 §3.1: once CONDSTORE is on, a FETCH that implicitly sets
+	// \Seen reports UID and MODSEQ with the new flags. (A FETCH that
+	// asks for neither and sets nothing is left as asked.)
+	seenSet := m.Flags&flagsChangedMark != 0
+	if pl.uid || seenSet && s.condstore {
 		item("UID ")
 		w.Number(uint64(m.UID))
 	}
-	if pl.flags || m.Flags&flagsChangedMark != 0 {
+	if pl.flags || seenSet {
 		item("FLAGS ")
-		writeFlags(w, m.Flags&^flagsChangedMark, m.Keywords)
+		writeFlags(w, m.Flags&^flagsChangedMark, m.Keywords, s.recentFlag(m.UID))
 	}
-	if pl.modseq {
+	if pl.modseq || seenSet && s.condstore {
 		item("MODSEQ (")
 		w.Number(m.ModSeq)
 		w.Byte(')')

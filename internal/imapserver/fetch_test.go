@@ -51,7 +51,7 @@ func TestFetch(t *testing.T) {
 	u = c.ok("FETCH 1 (BODY[])")
 	has(t, u, `FLAGS (\Seen)`, "BODY[] {162}\r\nFrom: Bob")
 	u = c.ok("FETCH 1:* (FLAGS MODSEQ)")
-	has(t, u, `* 1 FETCH (FLAGS (\Seen) MODSEQ (`, `* 2 FETCH (FLAGS () MODSEQ (`)
+	has(t, u, `* 1 FETCH (UID 1 FLAGS (\Seen) MODSEQ (`, `* 2 FETCH (UID 2 FLAGS () MODSEQ (`)
 	u = c.ok("UID FETCH 2:* FAST")
 	if len(u) != 1 || !strings.HasPrefix(u[0], "* 2 FETCH (UID 2 FLAGS () INTERNALDATE") {
 		t.Fatalf("UID FETCH: %q", u)

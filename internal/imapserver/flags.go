@@ -26,7 +26,7 @@ func (s *session) store(p *imapwire.Parser, uid bool) error {
 		return no("READ-ONLY", "Mailbox is read-only")
 	}
 	if a.HasUnchanged {
-		s.condstore = true
+		s.enableCondstore()
 	}
 	refs := s.sel.resolve(a.Set, uid)
 	if len(refs) == 0 {
@@ -54,6 +54,9 @@ func (s *session) store(p *imapwire.Parser, uid bool) error {
 	}
 	for _, m := range res.Changed {
 		s.sel.ownMods[m.ModSeq] = true
+	}
+	if op != store.FlagsRemove {
+		s.noteKeywords(kws) // a new keyword joins FLAGS even with .SILENT
 	}
 	if err := s.storeReport(refs, res, a, uid); err != nil {
 		return err
@@ -108,18 +111,23 @@ func (s *session) storeReport(refs []msgRef, res store.FlagResult, a imapwire.St
 
 // writeStoreFetch writes the untagged FETCH of one message of a STORE.
 func (s *session) writeStoreFetch(seq uint32, m *store.Message, silent, uid bool) {
+	if !silent {
+		s.noteKeywords(m.Keywords)
+	}
 	w := s.w
 	w.Raw("* ")
 	w.Number(uint64(seq))
 	w.Raw(" FETCH (")
-	if uid {
+	if uid || s.condstore {
+		// RFC 7162 §3.1: once CONDSTORE is on, every untagged FETCH
+		// carries UID and MODSEQ.
 		w.Raw("UID ")
 		w.Number(uint64(m.UID))
 		w.SP()
 	}
 	if !silent {
 		w.Raw("FLAGS ")
-		writeFlags(w, m.Flags, m.Keywords)
+		writeFlags(w, m.Flags, m.Keywords, s.recentFlag(m.UID))
 	}
 	if s.condstore {
 		if !silent {

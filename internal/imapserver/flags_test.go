@@ -36,7 +36,7 @@ func TestStore(t *testing.T) {
 	if !strings.HasPrefix(st, "OK [MODIFIED 2]") {
 		t.Fatalf("UNCHANGEDSINCE: %s %q", st, u)
 	}
-	has(t, u, `* 1 FETCH (FLAGS (\Seen \Flagged) MODSEQ (`)
+	has(t, u, `* 1 FETCH (UID 1 FLAGS (\Seen \Flagged) MODSEQ (`)
 	_, st = c.run(`UID STORE 1 (UNCHANGEDSINCE 0) +FLAGS (\Draft)`)
 	if !strings.HasPrefix(st, "OK [MODIFIED 1]") {
 		t.Fatal(st)

@@ -21,10 +21,12 @@ import (
 const testUser, testPass = "alice@example.org", "secret-pass"
 
 type testEnv struct {
-	t    testing.TB
-	st   *store.SQLite
-	srv  *Server
-	acct store.Account
+	// keepRecent leaves delivered messages \Recent for the next session.
+	keepRecent bool
+	t          testing.TB
+	st         *store.SQLite
+	srv        *Server
+	acct       store.Account
 }
 
 func newEnv(t testing.TB) *testEnv {
@@ -49,7 +51,9 @@ func newEnv(t testing.TB) *testEnv {
 	}
 	svc := &accounts.Service{Store: st}
 	srv := &Server{
-		Store: st,
+		// A panic the session recovers from fails the test.
+		OnPanic: func(v any, stack []byte) { t.Errorf("session panic: %v\n%s", v, stack) },
+		Store:   st,
 		Auth: AuthenticatorFunc(func(ctx context.Context, u, p string) (store.Account, error) {
 			acc, err := svc.Authenticate(ctx, u, p, "imap")
 			if errors.Is(err, accounts.ErrAuthFailed) {
@@ -77,7 +81,21 @@ func (e *testEnv) deliver(mailbox, msg string, flags store.Flags) store.Message 
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.notRecent(ms[0])
 	return ms[0]
+}
+
+// notRecent makes m (and what was delivered before it) \Recent to no
+// session, as if another session had seen it: tests see \Recent only
+// where they look for it (TestRecentRev1).
+func (e *testEnv) notRecent(m store.Message) {
+	e.t.Helper()
+	if e.keepRecent {
+		return
+	}
+	if _, _, err := e.st.ClaimRecent(context.Background(), e.acct.ID, m.MailboxID, true); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // tconn is a scripted client.

@@ -16,8 +16,12 @@ func TestIdleNewMessage(t *testing.T) {
 		t.Fatal(l)
 	}
 	start := time.Now()
+	e.keepRecent = true // the idling session is the first to see it
 	go e.deliver("", simpleMsg, 0)
 	if l := c.readLine(); l != "* 2 EXISTS" {
+		t.Fatalf("got %q", l)
+	}
+	if l := c.readLine(); l != "* 1 RECENT" {
 		t.Fatalf("got %q", l)
 	}
 	// IDLE does not poll: the EXISTS can only come from the delivery's
@@ -30,7 +34,7 @@ func TestIdleNewMessage(t *testing.T) {
 		t.Fatalf("got %q", l)
 	}
 	other.ok(`STORE 2 +FLAGS.SILENT (\Deleted)`)
-	if l := c.readLine(); !strings.HasPrefix(l, `* 2 FETCH (UID 2 FLAGS (\Deleted)`) {
+	if l := c.readLine(); !strings.HasPrefix(l, `* 2 FETCH (UID 2 FLAGS (\Recent \Deleted)`) {
 		t.Fatalf("got %q", l)
 	}
 	other.ok("EXPUNGE")

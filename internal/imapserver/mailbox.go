@@ -20,6 +20,14 @@ type listEntry struct {
 	name  string
 	mb    *store.Mailbox // nil for a name that only exists as a parent
 	attrs []string
+	// subscribed: the name is on the subscription list.
+	subscribed bool
+	// onlySubscribed: the name is no mailbox nor the parent of one, only
+	// a subscription (listed only by LSUB and LIST (SUBSCRIBED)).
+	onlySubscribed bool
+	// childInfo: some descendant is subscribed but does not match the
+	// patterns (CHILDINFO, RFC 5258 §3.5; LSUB's parents, RFC 3501 §6.3.9).
+	childInfo bool
 }
 
 func (s *session) cmdList(tag string, p *imapwire.Parser) error {
@@ -56,25 +64,47 @@ func (s *session) list(a imapwire.ListArgs, verb string) error {
 	subscribedOnly := opt(a.Selection, "SUBSCRIBED")
 	specialOnly := opt(a.Selection, "SPECIAL-USE")
 	retSub := subscribedOnly || opt(a.Return, "SUBSCRIBED") || verb == "LSUB"
-	for _, e := range listEntries(mbs) {
-		if !matchAny(a.Reference, a.Patterns, e.name) {
-			continue
+	var dangling []string
+	if retSub {
+		if dangling, err = s.srv.Store.DanglingSubscriptions(s.ctx, s.acct.ID); err != nil {
+			return err
 		}
-		if subscribedOnly && (e.mb == nil || !e.mb.Subscribed) {
+	}
+	matches := func(name string) bool { return matchAny(a.Reference, a.Patterns, name) }
+	entries := listEntries(mbs, dangling)
+	if subscribedOnly {
+		// LSUB always reports the unsubscribed parents of subscribed
+		// names it does not show (RFC 3501 §6.3.9); LIST with
+		// RECURSIVEMATCH (RFC 5258 §3.1).
+		entries = subscribedEntries(entries, matches, verb == "LSUB" || opt(a.Selection, "RECURSIVEMATCH"))
+	}
+	for _, e := range entries {
+		if !matches(e.name) || e.onlySubscribed && !subscribedOnly {
 			continue
 		}
 		if specialOnly && (e.mb == nil || e.mb.SpecialUse == "") {
 			continue
 		}
 		attrs := e.attrs
-		if e.mb != nil && e.mb.Subscribed && retSub && verb == "LIST" {
-			attrs = append(attrs, `\Subscribed`)
-		}
-		if e.mb == nil && !s.rev2 {
-			attrs = append(attrs, `\Noselect`)
+		if verb == "LSUB" {
+			// Not selectable, or not subscribed (a parent): \Noselect.
+			attrs = slices.DeleteFunc(slices.Clone(attrs), func(a string) bool { return a == `\NonExistent` })
+			if e.mb == nil || !e.subscribed {
+				attrs = append(attrs, `\Noselect`)
+			}
+		} else {
+			if e.subscribed && retSub {
+				attrs = append(attrs, `\Subscribed`)
+			}
+			if e.mb == nil && !s.rev2 {
+				attrs = append(attrs, `\Noselect`)
+			}
 		}
 		s.w.Raw("* " + verb + " (" + strings.Join(attrs, " ") + `) "/" `)
 		s.w.Mailbox(e.name)
+		if e.childInfo && verb == "LIST" {
+			s.w.Raw(` ("CHILDINFO" ("SUBSCRIBED"))`)
+		}
 		s.w.Raw("\r\n")
 		if e.mb != nil && len(a.Status) > 0 {
 			if err := s.writeStatus(*e.mb, a.Status); err != nil {
@@ -85,10 +115,42 @@ func (s *session) list(a imapwire.ListArgs, verb string) error {
 	return nil
 }
 
+// subscribedEntries keeps the subscribed entries of all and, with
+// parents, the names that match but are not subscribed and have a
+// subscribed descendant that does not match, marking childInfo on every
+// entry with such a descendant.
+func subscribedEntries(all []listEntry, matches func(string) bool, parents bool) []listEntry {
+	info := map[string]bool{}
+	if parents {
+		for _, e := range all {
+			if !e.subscribed || matches(e.name) {
+				continue
+			}
+			for n := e.name; ; {
+				j := strings.LastIndexByte(n, sep)
+				if j < 0 {
+					break
+				}
+				n = n[:j]
+				info[n] = true
+			}
+		}
+	}
+	var out []listEntry
+	for _, e := range all {
+		e.childInfo = info[e.name] && matches(e.name)
+		if e.subscribed || e.childInfo {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // listEntries sorts the mailboxes (INBOX first), adds the parents that
-// do not exist themselves, and computes the child and special-use
+// do not exist themselves and the subscribed names that are no mailbox
+// (dangling), and computes the child, special-use and subscription
 // attributes.
-func listEntries(mbs []store.Mailbox) []listEntry {
+func listEntries(mbs []store.Mailbox, dangling []string) []listEntry {
 	byName := map[string]*store.Mailbox{}
 	names := map[string]bool{}
 	for i := range mbs {
@@ -109,6 +171,16 @@ func listEntries(mbs []store.Mailbox) []listEntry {
 			hasChild[n[:j]] = true
 		}
 	}
+	// Dangling names come after the children are counted: \HasChildren
+	// is about mailboxes (RFC 5258 §4).
+	subscribed := map[string]bool{}
+	onlySub := map[string]bool{}
+	for _, n := range dangling {
+		subscribed[n] = true
+		if !names[n] {
+			names[n], onlySub[n] = true, true
+		}
+	}
 	sorted := make([]string, 0, len(names))
 	for n := range names {
 		sorted = append(sorted, n)
@@ -123,9 +195,11 @@ func listEntries(mbs []store.Mailbox) []listEntry {
 	})
 	out := make([]listEntry, 0, len(sorted))
 	for _, n := range sorted {
-		e := listEntry{name: n, mb: byName[n]}
+		e := listEntry{name: n, mb: byName[n], subscribed: subscribed[n], onlySubscribed: onlySub[n]}
 		if e.mb == nil {
 			e.attrs = append(e.attrs, `\NonExistent`)
+		} else {
+			e.subscribed = e.mb.Subscribed
 		}
 		if hasChild[n] {
 			e.attrs = append(e.attrs, `\HasChildren`)
@@ -215,6 +289,11 @@ func (s *session) cmdCreate(tag string, p *imapwire.Parser) error {
 	default:
 		return no("USEATTR", "Only one special-use attribute per mailbox")
 	}
+	// Nothing is created for a name that cannot be: the parents of
+	// "q1//y" are not made before the name is refused.
+	if err := store.CheckMailboxName(name); err != nil {
+		return err
+	}
 	// RFC 9051 §6.3.4: create the superior hierarchy as needed.
 	for i := 0; i < len(name); i++ {
 		if name[i] == sep {
@@ -278,7 +357,7 @@ func (s *session) cmdStatus(tag string, p *imapwire.Parser) error {
 		return mailboxErr(err)
 	}
 	if slices.Contains(a.Items, "HIGHESTMODSEQ") {
-		s.condstore = true
+		s.enableCondstore()
 	}
 	return s.writeStatus(mb, a.Items)
 }
@@ -293,6 +372,24 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) error {
 			return err
 		}
 		unseen, deleted = uint64(c.Unseen), uint64(c.Deleted)
+	}
+	var recent uint64
+	if slices.Contains(items, "RECENT") {
+		// The messages no session has seen as \Recent yet (RFC 3501
+		// §6.3.10), without claiming them.
+		from, to, err := s.srv.Store.ClaimRecent(s.ctx, s.acct.ID, mb.ID, false)
+		if err != nil {
+			return err
+		}
+		if from < to {
+			l, err := s.srv.Store.MailboxUIDs(s.ctx, s.acct.ID, mb.ID)
+			if err != nil {
+				return err
+			}
+			lo, _ := slices.BinarySearch(l.UIDs, from)
+			hi, _ := slices.BinarySearch(l.UIDs, to)
+			recent = uint64(hi - lo)
+		}
 	}
 	s.w.Raw("* STATUS ")
 	s.w.Mailbox(mb.Name)
@@ -318,7 +415,7 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) error {
 		case "HIGHESTMODSEQ":
 			s.w.Number(mb.HighestModSeq)
 		case "RECENT":
-			s.w.Number(0)
+			s.w.Number(recent)
 		case "APPENDLIMIT":
 			s.w.Number(uint64(s.srv.appendLimit()))
 		}

@@ -67,7 +67,7 @@ func (s *session) runSearch(a imapwire.SearchArgs, perr error) (*searcher, []hit
 		return nil, nil, err
 	}
 	if sr.modseq {
-		s.condstore = true // RFC 7162 §3.1: using MODSEQ enables CONDSTORE
+		s.enableCondstore() // RFC 7162 §3.1: using MODSEQ enables CONDSTORE
 	}
 	return sr, hits, nil
 }

@@ -31,6 +31,7 @@ func (e *testEnv) deliverAt(msg string, date time.Time, flags store.Flags, kws .
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.notRecent(ms[0])
 	return ms[0]
 }
 

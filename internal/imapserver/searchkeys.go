@@ -68,10 +68,14 @@ func (sr *searcher) match(k *imapwire.SearchKey, seq uint32, e *store.IndexEntry
 // matchIndex tests the keys answered from the light index alone.
 func (sr *searcher) matchIndex(k *imapwire.SearchKey, e *store.IndexEntry) bool {
 	switch k.Op {
-	case "ALL", "OLD", "SAVEDATESUPPORTED":
+	case "ALL", "SAVEDATESUPPORTED":
 		return true
-	case "NEW", "RECENT":
-		return false // no session ever sees \Recent messages here
+	case "RECENT":
+		return sr.s.recentFlag(e.UID)
+	case "NEW":
+		return sr.s.recentFlag(e.UID) && e.Flags&store.FlagSeen == 0
+	case "OLD":
+		return !sr.s.recentFlag(e.UID)
 	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN":
 		return e.Flags&systemFlag(k.Op) != 0
 	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":

@@ -42,6 +42,12 @@ func (s *session) doSelect(tag string, p *imapwire.Parser, readOnly bool) error 
 		return err
 	}
 	sel := newSelected(mb, readOnly, list.UIDs)
+	if err := s.claimRecent(sel); err != nil {
+		return err
+	}
+	if sel.keywords, err = s.srv.Store.MailboxKeywords(s.ctx, s.acct.ID, mb.ID); err != nil {
+		return err
+	}
 	s.writeSelectData(sel, list.FirstUnseen)
 	if a.QResync != nil && a.QResync.UIDValidity == mb.UIDValidity {
 		if err := s.qresyncReport(sel, a.QResync); err != nil {
@@ -60,17 +66,14 @@ func (s *session) doSelect(tag string, p *imapwire.Parser, readOnly bool) error 
 // it; UIDNEXT is raised past any message the view already has.
 func (s *session) writeSelectData(sel *selected, firstUnseen uint32) {
 	w := s.w
-	w.Raw("* FLAGS (" + systemFlags + ")\r\n")
-	if sel.readOnly {
-		w.Raw("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
-	} else {
-		w.Raw("* OK [PERMANENTFLAGS (" + systemFlags + ` \*)] Flags permitted` + "\r\n")
-	}
+	s.writeFlagsList(sel)
 	w.Raw("* ")
 	w.Number(uint64(len(sel.uids)))
 	w.Raw(" EXISTS\r\n")
 	if !s.rev2 {
-		w.Raw("* 0 RECENT\r\n")
+		w.Raw("* ")
+		w.Number(uint64(sel.recentCount()))
+		w.Raw(" RECENT\r\n")
 		if seq := sel.seqOf(firstUnseen); seq != 0 {
 			w.Raw("* OK [UNSEEN ")
 			w.Number(uint64(seq))
@@ -196,4 +199,35 @@ func (s *session) expungeDone() error {
 	}
 	s.flushUpdates(true)
 	return okStatus("HIGHESTMODSEQ "+u64(mb.HighestModSeq), "EXPUNGE completed")
+}
+
+// enableCondstore turns CONDSTORE on (RFC 7162 §3.1, a "CONDSTORE
+// enabling command"). The first time, with a mailbox selected, the
+// command ends with an untagged OK [HIGHESTMODSEQ], since the client could
+// not have seen one at SELECT.
+func (s *session) enableCondstore() {
+	if s.condstore {
+		return
+	}
+	s.condstore = true
+	s.announceModSeq = s.sel != nil
+}
+
+// sendHighestModSeq writes the OK [HIGHESTMODSEQ] enableCondstore asked
+// for, after the pending updates so that it covers everything announced.
+func (s *session) sendHighestModSeq() {
+	if !s.announceModSeq || s.sel.deleted || len(s.sel.expunged) > 0 {
+		// Expunges not yet announced would be behind the value: wait for
+		// a command that may announce them.
+		return
+	}
+	s.announceModSeq = false
+	mb, err := s.srv.Store.MailboxByID(s.ctx, s.acct.ID, s.sel.mb.ID)
+	if err != nil {
+		s.log.Warn("imap: reading HIGHESTMODSEQ", "err", err)
+		return
+	}
+	s.w.Raw("* OK [HIGHESTMODSEQ ")
+	s.w.Number(mb.HighestModSeq)
+	s.w.Raw("] Highest\r\n")
 }

@@ -3,6 +3,7 @@ package imapserver
 import (
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/posthorn/posthorn/internal/imapwire"
 	"github.com/posthorn/posthorn/internal/store"
@@ -32,6 +33,55 @@ type selected struct {
 	// saved is the SEARCHRES result "$" (RFC 5182): UIDs, ascending. An
 	// expunged UID needs no removal: resolve only returns UIDs in the view.
 	saved []uint32
+	// keywords are those the client was told of in FLAGS: the ones in use
+	// at SELECT, then every one a FETCH showed since (RFC 9051 §7.3.5).
+	keywords []string
+	// recent are the UID ranges [lo, hi) this session claimed as \Recent
+	// (IMAP4rev1 only, RFC 3501 §2.3.2; store.ClaimRecent).
+	recent [][2]uint32
+}
+
+// isRecent reports whether uid is \Recent in this session.
+func (sel *selected) isRecent(uid uint32) bool {
+	for _, r := range sel.recent {
+		if uid >= r[0] && uid < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// recentCount counts the \Recent messages of the view.
+func (sel *selected) recentCount() int {
+	n := 0
+	for _, r := range sel.recent {
+		lo, _ := slices.BinarySearch(sel.uids, r[0])
+		hi, _ := slices.BinarySearch(sel.uids, r[1])
+		n += hi - lo
+	}
+	return n
+}
+
+// claimRecent asks the store for the messages no session has seen as
+// \Recent yet (only looking in a read-only session) and makes them recent
+// here. IMAP4rev2 has no \Recent: such sessions claim nothing.
+func (s *session) claimRecent(sel *selected) error {
+	if s.rev2 {
+		return nil
+	}
+	from, to, err := s.srv.Store.ClaimRecent(s.ctx, s.acct.ID, sel.mb.ID, !sel.readOnly)
+	if err != nil {
+		return err
+	}
+	if from < to {
+		sel.recent = append(sel.recent, [2]uint32{from, to})
+	}
+	return nil
+}
+
+// recentFlag reports whether FLAGS of uid includes \Recent.
+func (s *session) recentFlag(uid uint32) bool {
+	return !s.rev2 && s.sel != nil && s.sel.isRecent(uid)
 }
 
 func newSelected(mb store.Mailbox, readOnly bool, uids []uint32) *selected {
@@ -211,6 +261,16 @@ func (s *session) flushUpdates(allowExpunge bool) {
 		s.w.Raw("* ")
 		s.w.Number(uint64(len(sel.uids)))
 		s.w.Raw(" EXISTS\r\n")
+		if !s.rev2 && !sel.readOnly {
+			// RFC 3501 §7.3.2: the new messages are recent here unless
+			// another session saw them first.
+			if err := s.claimRecent(sel); err != nil {
+				s.log.Warn("imap: claiming \\Recent", "err", err)
+			}
+			s.w.Raw("* ")
+			s.w.Number(uint64(sel.recentCount()))
+			s.w.Raw(" RECENT\r\n")
+		}
 	}
 	if len(sel.flagsChg) > 0 {
 		s.flushFlags()
@@ -241,14 +301,52 @@ func (s *session) flushFlags() {
 	}
 }
 
+// noteKeywords announces the keywords of kws the client has not been
+// told of: a new FLAGS (and PERMANENTFLAGS) response must come before a
+// FETCH that shows a keyword FLAGS lacks (RFC 9051 §7.3.5, §7.5.2). The
+// list only grows while the mailbox is selected.
+func (s *session) noteKeywords(kws []string) {
+	sel := s.sel
+	if sel == nil {
+		return
+	}
+	added := false
+	for _, k := range kws {
+		if !slices.ContainsFunc(sel.keywords, func(x string) bool { return strings.EqualFold(x, k) }) {
+			sel.keywords = append(sel.keywords, k)
+			added = true
+		}
+	}
+	if added {
+		slices.Sort(sel.keywords)
+		s.writeFlagsList(sel)
+	}
+}
+
+// writeFlagsList writes FLAGS and PERMANENTFLAGS for sel.
+func (s *session) writeFlagsList(sel *selected) {
+	w := s.w
+	kws := ""
+	for _, k := range sel.keywords {
+		kws += " " + k
+	}
+	w.Raw("* FLAGS (" + systemFlags + kws + ")\r\n")
+	if sel.readOnly {
+		w.Raw("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
+	} else {
+		w.Raw("* OK [PERMANENTFLAGS (" + systemFlags + kws + ` \*)] Flags permitted` + "\r\n")
+	}
+}
+
 // writeFlagsFetch writes "* seq FETCH (UID u FLAGS (...) [MODSEQ (m)])".
 func (s *session) writeFlagsFetch(seq uint32, m store.Message) {
+	s.noteKeywords(m.Keywords)
 	s.w.Raw("* ")
 	s.w.Number(uint64(seq))
 	s.w.Raw(" FETCH (UID ")
 	s.w.Number(uint64(m.UID))
 	s.w.Raw(" FLAGS ")
-	writeFlags(s.w, m.Flags, m.Keywords)
+	writeFlags(s.w, m.Flags, m.Keywords, s.recentFlag(m.UID))
 	if s.condstore {
 		s.w.Raw(" MODSEQ (")
 		s.w.Number(m.ModSeq)

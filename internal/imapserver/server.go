@@ -126,6 +126,10 @@ type Server struct {
 	// Observer is told of connections and failed logins (metrics); nil:
 	// nobody.
 	Observer Observer
+	// OnPanic, if set, is called with the value and stack of a panic a
+	// session recovered from (the session is logged at level Error and
+	// closed either way): tests and fuzzers set it to fail.
+	OnPanic func(v any, stack []byte)
 	// InsecureAuth allows LOGIN and PLAIN without TLS from any address
 	// (tests only). Without TLS they are otherwise allowed only from
 	// loopback addresses (LOGINDISABLED, RFC 9051 §6.2.3).

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,9 @@ type session struct {
 
 	// Extensions the client enabled (RFC 5161) or used (CONDSTORE).
 	condstore, qresync, rev2, utf8 bool
+	// announceModSeq: CONDSTORE was just enabled with a mailbox
+	// selected; the command ends with OK [HIGHESTMODSEQ] (RFC 7162 §3.1).
+	announceModSeq bool
 }
 
 func newSession(srv *Server, c net.Conn, id string) *session {
@@ -122,7 +126,11 @@ func (s *session) run(implicitTLS bool) {
 	}()
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("imap: session panic", "panic", r)
+			stack := debug.Stack()
+			s.log.Error("imap: session panic", "panic", r, "stack", string(stack))
+			if s.srv.OnPanic != nil {
+				s.srv.OnPanic(r, stack)
+			}
 		}
 	}()
 	if !s.admit(implicitTLS) {
@@ -354,11 +362,20 @@ func (s *session) dispatch(cmd *imapwire.Command) {
 		p.Accept(' ') // tolerate the space a UID command leaves
 	}
 	err := c.fn(s, cmd.Tag, p)
+	if errors.Is(err, store.ErrNotFound) && stateIn(stateSelected, c.states) && !stateIn(stateAuth, c.states) {
+		// A command on messages of the selected mailbox found one gone:
+		// another session expunged it (RFC 2180 §4.1). The mailbox
+		// itself is not "NONEXISTENT".
+		err = no("EXPUNGEISSUED", "Some messages were expunged")
+	}
 	if err == errTagged {
 		return
 	}
 	if s.sel != nil {
 		s.flushUpdates(!c.seqCmd)
+		s.sendHighestModSeq()
+	} else {
+		s.announceModSeq = false
 	}
 	var st *status
 	switch {

@@ -22,9 +22,13 @@ var flagNames = [...]struct {
 }
 
 // writeFlags writes a flag list: system flags then keywords.
-func writeFlags(w *imapwire.Writer, f store.Flags, kws []string) {
+func writeFlags(w *imapwire.Writer, f store.Flags, kws []string, recent bool) {
 	w.Byte('(')
 	first := true
+	if recent {
+		w.Raw(`\Recent`)
+		first = false
+	}
 	for _, fn := range flagNames {
 		if f&fn.f != 0 {
 			if !first {

@@ -1,6 +1,7 @@
 package imapwire
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -134,7 +135,21 @@ func ParseList(p *Parser) ListArgs {
 	var a ListArgs
 	if p.Peek() == '(' {
 		a.Extended = true
-		p.List(func() { a.Selection = append(a.Selection, p.Keyword()) })
+		p.List(func() {
+			kw := p.Keyword()
+			switch kw {
+			case "SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE":
+				a.Selection = append(a.Selection, kw)
+			default:
+				// RFC 5258 §3: an unknown selection option is BAD.
+				p.Fail("Unknown LIST selection option")
+			}
+		})
+		// RFC 5258 §3.1: RECURSIVEMATCH needs a selection option to
+		// modify; SUBSCRIBED is the one it is defined for.
+		if slices.Contains(a.Selection, "RECURSIVEMATCH") && !slices.Contains(a.Selection, "SUBSCRIBED") {
+			p.Fail("RECURSIVEMATCH needs SUBSCRIBED")
+		}
 		p.SP()
 	}
 	a.Reference = p.Mailbox()
@@ -154,9 +169,13 @@ func ParseList(p *Parser) ListArgs {
 		p.List(func() {
 			kw := p.Keyword()
 			a.Return = append(a.Return, kw)
-			if kw == "STATUS" {
+			switch kw {
+			case "STATUS":
 				p.SP()
 				a.Status = parseStatusItems(p)
+			case "SUBSCRIBED", "CHILDREN", "SPECIAL-USE":
+			default:
+				p.Fail("Unknown LIST return option") // RFC 5258 §3
 			}
 		})
 	}

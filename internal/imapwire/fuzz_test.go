@@ -3,12 +3,14 @@ package imapwire
 import (
 	"bufio"
 	"bytes"
+	"strings"
 	"testing"
 )
 
 // FuzzCommand frames and parses arbitrary input with every argument
-// parser: nothing may panic, and a parsed literal never reaches past the
-// arguments.
+// parser: nothing may panic, a parsed literal never reaches past the
+// arguments, and what the server writes back of what it parsed parses to
+// the same value (roundTrip).
 func FuzzCommand(f *testing.F) {
 	for _, s := range []string{
 		"a1 FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (Subject)]<0.100>)\r\n",
@@ -44,6 +46,7 @@ func FuzzCommand(f *testing.F) {
 			}
 			for _, utf8 := range []bool{false, true} {
 				parseAll(cmd.Args, utf8)
+				roundTrip(t, cmd.Args, utf8)
 			}
 		}
 	})
@@ -72,6 +75,70 @@ func parseAll(args []byte, utf8 bool) {
 	run(func(p *Parser) { ParseAtoms(p) })
 	run(func(p *Parser) { p.AString(); p.SP(); p.AString() })
 	run(func(p *Parser) { p.SeqSet() })
+}
+
+// roundTrip checks the Writer against the Parser on the values a server
+// echoes: a mailbox name (LIST, STATUS), an astring (ID, METADATA), and a
+// sequence set re-formatted with FormatUIDs (COPYUID, MODIFIED).
+func roundTrip(t *testing.T, args []byte, utf8 bool) {
+	t.Helper()
+	write := func(fn func(w *Writer)) []byte {
+		var b bytes.Buffer
+		bw := bufio.NewWriter(&b)
+		w := NewWriter(bw)
+		w.UTF8 = utf8
+		fn(w)
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	if p := NewParser(args, utf8); true {
+		name := p.Mailbox()
+		if p.Err() == nil && !strings.Contains(name, "\x00") {
+			out := write(func(w *Writer) { w.Mailbox(name) })
+			q := NewParser(out, utf8)
+			if got := q.Mailbox(); q.End() != nil || got != name {
+				t.Errorf("mailbox %q written as %q parses as %q (%v)", name, out, got, q.End())
+			}
+		}
+	}
+	if p := NewParser(args, utf8); true {
+		s := p.AString()
+		if p.Err() == nil && !strings.Contains(s, "\x00") {
+			out := write(func(w *Writer) { w.AString(s) })
+			q := NewParser(out, utf8)
+			if got := q.AString(); q.End() != nil || got != s {
+				t.Errorf("astring %q written as %q parses as %q (%v)", s, out, got, q.End())
+			}
+		}
+	}
+	if p := NewParser(args, utf8); true {
+		set := p.SeqSet()
+		if p.Err() == nil && !set.Saved {
+			const max = 40
+			var in []uint32
+			for n := uint32(1); n <= max; n++ {
+				if set.Contains(n, max) {
+					in = append(in, n)
+				}
+			}
+			if len(in) > 0 {
+				s := FormatUIDs(in)
+				q := NewParser([]byte(s), utf8)
+				back := q.SeqSet()
+				for n := uint32(1); n <= max && q.End() == nil; n++ {
+					if back.Contains(n, max) != set.Contains(n, max) {
+						t.Errorf("set %q as %q: %d differs", args, s, n)
+						break
+					}
+				}
+				if q.End() != nil {
+					t.Errorf("FormatUIDs(%v) = %q: %v", in, s, q.End())
+				}
+			}
+		}
+	}
 }
 
 func FuzzUTF7(f *testing.F) {

@@ -176,8 +176,12 @@ func (p *Parser) stringBytes() ([]byte, bool) {
 	case '{':
 		return p.literal(false), true
 	case '~':
-		p.Fail("Literal8 not allowed here")
-		return nil, true
+		// "~{" starts a literal8 (RFC 3516 §4.2); any other "~" is an
+		// ATOM-CHAR, as in the pattern of LIST "" ~foo.
+		if p.i+1 < len(p.b) && p.b[p.i+1] == '{' {
+			p.Fail("Literal8 not allowed here")
+			return nil, true
+		}
 	}
 	return nil, false
 }

@@ -158,3 +158,29 @@ func TestFormatUIDs(t *testing.T) {
 		t.Error(got)
 	}
 }
+
+// TestTildeAtom: "~" starts a literal8 only before "{"; elsewhere it is an
+// ATOM-CHAR, so every string-taking parser accepts an atom beginning with it.
+func TestTildeAtom(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		fn   func(p *Parser) string
+		in   string
+		want string
+	}{
+		{"AString", (*Parser).AString, "~foo", "~foo"},
+		{"Mailbox", (*Parser).Mailbox, "~foo", "~foo"},
+		{"ListMailbox", (*Parser).ListMailbox, "~foo%", "~foo%"},
+		{"ListMailbox", (*Parser).ListMailbox, "~", "~"},
+	} {
+		p := NewParser([]byte(tt.in), false)
+		got := tt.fn(p)
+		if err := p.End(); err != nil || got != tt.want {
+			t.Errorf("%s(%q) = %q, %v; want %q", tt.name, tt.in, got, err, tt.want)
+		}
+	}
+	p := NewParser([]byte("~{1}\r\nx"), false)
+	if p.AString(); p.End() == nil {
+		t.Errorf("AString accepted a literal8")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -55,7 +56,7 @@ func (w *Writer) String(s string) {
 		w.Raw("{")
 		w.Number(uint64(len(s)))
 		w.Raw("}\r\n")
-		w.Raw(s)
+		w.Raw(strings.ReplaceAll(s, "\x00", NULReplacement))
 		return
 	}
 	w.Byte('"')
@@ -122,12 +123,22 @@ func (w *Writer) Mailbox(name string) {
 	w.AString(name)
 }
 
-// Literal writes a literal of n bytes copied from r; binary writes a
-// literal8 (~{n}, RFC 3516). Short reads are padded with spaces so the
-// stream stays in sync (the error is still reported).
+// NULReplacement stands for each NUL byte in a literal that is not a
+// literal8: RFC 9051 §4.3 forbids NUL there, and a BODY[] section of a
+// message holding NULs keeps its size with each replaced (so sizes and
+// partial ranges agree). BINARY[] sends such content unchanged as a
+// literal8 (RFC 3516). docs/imap.md compares this with Dovecot.
+const NULReplacement = "\x80"
+
+// Literal writes a literal of n bytes copied from r, NUL bytes replaced
+// by NULReplacement; binary writes a literal8 (~{n}, RFC 3516), bytes
+// unchanged. Short reads are padded with spaces so the stream stays in
+// sync (the error is still reported).
 func (w *Writer) Literal(r io.Reader, n int64, binary bool) error {
 	if binary {
 		w.Byte('~')
+	} else {
+		r = noNULs{r}
 	}
 	w.Byte('{')
 	w.Number(uint64(n))
@@ -146,6 +157,19 @@ func (w *Writer) Literal(r io.Reader, n int64, binary bool) error {
 		return err
 	}
 	return nil
+}
+
+// noNULs replaces NUL bytes as they are read.
+type noNULs struct{ r io.Reader }
+
+func (n noNULs) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	for i, c := range p[:k] {
+		if c == 0 {
+			p[i] = NULReplacement[0]
+		}
+	}
+	return k, err
 }
 
 // Date writes a quoted date-time (RFC 9051 §9).

@@ -37,3 +37,27 @@ func TestWriterString(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterNoNULInLiteral: a literal never carries NUL (RFC 9051 §4.3);
+// a literal8 carries the bytes unchanged.
+func TestWriterNoNULInLiteral(t *testing.T) {
+	for _, tc := range []struct {
+		write func(w *Writer)
+		want  string
+	}{
+		{func(w *Writer) { w.String("a\x00b") }, "{3}\r\na\x80b"},
+		{func(w *Writer) { w.Literal(strings.NewReader("\x00x\x00"), 3, false) }, "{3}\r\n\x80x\x80"},
+		{func(w *Writer) { w.Literal(strings.NewReader("\x00x\x00"), 3, true) }, "~{3}\r\n\x00x\x00"},
+	} {
+		var sb strings.Builder
+		bw := bufio.NewWriter(&sb)
+		w := NewWriter(bw)
+		tc.write(w)
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if got := sb.String(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}

@@ -19,6 +19,9 @@ type token struct {
 	kind  tokKind
 	text  string
 	space bool // white space or a comment precedes the token
+	// comment is the text of the first comment right after the token:
+	// the display name of the old form "user@example.org (Real Name)".
+	comment string
 }
 
 // lexAddress splits s into tokens, dropping white space and comments (RFC
@@ -35,7 +38,11 @@ func lexAddress(s string) []token {
 			continue
 		case c == '(':
 			space = true
-			i = len(s) - len(skipComment(s[i:]))
+			end := len(s) - len(skipComment(s[i:]))
+			if n := len(toks); n > 0 && !hasComment(toks[n-1]) && end > i+1 && s[end-1] == ')' {
+				toks[n-1].comment = commentText(s[i+1 : end-1])
+			}
+			i = end
 			continue
 		case c == '"':
 			v, rest := quotedString(s[i:])
@@ -65,6 +72,27 @@ func lexAddress(s string) []token {
 		space = false
 	}
 	return toks
+}
+
+// hasComment reports whether t already has its comment.
+func hasComment(t token) bool { return t.comment != "" }
+
+// commentText is the text of a comment (without its parentheses): quoted
+// pairs unescaped, white space runs made one space, RFC 2047 decoded.
+func commentText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) {
+			i++
+			c = s[i]
+		}
+		if c == '\r' || c == '\n' || c == '\t' {
+			c = ' '
+		}
+		b.WriteByte(c)
+	}
+	return DecodeWords(strings.Join(strings.Fields(b.String()), " "))
 }
 
 func (t token) is(special byte) bool {
@@ -116,7 +144,11 @@ func ParseAddressList(s string) []EnvAddress {
 			}
 		}
 		if j > i {
-			out = append(out, addrSpec(toks[i:j]))
+			a := addrSpec(toks[i:j])
+			// "user@example.org (Real Name)": the comment after a bare
+			// addr-spec is its display name, as in RFC 822 practice.
+			a.Name = toks[j-1].comment
+			out = append(out, a)
 		}
 		if stop == ';' && inGroup {
 			out = append(out, EnvAddress{})

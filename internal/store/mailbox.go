@@ -36,6 +36,14 @@ func canonicalMailbox(name string, emptyIsInbox bool) (string, error) {
 	return name, nil
 }
 
+// CheckMailboxName returns an error wrapping ErrInvalid if name cannot be
+// a mailbox name, so that a caller can refuse it before acting on its
+// parents.
+func CheckMailboxName(name string) error {
+	_, err := canonicalMailbox(name, false)
+	return err
+}
+
 func validSpecialUse(s string) bool {
 	switch s {
 	case "", SpecialSent, SpecialDrafts, SpecialJunk, SpecialTrash, SpecialArchive:
@@ -133,8 +141,12 @@ func (s *SQLite) CreateMailbox(ctx context.Context, accountID int64, name, speci
 		if ok, err := exists(w, `SELECT 1 FROM accounts WHERE id = ?`, accountID); err != nil || !ok {
 			return nil, errors.Join(err, notFound(sql.ErrNoRows, fmt.Sprintf("account %d", accountID)))
 		}
-		var err error
-		mb, err = createMailbox(w, accountID, name, specialUse, false)
+		// A name subscribed while it was no mailbox is subscribed again.
+		subscribed, err := takeSubscription(w, accountID, name)
+		if err != nil {
+			return nil, err
+		}
+		mb, err = createMailbox(w, accountID, name, specialUse, subscribed)
 		if err != nil {
 			return nil, err
 		}
@@ -241,6 +253,13 @@ func renameTree(w *wtx, accountID int64, oldName, newName string) ([]Change, err
 		if _, err := w.exec(`UPDATE mailboxes SET name = ? WHERE id = ?`, ch.MailboxName, ch.MailboxID); err != nil {
 			return nil, err
 		}
+		if sub, err := takeSubscription(w, accountID, ch.MailboxName); err != nil {
+			return nil, err
+		} else if sub {
+			if _, err := w.exec(`UPDATE mailboxes SET subscribed = 1 WHERE id = ?`, ch.MailboxID); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return changes, nil
 }
@@ -319,6 +338,9 @@ func (s *SQLite) DeleteMailbox(ctx context.Context, accountID int64, name string
 		if err != nil {
 			return nil, err
 		}
+		if err := keepSubscription(w, mb); err != nil {
+			return nil, err
+		}
 		for _, q := range []string{
 			`UPDATE accounts SET used_bytes = used_bytes - (SELECT size FROM mailboxes WHERE id = ?1) WHERE id = ?2`,
 			`DELETE FROM messages WHERE mailbox_id = ?1`,
@@ -337,7 +359,8 @@ func (s *SQLite) DeleteMailbox(ctx context.Context, accountID int64, name string
 	})
 }
 
-// SetSubscribed implements Mail. The mailbox must exist.
+// SetSubscribed implements Mail. The mailbox must exist, except to
+// unsubscribe a name whose mailbox was deleted.
 func (s *SQLite) SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error {
 	name, err := canonicalMailbox(name, false)
 	if err != nil {
@@ -345,6 +368,9 @@ func (s *SQLite) SetSubscribed(ctx context.Context, accountID int64, name string
 	}
 	return s.write(ctx, nil, func(w *wtx) ([]Change, error) {
 		mb, err := mailboxTx(w, accountID, name)
+		if errors.Is(err, ErrNotFound) && !subscribed {
+			return nil, unsubscribeDangling(w, accountID, name)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -20,7 +20,7 @@ import (
 
 type migration func(ctx context.Context, tx *sql.Tx) error
 
-var migrations = []migration{migrate1, migrate2, migrate3 /* reports.go */, migrate4 /* metadata.go */, migrate5 /* junk.go */, migrate6 /* text.go */, migrate7 /* text.go */, migrateQueueIDs /* queueids.go */}
+var migrations = []migration{migrate1, migrate2, migrate3 /* reports.go */, migrate4 /* metadata.go */, migrate5 /* junk.go */, migrate6 /* text.go */, migrate7 /* text.go */, migrateQueueIDs /* queueids.go */, migrate9 /* subscriptions.go */}
 
 const schemaV1 = `
 CREATE TABLE meta (

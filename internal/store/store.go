@@ -373,6 +373,16 @@ type Mail interface {
 	// DeleteMailbox deletes the mailbox and its messages, freeing their storage.
 	DeleteMailbox(ctx context.Context, accountID int64, name string) error
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+	// ClaimRecent reports the UIDs [from, to) of the mailbox that no
+	// session has seen as \Recent yet, and with claim marks them seen, so
+	// that exactly one session sees each message as recent (IMAP4rev1
+	// \Recent, RFC 3501 §2.3.2). Without claim it only looks (EXAMINE,
+	// STATUS RECENT).
+	ClaimRecent(ctx context.Context, accountID, mailboxID int64, claim bool) (from, to uint32, err error)
+	// DanglingSubscriptions lists, sorted, the subscribed names that are
+	// not mailboxes: those of subscribed mailboxes deleted since
+	// (RFC 9051 §6.3.7). Creating the mailbox again subscribes it.
+	DanglingSubscriptions(ctx context.Context, accountID int64) ([]string, error)
 
 	// Messages returns the messages of a mailbox with first <= UID <= last,
 	// ordered by UID; last 0 means no upper bound.
@@ -394,6 +404,10 @@ type Mail interface {
 	// MailboxUIDs lists a mailbox's UIDs, ascending, and its first unseen
 	// one: what IMAP SELECT needs, read from the indexes alone.
 	MailboxUIDs(ctx context.Context, accountID, mailboxID int64) (UIDList, error)
+	// MailboxKeywords lists the keywords set on some message of the
+	// mailbox, sorted, each in the first spelling met (IMAP FLAGS and
+	// PERMANENTFLAGS, RFC 9051 §7.3.5).
+	MailboxKeywords(ctx context.Context, accountID, mailboxID int64) ([]string, error)
 	// MailboxCounts counts a mailbox's messages, unseen and deleted ones.
 	MailboxCounts(ctx context.Context, accountID, mailboxID int64) (MailboxCounts, error)
 	// SearchText returns the UIDs, ascending, of the mailbox's messages
