@@ -174,6 +174,7 @@ func (s *session) loggedIn(lg *loginGuard, acct store.Account) error {
 	s.release = append(s.release, release)
 	s.acct = acct
 	s.state = stateAuth
+	s.rd.SetLimits(s.srv.readerLimits(s.state))
 	s.sub = s.srv.Store.Notifier().Subscribe(acct.ID)
 	s.log = s.log.With("account", acct.Address.String())
 	s.log.Info("imap: logged in", "tls", s.tls)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/posthorn/posthorn/internal/guard"
+	"github.com/posthorn/posthorn/internal/imapwire"
 	"github.com/posthorn/posthorn/internal/sasl"
 )
 
@@ -31,6 +32,22 @@ type Guard interface {
 }
 
 var _ Guard = (*guard.Guard)(nil)
+
+// PreAuthMaxCommand bounds every command line and command, literals
+// included, of a client not yet logged in: enough for LOGIN with literals
+// and AUTHENTICATE with an initial response, too little to make the
+// server hold a message for a client that has not shown who it is
+// (RFC 7888 §4 lets a server refuse a literal it will not accept).
+const PreAuthMaxCommand = 16 << 10
+
+// readerLimits are the command-size limits of a session in state st.
+func (s *Server) readerLimits(st state) imapwire.Limits {
+	if st == stateNotAuth {
+		return imapwire.Limits{MaxLine: PreAuthMaxCommand, MaxCommand: PreAuthMaxCommand,
+			MaxAppend: PreAuthMaxCommand, MaxAppendTotal: PreAuthMaxCommand}
+	}
+	return imapwire.Limits{MaxLine: s.MaxLine, MaxCommand: s.MaxCommand, MaxAppend: s.appendLimit()}
+}
 
 // DefaultMaxConnsPerAccount bounds the sessions logged in to one account.
 const DefaultMaxConnsPerAccount = 20

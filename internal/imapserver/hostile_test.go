@@ -1,0 +1,104 @@
+package imapserver
+
+import (
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// A client that has not logged in cannot make the server hold a message:
+// its literals are bounded by PreAuthMaxCommand, and a non-synchronizing
+// literal over the limit is refused with the command's tag and the
+// connection closed, without reading it (RFC 7888 §4).
+func TestPreAuthLiteralRefused(t *testing.T) {
+	e := newEnv(t)
+	const size = 50 << 20
+	for _, name := range []string{"APPEND", "LOGIN"} {
+		t.Run(name, func(t *testing.T) {
+			c := e.dial()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			line := "a1 APPEND INBOX {52428800+}\r\n"
+			if name == "LOGIN" {
+				line = "a1 LOGIN {52428800+}\r\n"
+			}
+			go func() {
+				// The client sends its literal regardless, until the
+				// server closes the connection.
+				if _, err := io.WriteString(c.c, line); err != nil {
+					return
+				}
+				chunk := []byte(strings.Repeat("x", 64<<10))
+				for sent := 0; sent < size; sent += len(chunk) {
+					if _, err := c.c.Write(chunk); err != nil {
+						return
+					}
+				}
+			}()
+			if l := c.readLine(); !strings.HasPrefix(l, "a1 BAD [TOOBIG] ") {
+				t.Fatalf("tagged response: %q", l)
+			}
+			if l := c.readLine(); !strings.HasPrefix(l, "* BYE [TOOBIG] ") {
+				t.Fatalf("after the refusal: %q", l)
+			}
+			if _, err := c.br.ReadByte(); err == nil {
+				t.Fatal("connection still open")
+			}
+			runtime.ReadMemStats(&after)
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+				t.Fatalf("the server allocated %d bytes for a refused literal", grew)
+			}
+		})
+	}
+}
+
+// Before login, a synchronizing literal over the limit gets a tagged
+// refusal and no "+": the client sends nothing and the session goes on.
+
+func TestPreAuthSyncLiteralRefused(t *testing.T) {
+	e := newEnv(t)
+	c := e.dial()
+	u, st := c.run("APPEND INBOX {52428800}")
+	if !strings.Contains(st, "[TOOBIG] Literal too big (limit 16384 bytes)") {
+		t.Fatalf("APPEND before login: %q %q", st, u)
+	}
+	c.ok("LOGIN " + testUser + " " + testPass)
+	// After login the APPEND limit applies instead.
+	c.send("a9 APPEND INBOX {100}\r\n")
+	if l := c.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("APPEND after login: %q", l)
+	}
+}
+
+// An over-long line is answered with its tag: the client waits for that
+// response, not for an untagged one.
+func TestLineTooLongTagged(t *testing.T) {
+	e := newEnv(t)
+	c := e.dial()
+	// Before login the limit is PreAuthMaxCommand.
+	tooLong := func(cmd string) {
+		t.Helper()
+		if _, st := c.run(cmd); st != "BAD [TOOBIG] Line too long" {
+			t.Fatalf("%.20s… (%d bytes): %q", cmd, len(cmd), st)
+		}
+	}
+	tooLong("NOOP " + strings.Repeat("x", PreAuthMaxCommand))
+	c.ok("LOGIN " + testUser + " " + testPass)
+	tooLong("NOOP " + strings.Repeat("x", DefaultMaxLine))
+	c.ok("NOOP") // the session goes on
+	// An over-long line that announced a synchronizing literal: the
+	// client gets the tagged response instead of "+".
+	tooLong("SEARCH TEXT " + strings.Repeat("x", DefaultMaxLine) + " {5}")
+	c.ok("NOOP")
+	// With a non-synchronizing literal the client sends the literal
+	// anyway: the tagged response, then BYE.
+	c.send("a7 SEARCH TEXT " + strings.Repeat("x", DefaultMaxLine) + " {5+}\r\nhello\r\n")
+	if l := c.readLine(); l != "a7 BAD [TOOBIG] Line too long" {
+		t.Fatalf("tagged response: %q", l)
+	}
+	if l := c.readLine(); !strings.HasPrefix(l, "* BYE [TOOBIG]") {
+		t.Fatalf("after the refusal: %q", l)
+	}
+}
