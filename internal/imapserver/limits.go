@@ -31,7 +31,17 @@ type Guard interface {
 	AuthSucceeded(ip netip.Addr, account string)
 }
 
-var _ Guard = (*guard.Guard)(nil)
+var (
+	_ Guard        = (*guard.Guard)(nil)
+	_ ServiceGuard = guard.Pools{}
+)
+
+// ServiceGuard is an optional extension of Guard: connections are counted
+// per service, "imap" (STARTTLS port) or "imaps" (implicit TLS), so that
+// IMAP has connection limits apart from SMTP's (guard.Pools).
+type ServiceGuard interface {
+	ConnectService(ip netip.Addr, service string) (release func(), err error)
+}
 
 // PreAuthMaxCommand bounds every command line and command, literals
 // included, of a client not yet logged in: enough for LOGIN with literals
@@ -82,7 +92,13 @@ func (s *session) admit(implicitTLS bool) bool {
 		}
 		return false
 	}
-	release, err := g.Connect(s.ip)
+	var release func()
+	var err error
+	if sg, ok := g.(ServiceGuard); ok {
+		release, err = sg.ConnectService(s.ip, serviceName(implicitTLS))
+	} else {
+		release, err = g.Connect(s.ip)
+	}
 	if err != nil {
 		var le *guard.LimitError
 		reason := "too many connections"
@@ -96,6 +112,15 @@ func (s *session) admit(implicitTLS bool) bool {
 		return refuse("ALERT", reason)
 	}
 	return true
+}
+
+// serviceName is the service of a listener: "imap" (port 143) or "imaps"
+// (port 993).
+func serviceName(implicitTLS bool) string {
+	if implicitTLS {
+		return "imaps"
+	}
+	return "imap"
 }
 
 // claimAccount counts a login to account id against MaxConnsPerAccount.

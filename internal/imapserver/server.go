@@ -251,7 +251,7 @@ func (s *Server) trackSession(ss *session, add bool) bool {
 // ServeConn runs one session on c, which may come from any listener;
 // implicitTLS runs the TLS handshake first. It returns when the session ends.
 func (s *Server) ServeConn(c net.Conn, implicitTLS bool) {
-	s.observer().Connection(map[bool]string{false: "imap", true: "imaps"}[implicitTLS])
+	s.observer().Connection(serviceName(implicitTLS))
 	ss := newSession(s, c, "imap"+strconv.FormatUint(s.nextID.Add(1), 10))
 	if !s.trackSession(ss, true) {
 		c.Close()
