@@ -1,8 +1,10 @@
 package imapserver
 
 import (
+	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -101,4 +103,79 @@ func TestLineTooLongTagged(t *testing.T) {
 	if l := c.readLine(); !strings.HasPrefix(l, "* BYE [TOOBIG]") {
 		t.Fatalf("after the refusal: %q", l)
 	}
+}
+
+// No mailbox name with a control character gets past any command that
+// takes one, in any encoding: "INB&\n-OX" selected INBOX (the base64
+// decoder skipped the LF), and a name with a raw or encoded LF could be
+// created.
+func TestMailboxNameControlCharacters(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("", simpleMsg, 0)
+	c := e.login()
+	c.ok("CREATE Dest")
+	before := c.ok(`LIST "" *`)
+	names := []string{
+		"{8+}\r\nINB&\n-OX", // the fuzzer's find
+		"{6+}\r\nDe&AAo-",   // LF encoded in a shift
+		"{5+}\r\nDe\nst",    // a raw LF in a literal
+		"{5+}\r\nDe\rst",
+		"{5+}\r\nDe\x00st",
+		"{8+}\r\nDest/&AIU-", // U+0085 (C1)
+	}
+	msg := "Subject: x\r\n\r\nx\r\n"
+	for _, n := range names {
+		for _, cmd := range []string{
+			"CREATE " + n, "SELECT " + n, "EXAMINE " + n, "STATUS " + n + " (MESSAGES)",
+			"DELETE " + n, "RENAME Dest " + n, "RENAME " + n + " Other", "SUBSCRIBE " + n, "UNSUBSCRIBE " + n,
+			"APPEND " + n + fmt.Sprintf(" {%d+}\r\n", len(msg)) + msg, `LIST "" ` + n, "LSUB \"\" " + n,
+			"GETQUOTAROOT " + n, "GETMETADATA " + n + " /private/comment",
+		} {
+			if _, st := c.run(cmd); !strings.HasPrefix(st, "BAD ") {
+				t.Errorf("%q: %q, want BAD", cmd, st)
+			}
+		}
+		c.ok("SELECT INBOX")
+		for _, cmd := range []string{"COPY 1 " + n, "MOVE 1 " + n, "UID COPY 1:* " + n, "UID MOVE 1:* " + n} {
+			if _, st := c.run(cmd); !strings.HasPrefix(st, "BAD ") {
+				t.Errorf("%q: %q, want BAD", cmd, st)
+			}
+		}
+		c.ok("UNSELECT")
+	}
+	// UTF8=ACCEPT names are UTF-8, with the same rule.
+	c.ok("ENABLE UTF8=ACCEPT")
+	for _, n := range []string{"{5+}\r\nDe\nst", "{4+}\r\na\u0085"} {
+		if _, st := c.run("CREATE " + n); !strings.HasPrefix(st, "BAD ") {
+			t.Errorf("UTF8=ACCEPT CREATE %q: %q, want BAD", n, st)
+		}
+	}
+	if after := c.ok(`LIST "" *`); !slices.Equal(after, before) {
+		t.Errorf("mailboxes changed:\n%q\nwant\n%q", after, before)
+	}
+}
+
+// CREATE is all or nothing: a name over a limit creates no parent; and
+// INBOX is case-insensitive as a parent too (RFC 9051 §5.1).
+func TestCreateAtomicAndInboxParent(t *testing.T) {
+	e := newEnv(t)
+	c := e.login()
+	before := c.ok(`LIST "" *`)
+	deep := strings.Repeat("p/", 599) + "p" // 600 levels
+	long := strings.Repeat("q", 600) + "/" + strings.Repeat("q", 600)
+	for _, n := range []string{deep, long, "q1//y", "new/parent/" + deep} {
+		if _, st := c.run("CREATE " + n); !strings.HasPrefix(st, "NO ") {
+			t.Errorf("CREATE %.30s… (%d bytes): %q, want NO", n, len(n), st)
+		}
+	}
+	if after := c.ok(`LIST "" *`); !slices.Equal(after, before) {
+		t.Errorf("failed CREATEs left mailboxes:\n%q", after)
+	}
+	c.ok("CREATE inbox/x")
+	c.expect("CREATE INBOX/x", "NO [ALREADYEXISTS]")
+	c.ok("SELECT INBOX/x")
+	c.ok("SELECT Inbox/x")
+	u := c.ok(`LIST "" *`)
+	has(t, u, `"/" INBOX/x`)
+	hasNot(t, u, "inbox/x")
 }

@@ -1,7 +1,6 @@
 package imapserver
 
 import (
-	"errors"
 	"slices"
 	"strings"
 
@@ -215,14 +214,8 @@ func (s *session) cmdCreate(tag string, p *imapwire.Parser) error {
 	default:
 		return no("USEATTR", "Only one special-use attribute per mailbox")
 	}
-	// RFC 9051 §6.3.4: create the superior hierarchy as needed.
-	for i := 0; i < len(name); i++ {
-		if name[i] == sep {
-			if _, err := s.srv.Store.CreateMailbox(s.ctx, s.acct.ID, name[:i], ""); err != nil && !errors.Is(err, store.ErrExists) {
-				return err
-			}
-		}
-	}
+	// RFC 9051 §6.3.4: the store creates the superior hierarchy as
+	// needed, in the same transaction, after checking the whole name.
 	_, err := s.srv.Store.CreateMailbox(s.ctx, s.acct.ID, name, special)
 	return err
 }

@@ -143,7 +143,8 @@ func TestUTF7(t *testing.T) {
 	if EncodeUTF7("~peter/mail/台北/日本語") != "~peter/mail/&U,BTFw-/&ZeVnLIqe-" {
 		t.Error(EncodeUTF7("~peter/mail/台北/日本語"))
 	}
-	for _, bad := range []string{"&Jjo!", "&AGE-", "é", "&ZeVnLIqe"} {
+	// "&\n-" was found by FuzzUTF7: the base64 decoder skips CR and LF.
+	for _, bad := range []string{"&Jjo!", "&AGE-", "é", "&ZeVnLIqe", "INB&\n-OX", "&\r\n-", "&ZeV\nnLIqe-", "&Ze=-", "&Z e-"} {
 		if _, err := DecodeUTF7(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -156,5 +157,50 @@ func TestFormatUIDs(t *testing.T) {
 	}
 	if got := FormatOrdered([]uint32{5, 6, 1}); got != "5:6,1" {
 		t.Error(got)
+	}
+}
+
+// No mailbox name or pattern read from a command has a control character,
+// whatever its encoding (quoted, literal, modified UTF-7, UTF-8), and INBOX
+// is case-insensitive where it begins a name.
+func TestMailboxNames(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		utf8 bool
+		want string // "" for an error
+	}{
+		{`"INB&\n-OX"`, false, ""},
+		{"{8}\r\nINB&\n-OX", false, ""},
+		{"{5}\r\nIN\nOX", false, ""},
+		{"{5}\r\nIN\nOX", true, ""},
+		{"&AAo-", false, ""},         // LF in a shift
+		{"&AIU-", false, ""},         // U+0085 (C1)
+		{"{4}\r\na\u0085", true, ""}, // the same in UTF-8
+		{"{3}\r\na\x7f", true, ""},
+		{"inbox/x", false, "INBOX/x"},
+		{"Inbox", true, "INBOX"},
+		{"inboxes", false, "inboxes"},
+		{"&AOk-t&AOk-", false, "été"},
+	} {
+		for _, list := range []bool{false, true} {
+			p := NewParser([]byte(tc.in), tc.utf8)
+			var got string
+			if list {
+				got = p.ListMailbox()
+			} else {
+				got = p.Mailbox()
+			}
+			err := p.End()
+			want := tc.want
+			if list && want != "" {
+				want = strings.Replace(tc.want, "INBOX", tc.in[:min(5, len(tc.in))], 1) // patterns keep their spelling
+			}
+			switch {
+			case want == "" && err == nil:
+				t.Errorf("%q (utf8 %v, list %v): got %q, want an error", tc.in, tc.utf8, list, got)
+			case want != "" && (err != nil || got != want):
+				t.Errorf("%q (utf8 %v, list %v): got %q, %v, want %q", tc.in, tc.utf8, list, got, err, want)
+			}
+		}
 	}
 }

@@ -117,6 +117,9 @@ func openWith(ctx context.Context, dir string, opts Options, migs []migration) (
 	if err := s.sweepBlobs(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.fixInboxChildren(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.backfillText(ctx); err != nil {
 		return nil, err
 	}

@@ -352,10 +352,13 @@ type Mail interface {
 
 	// CreateMailbox creates an unsubscribed mailbox (RFC 9051 §6.3.4) with
 	// a positive HIGHESTMODSEQ below any MODSEQ its changes will get
-	// (RFC 7162 §3.1.1).
+	// (RFC 7162 §3.1.1), and its missing parents, all or nothing. Names
+	// with control characters or over MaxMailboxName or MaxMailboxDepth
+	// are ErrInvalid.
 	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
 	Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
-	// MailboxByName matches INBOX case-insensitively, other names exactly.
+	// MailboxByName matches INBOX case-insensitively (also as the parent
+	// in "inbox/x"), other names exactly.
 	MailboxByName(ctx context.Context, accountID int64, name string) (Mailbox, error)
 	MailboxByID(ctx context.Context, accountID, id int64) (Mailbox, error)
 	// RenameMailbox renames the mailbox and its children. Renaming INBOX moves
