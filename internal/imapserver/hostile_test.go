@@ -3,6 +3,9 @@ package imapserver
 import (
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -178,4 +181,51 @@ func TestCreateAtomicAndInboxParent(t *testing.T) {
 	u := c.ok(`LIST "" *`)
 	has(t, u, `"/" INBOX/x`)
 	hasNot(t, u, "inbox/x")
+}
+
+// On a full disk APPEND says so (NO [OVERQUOTA], not [SERVERBUG]), and
+// the user can still free space: STORE \Deleted and EXPUNGE work.
+func TestFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	e := newEnvIn(t, filepath.Join(mnt, "store"))
+	big := "Subject: big\r\n\r\n" + strings.Repeat("x", 200<<10) + "\r\n"
+	for range 10 {
+		e.deliver("", big, 0)
+	}
+	f, err := os.Create(filepath.Join(mnt, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	for range 1 << 12 {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	for range 1 << 12 {
+		if _, err := f.Write(buf[:64]); err != nil {
+			break
+		}
+	}
+	f.Close()
+
+	c := e.login()
+	c.send(fmt.Sprintf("a1 APPEND INBOX {%d+}\r\n%s\r\n", len(big), big))
+	if l := c.readLine(); !strings.HasPrefix(l, "a1 NO [OVERQUOTA] Not enough disk space") {
+		t.Fatalf("APPEND on a full disk: %q", l)
+	}
+	c.ok("SELECT INBOX")
+	c.ok("STORE 1:5 +FLAGS.SILENT (\\Deleted)")
+	u := c.ok("EXPUNGE")
+	if len(u) != 5 {
+		t.Errorf("EXPUNGE on a full disk: %q", u)
+	}
+	c.ok("UID EXPUNGE 1:*")
 }

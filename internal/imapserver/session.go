@@ -386,6 +386,11 @@ func (s *session) internalError(name string, err error) *status {
 		return &status{"NO", "CANNOT", "Invalid mailbox name or operation"}
 	case errors.Is(err, store.ErrOverQuota):
 		return &status{"NO", "OVERQUOTA", "Over quota"}
+	case errors.Is(err, store.ErrNoSpace):
+		// As Dovecot does: the client offers to delete messages, which
+		// works on a full disk (the store's reserve).
+		s.log.Error("imap: disk full", "cmd", name, "err", err)
+		return &status{"NO", "OVERQUOTA", "Not enough disk space on the server; deleting messages frees some"}
 	case errors.Is(err, context.Canceled):
 		return &status{"NO", "UNAVAILABLE", "Interrupted"}
 	}

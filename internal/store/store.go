@@ -30,6 +30,12 @@ var (
 	ErrModified  = errors.New("store: modified")   // CONDSTORE UNCHANGEDSINCE failed for some messages
 	ErrClosed    = errors.New("store: closed")
 	ErrTooMany   = errors.New("store: too many") // e.g. METADATA entries over MetadataLimits
+	// ErrNoSpace is a write that failed for want of disk space: the file
+	// system is full (ENOSPC, SQLITE_FULL) or its quota for the server's
+	// user is (EDQUOT). The error wraps the cause too. Nothing was
+	// stored; deleting messages frees space (writes that only delete
+	// still work on a full disk, see docs/storage.md).
+	ErrNoSpace = errors.New("store: no space left on device")
 )
 
 // Store is the whole persistent state of a posthorn installation.
