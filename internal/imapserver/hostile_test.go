@@ -229,3 +229,19 @@ func TestFullDisk(t *testing.T) {
 	}
 	c.ok("UID EXPUNGE 1:*")
 }
+
+// An AUTHENTICATE response over the line limit gets the command's tagged
+// BAD [TOOBIG], and the session goes on.
+func TestAuthenticateLineTooLong(t *testing.T) {
+	e := newEnv(t)
+	c := e.dial()
+	c.send("a1 AUTHENTICATE PLAIN\r\n")
+	if l := c.readLine(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("AUTHENTICATE: %q", l)
+	}
+	c.send(strings.Repeat("A", PreAuthMaxCommand+10) + "\r\n")
+	if l := c.readLine(); l != "a1 BAD [TOOBIG] Line too long" {
+		t.Fatalf("over-long response: %q", l)
+	}
+	c.ok("LOGIN " + testUser + " " + testPass)
+}

@@ -85,10 +85,14 @@ func (r *Reader) Limits() Limits { return r.limits }
 func (r *Reader) SetLimits(l Limits) { r.limits = l.withDefaults() }
 
 // ReadLine reads one line (for AUTHENTICATE responses and IDLE's DONE),
-// without its line ending. A longer line than MaxLine is an *Error.
+// without its line ending. A longer line than MaxLine is an *Error
+// (without a tag: the caller knows the command); it has been read.
 func (r *Reader) ReadLine() ([]byte, error) {
 	line, err := r.readLine()
-	if err != nil {
+	var ltl *lineTooLong
+	if errors.As(err, &ltl) {
+		return nil, &Error{Code: "TOOBIG", Text: "Line too long"}
+	} else if err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(line, []byte{'\r'}), nil
