@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -64,4 +67,79 @@ func TestIMAPFullMXStillAccepts(t *testing.T) {
 	if err != nil || !strings.HasPrefix(l, "* BYE [LIMIT] too many IMAP connections (4)") {
 		t.Fatalf("IMAP connection over the limit: %q, %v", l, err)
 	}
+}
+
+// TestIMAPPreAuthLiteralMemory is the hostile battery's case: ten clients
+// that have not logged in announce 50 MB APPEND literals and send them.
+// Each gets a tagged BAD [TOOBIG] and is disconnected at once, and the
+// server's peak memory does not grow by the data sent (it grew by 445 MB).
+func TestIMAPPreAuthLiteralMemory(t *testing.T) {
+	t.Parallel()
+	m := newIMAPServer(t)
+	before := procStatus(t, m.srv.cmd.Process.Pid, "VmHWM")
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", m.imap, 5*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			r := bufio.NewReader(c)
+			if _, err := r.ReadString('\n'); err != nil { // the greeting
+				t.Error(err)
+				return
+			}
+			go func() {
+				fmt.Fprintf(c, "m%d APPEND INBOX {52428800+}\r\n", i)
+				chunk := make([]byte, 64<<10)
+				for sent := 0; sent < 52428800; sent += len(chunk) {
+					if _, err := c.Write(chunk); err != nil {
+						return
+					}
+				}
+			}()
+			tagged, err := r.ReadString('\n')
+			if err != nil || !strings.HasPrefix(tagged, fmt.Sprintf("m%d BAD [TOOBIG] ", i)) {
+				t.Errorf("connection %d: %q, %v", i, tagged, err)
+				return
+			}
+			if bye, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(bye, "* BYE ") {
+				t.Errorf("connection %d after the refusal: %q, %v", i, bye, err)
+			}
+			if _, err := r.ReadString('\n'); err == nil {
+				t.Errorf("connection %d still open", i)
+			}
+		}()
+	}
+	wg.Wait()
+	after := procStatus(t, m.srv.cmd.Process.Pid, "VmHWM")
+	t.Logf("server peak RSS: %d kB before, %d kB after", before, after)
+	if grew := after - before; grew > 64<<10 {
+		t.Errorf("server peak RSS grew by %d kB", grew)
+	}
+}
+
+// procStatus reads a "kB" field of /proc/PID/status.
+func procStatus(t *testing.T, pid int, field string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				t.Fatalf("%s: %q", field, l)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
 }
