@@ -14,8 +14,9 @@ import (
 
 // Connection and login limits (RFC 9051 §5.4 for the autologout timers,
 // which serveOne and IDLE set): the Server's Guard counts connections per
-// address and in total and delays or refuses logins after failures, as
-// for SMTP; the Server itself counts the sessions logged in to each
+// address and in total (in IMAP's own pool when it is a ServiceGuard) and
+// delays or refuses logins after failures, as for SMTP; commands before
+// login are bounded by PreAuthMaxCommand; the Server itself counts the sessions logged in to each
 // account (MaxConnsPerAccount). Every refusal says why: "* BYE [LIMIT]"
 // for a connection over a limit, "* BYE [ALERT]" for a blocked address,
 // "NO [LIMIT]" for a login over the per-account limit and

@@ -5,8 +5,8 @@
 // MULTIAPPEND, STATUS=SIZE, SAVEDATE, PREVIEW, UTF8=ACCEPT, ESEARCH,
 // SEARCHRES, WITHIN, SORT (with SORT=DISPLAY and ESORT), THREAD
 // (ORDEREDSUBJECT, REFERENCES), QUOTA and METADATA, over a store.Store.
-// Connections and logins are limited by a Guard shared with SMTP
-// (limits.go). COMPRESS=DEFLATE is not offered (docs/imap.md).
+// Logins are limited by a Guard shared with SMTP, connections by a pool
+// of IMAP's own (limits.go). COMPRESS=DEFLATE is not offered (docs/imap.md).
 //
 // It is shaped like net/http: fill in a Server and call Serve (STARTTLS
 // port, 143) or ServeTLS (implicit TLS, 993) with a listener, and Shutdown
