@@ -15,6 +15,7 @@ func TestReadCommand(t *testing.T) {
 		args    string
 		conts   int
 		errCode string
+		tag     string // of the error
 		fatal   bool
 	}{
 		{in: "a1 NOOP\r\n", name: "NOOP"},
@@ -22,12 +23,22 @@ func TestReadCommand(t *testing.T) {
 		{in: "x.1 uid fetch 1:* FLAGS\r\n", name: "UID FETCH", args: "1:* FLAGS"},
 		{in: "a LOGIN {3}\r\nbob {2+}\r\npw\r\n", name: "LOGIN", args: "{3}\r\nbob {2+}\r\npw", conts: 1},
 		{in: "a APPEND INBOX ~{2}\r\n\x00\x01\r\n", name: "APPEND", args: "INBOX ~{2}\r\n\x00\x01", conts: 1},
-		{in: "a LOGIN {99999999}\r\n", errCode: "TOOBIG"},
-		{in: "a LOGIN {99999999+}\r\n", errCode: "TOOBIG", fatal: true},
-		{in: "a LOGIN {99999999999999999999}\r\n", errCode: "TOOBIG"},
-		{in: "a NOOP " + strings.Repeat("x", 200) + "\r\n", errCode: "TOOBIG"},
+		{in: "a LOGIN {99999999}\r\n", errCode: "TOOBIG", tag: "a"},
+		{in: "a LOGIN {99999999+}\r\n", errCode: "TOOBIG", tag: "a", fatal: true},
+		{in: "a LOGIN {99999999999999999999}\r\n", errCode: "TOOBIG", tag: "a"},
+		{in: "a NOOP " + strings.Repeat("x", 200) + "\r\n", errCode: "TOOBIG", tag: "a"},
 		{in: "+ NOOP\r\n", errCode: "-"},
 		{in: "NOOP\r\n", errCode: "-"},
+		// An over-long line is answered with its tag; the connection
+		// closes only if a non-synchronizing literal follows it (the
+		// marker may straddle bufio's 4096-byte buffer).
+		{in: "t1 NOOP " + strings.Repeat("x", 200) + " {5}\r\n", errCode: "TOOBIG", tag: "t1"},
+		{in: "t2 NOOP " + strings.Repeat("x", 200) + " {5+}\r\nhello\r\n", errCode: "TOOBIG", tag: "t2", fatal: true},
+		{in: "t3 NOOP " + strings.Repeat("x", 4086) + "{5+}\r\nhello\r\n", errCode: "TOOBIG", tag: "t3", fatal: true},
+		{in: strings.Repeat("x", 300) + "\r\n", errCode: "TOOBIG", fatal: true}, // no tag to answer with
+		{in: "{5+}\r\nhello\r\n", errCode: "-", fatal: true},
+		{in: "b\x01d NOOP {5+}\r\nhello\r\n", errCode: "-", fatal: true},
+		{in: "t4 N\x01P {5}\r\n", errCode: "-", tag: "t4"},
 	}
 	for _, tt := range tests {
 		r := NewReader(bufio.NewReader(strings.NewReader(tt.in)), Limits{MaxLine: 100, MaxCommand: 1000, MaxAppend: 1000})
@@ -35,7 +46,7 @@ func TestReadCommand(t *testing.T) {
 		cmd, err := r.ReadCommand(func() error { conts++; return nil })
 		var we *Error
 		if tt.errCode != "" {
-			if !errors.As(err, &we) || tt.errCode != "-" && we.Code != tt.errCode || we.Fatal != tt.fatal {
+			if !errors.As(err, &we) || tt.errCode != "-" && we.Code != tt.errCode || we.Fatal != tt.fatal || we.Tag != tt.tag {
 				t.Errorf("%q: err %v (%+v), want code %s fatal %v", tt.in, err, we, tt.errCode, tt.fatal)
 			}
 			continue

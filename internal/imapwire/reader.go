@@ -307,7 +307,7 @@ func allDigits(b []byte) bool {
 func splitCommand(line []byte) (*Command, []byte, *Error) {
 	i := bytes.IndexByte(line, ' ')
 	if i <= 0 {
-		return nil, nil, &Error{Text: "Missing tag or command"}
+		return nil, nil, &Error{Text: "Missing tag or command", Fatal: streamLost("", line)}
 	}
 	tag := string(line[:i])
 	if !validTag(tag) {
