@@ -34,7 +34,7 @@ var (
 	// system is full (ENOSPC, SQLITE_FULL) or its quota for the server's
 	// user is (EDQUOT). The error wraps the cause too. Nothing was
 	// stored; deleting messages frees space (writes that only delete
-	// still work on a full disk, see docs/storage.md).
+	// still work on a full disk: nospace.go, docs/operations.md).
 	ErrNoSpace = errors.New("store: no space left on device")
 )
 
