@@ -139,3 +139,46 @@ func TestFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Expunging a whole mailbox of 5,000 messages on a full disk: the largest
+// deletion a user is likely to try, which writes about a third of the
+// index's size to the WAL.
+func TestFullDiskLargeExpunge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 messages")
+	}
+	mnt := tmpfs(t, "96m")
+	s := openTest(t, filepath.Join(mnt, "store"))
+	a := addAccount(t, s, "a@example.org")
+	ctx := context.Background()
+	inbox, err := s.MailboxByName(ctx, a.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	var ds []Delivery
+	for i := range n {
+		body := fmt.Sprintf("Subject: message %d\r\nFrom: x@example.com\r\n\r\n%s\r\n", i, strings.Repeat(fmt.Sprintf("word%d ", i%97), 400))
+		ds = append(ds, Delivery{Body: strings.NewReader(body), Targets: []Target{{AccountID: a.ID, Mailbox: "INBOX"}}})
+		if len(ds) == 100 {
+			if _, err := s.DeliverAll(ctx, ds); err != nil {
+				t.Fatal(err)
+			}
+			ds = nil
+		}
+	}
+	// Reopen: the reserve is sized after the index at Open.
+	s.Close()
+	s = openTest(t, filepath.Join(mnt, "store"))
+	fillDisk(t, mnt)
+	uids := make([]uint32, n)
+	for i := range uids {
+		uids[i] = uint32(i + 1)
+	}
+	if _, err := s.StoreFlags(ctx, FlagChange{AccountID: a.ID, MailboxID: inbox.ID, UIDs: uids, Op: FlagsAdd, Flags: FlagDeleted}); err != nil {
+		t.Fatalf("StoreFlags \\Deleted on a full disk: %v", err)
+	}
+	if gone, err := s.ExpungeDeleted(ctx, a.ID, inbox.ID, nil); err != nil || len(gone) != n {
+		t.Fatalf("ExpungeDeleted of %d messages on a full disk: %d, %v", n, len(gone), err)
+	}
+}
