@@ -13,10 +13,11 @@ import (
 )
 
 // TestIMAPFullMXStillAccepts fills the IMAP connection limit (logged-in
-// sessions in IDLE) and checks that the MX still greets with 220: each
-// kind of listener has connection limits of its own (smtp.max_connections,
-// imap.max_connections), where 500 IMAP sessions used to make port 25
-// answer 421.
+// sessions in IDLE, and one more over the per-account limit) and checks
+// that the MX still greets with 220: each kind of listener has connection
+// limits of its own (smtp.max_connections, imap.max_connections,
+// imap.max_connections_per_account), where 500 IMAP sessions used to make
+// port 25 answer 421.
 func TestIMAPFullMXStillAccepts(t *testing.T) {
 	t.Parallel()
 	m := newMailServer(t, mailOptions{imap: true, logLevel: "info"})
@@ -29,8 +30,8 @@ func TestIMAPFullMXStillAccepts(t *testing.T) {
 	cfg := string(b)
 	for old, new := range map[string]string{
 		"\nmax_connections = 500\n":            "\nmax_connections = 4\n", // [smtp]
-		"\nmax_connections = 1000\n":           "\nmax_connections = 4\n", // [imap]
-		"\nmax_connections_per_account = 20\n": "\nmax_connections_per_account = 10\n",
+		"\nmax_connections = 1000\n":           "\nmax_connections = 5\n", // [imap]
+		"\nmax_connections_per_account = 20\n": "\nmax_connections_per_account = 4\n",
 	} {
 		if strings.Count(cfg, old) != 1 {
 			t.Fatalf("config: %q occurs %d times", old, strings.Count(cfg, old))
@@ -50,13 +51,18 @@ func TestIMAPFullMXStillAccepts(t *testing.T) {
 			t.Fatalf("IDLE %d: %q", i, l)
 		}
 	}
-	// The MX and submission still accept...
+	// A fifth session is over bob's own limit (per account)...
+	c5, _ := dialIMAP(t, m.imap, nil)
+	if _, st := c5.cmd("LOGIN bob@example.com " + imapPW); !strings.HasPrefix(st, "NO [LIMIT] Too many connections for this account (4)") {
+		t.Fatalf("fifth login: %q", st)
+	}
+	// ... the MX and submission still accept...
 	for _, addr := range []string{m.smtp, m.submission} {
 		s := dialSMTP(t, addr)
 		s.expect("220 ")
 		s.cmd("QUIT", "221")
 	}
-	// ... while the next IMAP connection is over IMAP's limit.
+	// ... while the sixth IMAP connection is over IMAP's limit.
 	c, err := net.DialTimeout("tcp", m.imap, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +70,7 @@ func TestIMAPFullMXStillAccepts(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	l, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil || !strings.HasPrefix(l, "* BYE [LIMIT] too many IMAP connections (4)") {
+	if err != nil || !strings.HasPrefix(l, "* BYE [LIMIT] too many IMAP connections (5)") {
 		t.Fatalf("IMAP connection over the limit: %q, %v", l, err)
 	}
 }
