@@ -90,6 +90,7 @@ func TestFullDisk(t *testing.T) {
 		uids = append(uids, m[0].UID)
 		m = deliver(t, s, small(i), Target{AccountID: a.ID, Mailbox: "INBOX"})
 		uids = append(uids, m[0].UID)
+		deliver(t, s, small(200+i), Target{AccountID: a.ID, Mailbox: "Old"})
 	}
 	fillDisk(t, mnt)
 
@@ -118,6 +119,9 @@ func TestFullDisk(t *testing.T) {
 	}
 	if _, err := s.Expunge(ctx, a.ID, inbox.ID, uids[4:6]); err != nil {
 		t.Fatalf("Expunge on a full disk: %v", err)
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "Old"); err != nil {
+		t.Fatalf("DeleteMailbox on a full disk: %v", err)
 	}
 	// The reserve comes back once there is room and a minute has passed.
 	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
