@@ -12,7 +12,6 @@ import (
 	"github.com/posthorn/posthorn/internal/accounts"
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/config"
-	"github.com/posthorn/posthorn/internal/guard"
 	"github.com/posthorn/posthorn/internal/imapserver"
 	"github.com/posthorn/posthorn/internal/sasl"
 	"github.com/posthorn/posthorn/internal/store"
@@ -82,9 +81,9 @@ type imapParams struct {
 	st     store.Store
 	log    *slog.Logger
 	secret []byte // keys fake SCRAM salts of unknown users
-	// guard is shared with SMTP: connection limits and login failures
-	// count across both protocols.
-	guard *guard.Guard
+	// guard is shared with SMTP: login failures count across both
+	// protocols; connections count in IMAP's own pool.
+	guard imapserver.Guard
 	// observer counts events for metrics; nil: none.
 	observer imapserver.Observer
 	// tls serves STARTTLS and implicit TLS; nil: no certificate.
@@ -111,6 +110,8 @@ func startIMAP(p imapParams, ls *imapListeners, errc chan<- error) (*imapserver.
 		AppendLimit:  int64(p.cfg.SMTP.MaxMessageSize),
 		Logger:       p.log.With("svc", "imap"),
 		Observer:     p.observer,
+		// IMAP connections per account, from any addresses.
+		MaxConnsPerAccount: p.cfg.IMAP.MaxConnectionsPerAccount,
 	}
 	if p.guard != nil {
 		srv.Guard = p.guard

@@ -266,6 +266,7 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 		MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP,
 		Logger:        log.With("svc", "guard"),
 	})
+	pools := connPools(authGuard, cfg)
 	metrics := newMetrics(st, authGuard, certStatus{certs})
 	listening, err := startHTTP(httpParams{cfg: cfg, host: host, st: st, log: log, metrics: metrics,
 		tlsConfig: certs.TLSConfig(), challenge: certs.HTTPChallengeHandler}, ls.http, ls.https, run, errc)
@@ -282,7 +283,7 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	}
 	smtpSrv, smtpListening, err := startSMTP(smtpParams{
 		outbound: out,
-		cfg:      cfg, host: host, st: st, log: log, guard: authGuard, observer: metrics, tls: certs.MailTLSConfig(),
+		cfg:      cfg, host: host, st: st, log: log, guard: pools, observer: metrics, tls: certs.MailTLSConfig(),
 		dataDir: paths.dir, redirect: p.redirectAll, resolver: resolver, enforce: !p.annotateOnly, rcpts: rcpts,
 	}, ls.smtp, errc)
 	if err != nil {
@@ -295,7 +296,7 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	if err != nil {
 		return nil, err
 	}
-	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret, guard: authGuard, observer: metrics,
+	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret, guard: pools, observer: metrics,
 		tls: certs.MailTLSConfig()}, ls.imap, errc)
 	if err != nil {
 		return nil, err
@@ -319,6 +320,19 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	run.add("ctl", ctlServer.Shutdown)
 	listening["control"] = []string{paths.socket}
 	return listening, nil
+}
+
+// connPools gives each kind of listener connection limits of its own, so
+// that one cannot take another's places (500 idle IMAP sessions used to
+// keep port 25 answering 421); failed logins are still counted across all
+// of them by the one Guard.
+func connPools(g *guard.Guard, cfg config.Config) guard.Pools {
+	mx := g.NewPool("SMTP", guard.PoolLimits{MaxConns: cfg.SMTP.MaxConnections, MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP})
+	sub := g.NewPool("submission", guard.PoolLimits{MaxConns: cfg.SMTP.MaxSubmissionConns, MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP})
+	imap := g.NewPool("IMAP", guard.PoolLimits{MaxConns: cfg.IMAP.MaxConnections, MaxConnsPerIP: cfg.IMAP.MaxConnectionsPerIP})
+	return guard.Pools{Guard: g, ByService: map[string]*guard.Pool{
+		"smtp": mx, "submission": sub, "submissions": sub, "imap": imap, "imaps": imap,
+	}}
 }
 
 // listeningSummary is "http=ADDR,ADDR smtp=ADDR …" for the start-up line.

@@ -17,7 +17,6 @@ import (
 	"github.com/posthorn/posthorn/internal/config"
 	"github.com/posthorn/posthorn/internal/delivery"
 	"github.com/posthorn/posthorn/internal/dns"
-	"github.com/posthorn/posthorn/internal/guard"
 	"github.com/posthorn/posthorn/internal/imapserver"
 	"github.com/posthorn/posthorn/internal/smtpserver"
 	"github.com/posthorn/posthorn/internal/store"
@@ -84,7 +83,7 @@ type smtpParams struct {
 	host     addr.Domain
 	st       store.Store
 	log      *slog.Logger
-	guard    *guard.Guard
+	guard    smtpserver.Guard // guard.Pools: connection limits per listener kind
 	dataDir  string
 	redirect addr.Address // localserve: every recipient goes here
 	resolver dns.Resolver

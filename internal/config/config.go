@@ -33,6 +33,7 @@ type Config struct {
 	ACME   ACME   `toml:"acme" doc:"Automatic certificates from an ACME CA (RFC 8555; Let's Encrypt by default) for the hostname, mta-sts.DOMAIN, autoconfig.DOMAIN and autodiscover.DOMAIN of every local domain, and names. Challenges are answered on the https (TLS-ALPN-01) and http (HTTP-01) listeners. The private key is kept across renewals so DANE TLSA 3 1 1 records stay valid. See docs/certificates.md."`
 	Log    Log    `toml:"log" doc:"Logging, to standard error."`
 	SMTP   SMTP   `toml:"smtp" doc:"The SMTP server: inbound mail (MX), submission and LMTP. Limits apply per connection unless said otherwise."`
+	IMAP   IMAP   `toml:"imap" doc:"The IMAP server (listen.imap and listen.imaps). Failed logins are counted together with SMTP's (see docs/imap.md)."`
 	Auth   Auth   `toml:"auth" doc:"Message authentication of inbound mail (MX and LMTP): iprev, SPF, DKIM, ARC and DMARC are checked, their results recorded in one Authentication-Results header field, and the DMARC policy of the sender's domain applied. See docs/authentication.md."`
 	DKIM   DKIM   `toml:"dkim" doc:"DKIM signing of mail submitted by local users, with the keys of their domain (kept in the store; see \"posthorn dkim\"), and key rotation."`
 	Queue  Queue  `toml:"queue" doc:"The outbound queue: mail for other servers (submitted, forwarded, for relay domains, bounces) is kept until delivered, retried with a doubling backoff, and returned to its sender with a plain-language report when it cannot be delivered. Also the backup MX (relay domains) and per-account sending limits."`
@@ -91,8 +92,9 @@ type SMTP struct {
 	MaxMessageSize        int           `toml:"max_message_size" doc:"Largest message accepted, in bytes. Advertised with the SIZE extension; a MAIL FROM with a larger SIZE= is refused before any data is sent."`
 	MaxLineLength         int           `toml:"max_line_length" doc:"Longest command or message line accepted, in bytes with the line ending. A longer line ends the connection with a 500 reply. RFC 5321 requires at least 1000."`
 	MaxRecipients         int           `toml:"max_recipients" doc:"Most recipients of one message; more get 452 4.5.3 and are sent in another transaction by the client (RFC 5321 requires at least 100)."`
-	MaxConnections        int           `toml:"max_connections" doc:"Most SMTP connections at once, over all SMTP listeners. Further connections get 421 and are closed."`
-	MaxConnectionsPerIP   int           `toml:"max_connections_per_ip" doc:"Most SMTP connections at once from one IP address (IPv6: one /64)."`
+	MaxConnections        int           `toml:"max_connections" doc:"Most connections at once on the MX listeners (listen.smtp). Further connections get 421 and are closed. Submission and IMAP have limits of their own (max_submission_connections, imap.max_connections), so that busy clients never keep mail from other servers out."`
+	MaxSubmissionConns    int           `toml:"max_submission_connections" doc:"Most connections at once on the submission and submissions listeners together. Further connections get 421 and are closed."`
+	MaxConnectionsPerIP   int           `toml:"max_connections_per_ip" doc:"Most connections at once from one IP address (IPv6: one /64) on the MX listeners, and apart from those on the submission listeners. Loopback addresses are exempt."`
 	MaxCommandsBeforeMail int           `toml:"max_commands_before_mail" doc:"Most commands (NOOP, RSET, VRFY, HELO…) a client may send without starting a mail transaction before it is disconnected."`
 	MaxErrors             int           `toml:"max_errors" doc:"Most rejected commands (unknown commands, syntax errors, refused recipients) per connection before it is closed with 421; slows down directory harvesting."`
 	CommandTimeout        time.Duration `toml:"command_timeout" doc:"How long to wait for the next command (RFC 5321 §4.5.3.2.7 asks for at least 5 minutes)."`
@@ -101,6 +103,13 @@ type SMTP struct {
 	TrustedProxies        []string      `toml:"trusted_proxies" doc:"Networks (CIDR, e.g. \"10.0.0.0/8\", or single addresses) of load balancers that must begin each connection with a PROXY protocol v1 or v2 header giving the real client address. Connections from elsewhere never have a PROXY header read. Default: none."`
 	XCLIENTNetworks       []string      `toml:"xclient_networks" doc:"Networks (CIDR or single addresses) of trusted front ends allowed to use the Postfix XCLIENT command to present the real client address, HELO name and login. Default: none."`
 	SubmissionPrivacy     bool          `toml:"submission_privacy" doc:"Leave the client's IP address out of the Received header of submitted mail and remove its User-Agent and X-Mailer header fields."`
+}
+
+// IMAP configures the IMAP server's connection limits.
+type IMAP struct {
+	MaxConnections           int `toml:"max_connections" doc:"Most IMAP connections at once, over the imap and imaps listeners. Further connections get \"* BYE [LIMIT]\" and are closed. Counted apart from SMTP's: a full IMAP server still receives mail."`
+	MaxConnectionsPerIP      int `toml:"max_connections_per_ip" doc:"Most IMAP connections at once from one IP address (IPv6: one /64). Loopback addresses are exempt. Mail clients open several connections per account (one per watched mailbox), and an office behind one address has many accounts."`
+	MaxConnectionsPerAccount int `toml:"max_connections_per_account" doc:"Most IMAP sessions logged in to one account at once, from any addresses; a further login gets \"NO [LIMIT]\"."`
 }
 
 // Auth configures message authentication of inbound mail.
@@ -152,6 +161,7 @@ func Default() Config {
 			MaxLineLength:         8192,
 			MaxRecipients:         100,
 			MaxConnections:        500,
+			MaxSubmissionConns:    500,
 			MaxConnectionsPerIP:   20,
 			MaxCommandsBeforeMail: 50,
 			MaxErrors:             20,
@@ -160,6 +170,7 @@ func Default() Config {
 			GreetDelay:            time.Second,
 			SubmissionPrivacy:     true,
 		},
+		IMAP: IMAP{MaxConnections: 1000, MaxConnectionsPerIP: 50, MaxConnectionsPerAccount: 20},
 		Auth: Auth{
 			DMARCReject:    "reject",
 			DMARCTempError: "defer",

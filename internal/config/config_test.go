@@ -74,6 +74,7 @@ format = "json"
 				ACME:   Default().ACME,
 				Log:    Log{Level: "trace", Format: "json"},
 				SMTP:   Default().SMTP,
+				IMAP:   Default().IMAP,
 				Auth:   Default().Auth,
 				DKIM:   Default().DKIM,
 				MTASTS: Default().MTASTS,

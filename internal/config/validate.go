@@ -29,6 +29,7 @@ func check(c Config, o Options, report reportFunc) {
 	checkTLS(c, o, report)
 	checkACME(c, report)
 	checkSMTP(c.SMTP, report)
+	checkIMAP(c.IMAP, report)
 	checkAuth(c.Auth, c.DKIM, report)
 	checkQueue(c.Queue, c.Relay, report)
 	checkHTTP(c.HTTP, c.MTASTS, report)
@@ -93,6 +94,7 @@ func checkSMTP(s SMTP, report reportFunc) {
 		{"max_recipients", s.MaxRecipients, 1},
 		{"max_connections", s.MaxConnections, 1},
 		{"max_connections_per_ip", s.MaxConnectionsPerIP, 1},
+		{"max_submission_connections", s.MaxSubmissionConns, 1},
 		{"max_commands_before_mail", s.MaxCommandsBeforeMail, 1},
 		{"max_errors", s.MaxErrors, 1},
 	} {
@@ -119,6 +121,22 @@ func checkSMTP(s SMTP, report reportFunc) {
 			if _, err := ParsePrefix(v); err != nil {
 				report([]string{"smtp", n.key}, "%q is not a network (CIDR) or IP address", v)
 			}
+		}
+	}
+}
+
+// checkIMAP checks the IMAP connection limits.
+func checkIMAP(m IMAP, report reportFunc) {
+	for _, lim := range []struct {
+		key string
+		val int
+	}{
+		{"max_connections", m.MaxConnections},
+		{"max_connections_per_ip", m.MaxConnectionsPerIP},
+		{"max_connections_per_account", m.MaxConnectionsPerAccount},
+	} {
+		if lim.val < 1 {
+			report([]string{"imap", lim.key}, "must be at least 1")
 		}
 	}
 }

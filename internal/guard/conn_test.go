@@ -140,3 +140,55 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("Stats after all released = %+v", s)
 	}
 }
+
+// Each service's pool has its own limits: filling one leaves the others
+// and the Guard's own pool open, while logins are still limited across
+// all of them.
+func TestPools(t *testing.T) {
+	g, _ := newGuard(t, Options{MaxConns: 3, MaxConnsPerIP: 2})
+	imap := g.NewPool("IMAP", PoolLimits{MaxConns: 2, MaxConnsPerIP: -1})
+	mx := g.NewPool("SMTP", PoolLimits{})
+	p := Pools{Guard: g, ByService: map[string]*Pool{"imap": imap, "imaps": imap, "smtp": mx}}
+	var rel []func()
+	for _, svc := range []string{"imap", "imaps"} {
+		r, err := p.ConnectService(ip("192.0.2.1"), svc)
+		if err != nil {
+			t.Fatalf("%s: %v", svc, err)
+		}
+		rel = append(rel, r)
+	}
+	_, err := p.ConnectService(ip("192.0.2.2"), "imap")
+	var le *LimitError
+	if !errors.As(err, &le) || le.Limit != LimitTotal || le.Reason != "too many IMAP connections (2)" {
+		t.Fatalf("third IMAP connection: %v", err)
+	}
+	// The MX pool takes the Guard's limits (3 in all, 2 per address).
+	for i := range 2 {
+		r, err := p.ConnectService(ip("192.0.2.1"), "smtp")
+		if err != nil {
+			t.Fatalf("smtp %d with IMAP full: %v", i, err)
+		}
+		rel = append(rel, r)
+	}
+	if _, err := p.ConnectService(ip("192.0.2.1"), "smtp"); !errors.As(err, &le) || le.Reason != "too many SMTP connections from 192.0.2.1 (2)" {
+		t.Fatalf("third smtp connection from one address: %v", err)
+	}
+	// A service without a pool counts in the Guard's own.
+	r, err := p.ConnectService(ip("192.0.2.1"), "lmtp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel = append(rel, r)
+	if st := g.Stats(); st.Connections != 5 {
+		t.Errorf("Stats().Connections = %d, want 5", st.Connections)
+	}
+	for _, r := range rel {
+		r()
+	}
+	if st := g.Stats(); st.Connections != 0 || st.ConnectedAddresses != 0 {
+		t.Errorf("after release: %+v", st)
+	}
+	if _, err := p.ConnectService(ip("192.0.2.2"), "imap"); err != nil {
+		t.Fatalf("IMAP after release: %v", err)
+	}
+}

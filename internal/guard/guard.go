@@ -13,7 +13,11 @@
 //
 // Connections. At most 1000 connections at once in total (MaxConns) and 32
 // from one address (MaxConnsPerIP). A connection over a limit is answered
-// with "421 4.7.0" and closed. Connections from an address that is blocked
+// with "421 4.7.0" (IMAP: "* BYE [LIMIT]") and closed. These limits are
+// per pool: each kind of listener can have a pool of its own (NewPool,
+// Pools), so that one service's clients (say 500 idle IMAP sessions) do
+// not take the places of another's (the MX, which must keep accepting
+// mail). Connections from an address that is blocked
 // (below) are refused the same way right at connect, before any command,
 // unless some account logged in successfully from that address recently.
 //
@@ -209,9 +213,10 @@ func (o Options) withDefaults() Options {
 type Guard struct {
 	opt Options
 
+	pool  *Pool   // of Connect
+	pools []*Pool // of NewPool; guarded by mu
+
 	mu          sync.Mutex
-	total       int                  // open connections
-	conns       map[netip.Prefix]int // open connections per address, > 0
 	ipFails     *table[netip.Prefix, *failures]
 	ipBlocks    *table[netip.Prefix, *block]
 	acctFails   *table[string, *failures]
@@ -244,7 +249,9 @@ type loginKey struct {
 
 // New returns a Guard with the limits of opt.
 func New(opt Options) *Guard {
-	g := &Guard{opt: opt.withDefaults(), conns: map[netip.Prefix]int{}}
+	g := &Guard{opt: opt.withDefaults()}
+	g.pool = &Pool{g: g, limits: PoolLimits{MaxConns: g.opt.MaxConns, MaxConnsPerIP: g.opt.MaxConnsPerIP},
+		conns: map[netip.Prefix]int{}}
 	g.ipFails = newTable[netip.Prefix, *failures](g.opt.MaxIPs)
 	g.ipBlocks = newTable[netip.Prefix, *block](g.opt.MaxIPs)
 	g.acctFails = newTable[string, *failures](g.opt.MaxAccounts)
@@ -323,13 +330,13 @@ func (g *Guard) emit(evs []event) {
 
 // Stats is a snapshot of the Guard's tables, for metrics.
 type Stats struct {
-	Connections        int // open connections
+	Connections        int // open connections, of every pool
 	BlockedIPs         int // addresses (IPv6: prefixes) currently blocked
 	ProtectedAccounts  int // accounts currently refusing unknown addresses
 	TrackedIPs         int // addresses with recent failures
 	TrackedAccounts    int // accounts with recent failures
 	RememberedLogins   int // remembered (address, account) pairs
-	ConnectedAddresses int // addresses with open connections
+	ConnectedAddresses int // addresses with open connections (per pool: one address in two pools counts twice)
 }
 
 // Stats returns the current counts. Counts of tracked failures may include
@@ -337,17 +344,22 @@ type Stats struct {
 func (g *Guard) Stats() Stats {
 	now := g.opt.Now()
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	pools := append([]*Pool{g.pool}, g.pools...)
 	g.expire(now)
-	return Stats{
-		Connections:        g.total,
-		BlockedIPs:         g.ipBlocks.len(),
-		ProtectedAccounts:  g.acctBlocks.len(),
-		TrackedIPs:         g.ipFails.len(),
-		TrackedAccounts:    g.acctFails.len(),
-		RememberedLogins:   g.logins.len(),
-		ConnectedAddresses: len(g.conns),
+	st := Stats{
+		BlockedIPs:        g.ipBlocks.len(),
+		ProtectedAccounts: g.acctBlocks.len(),
+		TrackedIPs:        g.ipFails.len(),
+		TrackedAccounts:   g.acctFails.len(),
+		RememberedLogins:  g.logins.len(),
 	}
+	g.mu.Unlock()
+	for _, p := range pools {
+		c, a := p.stats()
+		st.Connections += c
+		st.ConnectedAddresses += a
+	}
+	return st
 }
 
 // Unblock lifts the block of ip (its /64 for IPv6) and clears its failure

@@ -174,6 +174,7 @@ func (s *session) loggedIn(lg *loginGuard, acct store.Account) error {
 	s.release = append(s.release, release)
 	s.acct = acct
 	s.state = stateAuth
+	s.rd.SetLimits(s.srv.readerLimits(s.state))
 	s.sub = s.srv.Store.Notifier().Subscribe(acct.ID)
 	s.log = s.log.With("account", acct.Address.String())
 	s.log.Info("imap: logged in", "tls", s.tls)
@@ -221,8 +222,9 @@ func (s *session) cmdAuthenticate(tag string, p *imapwire.Parser) error {
 	if !hasInitial {
 		initial = nil
 	}
-	if err := s.saslExchange(srv, initial); err == errCancelled {
-		return err
+	var st *status
+	if err := s.saslExchange(srv, initial); errors.As(err, &st) {
+		return err // cancelled, or a response line over the limit
 	} else if err != nil {
 		return s.authFailed(lg, orStr(identity, lg.user), err)
 	}
@@ -252,7 +254,10 @@ func (s *session) saslExchange(srv sasl.Server, resp []byte) error {
 			return err
 		}
 		line, err := s.rd.ReadLine()
-		if err != nil {
+		var we *imapwire.Error
+		if errors.As(err, &we) {
+			return &status{"BAD", we.Code, we.Text}
+		} else if err != nil {
 			return err
 		}
 		if string(line) == "*" {

@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/posthorn/posthorn/internal/guard"
+	"github.com/posthorn/posthorn/internal/imapwire"
 	"github.com/posthorn/posthorn/internal/sasl"
 )
 
 // Connection and login limits (RFC 9051 §5.4 for the autologout timers,
 // which serveOne and IDLE set): the Server's Guard counts connections per
-// address and in total and delays or refuses logins after failures, as
-// for SMTP; the Server itself counts the sessions logged in to each
+// address and in total (in IMAP's own pool when it is a ServiceGuard) and
+// delays or refuses logins after failures, as for SMTP; commands before
+// login are bounded by PreAuthMaxCommand; the Server itself counts the sessions logged in to each
 // account (MaxConnsPerAccount). Every refusal says why: "* BYE [LIMIT]"
 // for a connection over a limit, "* BYE [ALERT]" for a blocked address,
 // "NO [LIMIT]" for a login over the per-account limit and
@@ -30,7 +32,33 @@ type Guard interface {
 	AuthSucceeded(ip netip.Addr, account string)
 }
 
-var _ Guard = (*guard.Guard)(nil)
+var (
+	_ Guard        = (*guard.Guard)(nil)
+	_ ServiceGuard = guard.Pools{}
+)
+
+// ServiceGuard is an optional extension of Guard: connections are counted
+// per service, "imap" (STARTTLS port) or "imaps" (implicit TLS), so that
+// IMAP has connection limits apart from SMTP's (guard.Pools).
+type ServiceGuard interface {
+	ConnectService(ip netip.Addr, service string) (release func(), err error)
+}
+
+// PreAuthMaxCommand bounds every command line and command, literals
+// included, of a client not yet logged in: enough for LOGIN with literals
+// and AUTHENTICATE with an initial response, too little to make the
+// server hold a message for a client that has not shown who it is
+// (RFC 7888 §4 lets a server refuse a literal it will not accept).
+const PreAuthMaxCommand = 16 << 10
+
+// readerLimits are the command-size limits of a session in state st.
+func (s *Server) readerLimits(st state) imapwire.Limits {
+	if st == stateNotAuth {
+		return imapwire.Limits{MaxLine: PreAuthMaxCommand, MaxCommand: PreAuthMaxCommand,
+			MaxAppend: PreAuthMaxCommand, MaxAppendTotal: PreAuthMaxCommand}
+	}
+	return imapwire.Limits{MaxLine: s.MaxLine, MaxCommand: s.MaxCommand, MaxAppend: s.appendLimit()}
+}
 
 // DefaultMaxConnsPerAccount bounds the sessions logged in to one account.
 const DefaultMaxConnsPerAccount = 20
@@ -65,7 +93,13 @@ func (s *session) admit(implicitTLS bool) bool {
 		}
 		return false
 	}
-	release, err := g.Connect(s.ip)
+	var release func()
+	var err error
+	if sg, ok := g.(ServiceGuard); ok {
+		release, err = sg.ConnectService(s.ip, serviceName(implicitTLS))
+	} else {
+		release, err = g.Connect(s.ip)
+	}
 	if err != nil {
 		var le *guard.LimitError
 		reason := "too many connections"
@@ -79,6 +113,15 @@ func (s *session) admit(implicitTLS bool) bool {
 		return refuse("ALERT", reason)
 	}
 	return true
+}
+
+// serviceName is the service of a listener: "imap" (port 143) or "imaps"
+// (port 993).
+func serviceName(implicitTLS bool) string {
+	if implicitTLS {
+		return "imaps"
+	}
+	return "imap"
 }
 
 // claimAccount counts a login to account id against MaxConnsPerAccount.

@@ -1,7 +1,6 @@
 package imapserver
 
 import (
-	"errors"
 	"slices"
 	"strings"
 
@@ -289,19 +288,8 @@ func (s *session) cmdCreate(tag string, p *imapwire.Parser) error {
 	default:
 		return no("USEATTR", "Only one special-use attribute per mailbox")
 	}
-	// Nothing is created for a name that cannot be: the parents of
-	// "q1//y" are not made before the name is refused.
-	if err := store.CheckMailboxName(name); err != nil {
-		return err
-	}
-	// RFC 9051 §6.3.4: create the superior hierarchy as needed.
-	for i := 0; i < len(name); i++ {
-		if name[i] == sep {
-			if _, err := s.srv.Store.CreateMailbox(s.ctx, s.acct.ID, name[:i], ""); err != nil && !errors.Is(err, store.ErrExists) {
-				return err
-			}
-		}
-	}
+	// RFC 9051 §6.3.4: the store creates the superior hierarchy as
+	// needed, in the same transaction, after checking the whole name.
 	_, err := s.srv.Store.CreateMailbox(s.ctx, s.acct.ID, name, special)
 	return err
 }

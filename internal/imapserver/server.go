@@ -5,8 +5,8 @@
 // MULTIAPPEND, STATUS=SIZE, SAVEDATE, PREVIEW, UTF8=ACCEPT, ESEARCH,
 // SEARCHRES, WITHIN, SORT (with SORT=DISPLAY and ESORT), THREAD
 // (ORDEREDSUBJECT, REFERENCES), QUOTA and METADATA, over a store.Store.
-// Connections and logins are limited by a Guard shared with SMTP
-// (limits.go). COMPRESS=DEFLATE is not offered (docs/imap.md).
+// Logins are limited by a Guard shared with SMTP, connections by a pool
+// of IMAP's own (limits.go). COMPRESS=DEFLATE is not offered (docs/imap.md).
 //
 // It is shaped like net/http: fill in a Server and call Serve (STARTTLS
 // port, 143) or ServeTLS (implicit TLS, 993) with a listener, and Shutdown
@@ -255,7 +255,7 @@ func (s *Server) trackSession(ss *session, add bool) bool {
 // ServeConn runs one session on c, which may come from any listener;
 // implicitTLS runs the TLS handshake first. It returns when the session ends.
 func (s *Server) ServeConn(c net.Conn, implicitTLS bool) {
-	s.observer().Connection(map[bool]string{false: "imap", true: "imaps"}[implicitTLS])
+	s.observer().Connection(serviceName(implicitTLS))
 	ss := newSession(s, c, "imap"+strconv.FormatUint(s.nextID.Add(1), 10))
 	if !s.trackSession(ss, true) {
 		c.Close()

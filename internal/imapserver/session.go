@@ -80,11 +80,7 @@ func (s *session) setConn(c net.Conn) {
 	s.mu.Unlock()
 	s.br = bufio.NewReaderSize(c, 16<<10)
 	s.bw = bufio.NewWriterSize(c, 32<<10)
-	s.rd = imapwire.NewReader(s.br, imapwire.Limits{
-		MaxLine:    s.srv.MaxLine,
-		MaxCommand: s.srv.MaxCommand,
-		MaxAppend:  s.srv.appendLimit(),
-	})
+	s.rd = imapwire.NewReader(s.br, s.srv.readerLimits(s.state))
 	utf8 := s.w != nil && s.w.UTF8
 	s.w = imapwire.NewWriter(s.bw)
 	s.w.UTF8 = utf8
@@ -196,12 +192,19 @@ func (s *session) readFailed(err error) bool {
 		if tag == "" {
 			tag = "*"
 		}
+		s.log.Log(s.ctx, LevelTrace, "imap: refused", "tag", we.Tag, "reason", we.Text, "fatal", we.Fatal)
+		// The tagged response first, so the client knows which command
+		// failed, then the BYE of a connection that cannot go on.
+		if we.Tag != "" || !we.Fatal {
+			s.w.Raw(tag + " " + status + codeStr(we.Code) + " " + we.Text + "\r\n")
+		}
 		if we.Fatal {
+			s.log.Info("imap: connection closed", "reason", we.Text)
+			s.conn().SetWriteDeadline(s.srv.now().Add(5 * time.Second))
 			s.w.Raw(fmt.Sprintf("* BYE [%s] %s\r\n", orCode(we.Code, "LIMIT"), we.Text))
 			s.w.Flush()
 			return false
 		}
-		s.w.Raw(tag + " " + status + codeStr(we.Code) + " " + we.Text + "\r\n")
 		return s.w.Flush() == nil
 	}
 	var ne net.Error
@@ -400,6 +403,11 @@ func (s *session) internalError(name string, err error) *status {
 		return &status{"NO", "CANNOT", "Invalid mailbox name or operation"}
 	case errors.Is(err, store.ErrOverQuota):
 		return &status{"NO", "OVERQUOTA", "Over quota"}
+	case errors.Is(err, store.ErrNoSpace):
+		// As Dovecot does: the client offers to delete messages, which
+		// works on a full disk (the store's reserve).
+		s.log.Error("imap: disk full", "cmd", name, "err", err)
+		return &status{"NO", "OVERQUOTA", "Not enough disk space on the server; deleting messages frees some"}
 	case errors.Is(err, context.Canceled):
 		return &status{"NO", "UNAVAILABLE", "Interrupted"}
 	}

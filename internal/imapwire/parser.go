@@ -299,21 +299,45 @@ func (p *Parser) Mailbox() string {
 }
 
 func (p *Parser) decodeMailbox(s string) string {
-	if strings.EqualFold(s, "INBOX") {
-		return "INBOX"
-	}
 	if p.UTF8 {
 		if !utf8.ValidString(s) {
 			p.Fail("Mailbox name is not UTF-8")
+			return ""
 		}
-		return s
+	} else {
+		d, err := DecodeUTF7(s)
+		if err != nil {
+			p.Fail("Mailbox name is not valid modified UTF-7")
+			return ""
+		}
+		s = d
 	}
-	d, err := DecodeUTF7(s)
-	if err != nil {
-		p.Fail("Mailbox name is not valid modified UTF-7")
+	if hasControl(s) {
+		p.Fail("Mailbox name contains a control character")
 		return ""
 	}
-	return d
+	return CanonicalInbox(s)
+}
+
+// CanonicalInbox spells INBOX in upper case where it begins name: INBOX is
+// case-insensitive (RFC 9051 §5.1), also as a parent ("inbox/x" is
+// "INBOX/x") and in list patterns.
+func CanonicalInbox(name string) string {
+	if len(name) >= 5 && strings.EqualFold(name[:5], "INBOX") && (len(name) == 5 || name[5] == '/') {
+		return "INBOX" + name[5:]
+	}
+	return name
+}
+
+// hasControl reports whether s has a control character (C0, DEL, C1):
+// none may appear in a mailbox name, whatever its encoding.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 {
+			return true
+		}
+	}
+	return false
 }
 
 // ListMailbox reads a list-mailbox pattern (which also allows % and *).
@@ -334,14 +358,22 @@ func (p *Parser) ListMailbox() string {
 	if p.err != nil {
 		return ""
 	}
-	if p.UTF8 {
-		return s
+	if !p.UTF8 {
+		d, err := DecodeUTF7(s)
+		if err != nil {
+			p.Fail("Mailbox pattern is not valid modified UTF-7")
+			return ""
+		}
+		s = d
+	} else if !utf8.ValidString(s) {
+		p.Fail("Mailbox pattern is not UTF-8")
+		return ""
 	}
-	d, err := DecodeUTF7(s)
-	if err != nil {
-		p.Fail("Mailbox pattern is not valid modified UTF-7")
+	if hasControl(s) {
+		p.Fail("Mailbox pattern contains a control character")
+		return ""
 	}
-	return d
+	return s
 }
 
 // List parses "(" [item *(SP item)] ")", calling item for each element.

@@ -15,6 +15,7 @@ func TestReadCommand(t *testing.T) {
 		args    string
 		conts   int
 		errCode string
+		tag     string // of the error
 		fatal   bool
 	}{
 		{in: "a1 NOOP\r\n", name: "NOOP"},
@@ -22,12 +23,22 @@ func TestReadCommand(t *testing.T) {
 		{in: "x.1 uid fetch 1:* FLAGS\r\n", name: "UID FETCH", args: "1:* FLAGS"},
 		{in: "a LOGIN {3}\r\nbob {2+}\r\npw\r\n", name: "LOGIN", args: "{3}\r\nbob {2+}\r\npw", conts: 1},
 		{in: "a APPEND INBOX ~{2}\r\n\x00\x01\r\n", name: "APPEND", args: "INBOX ~{2}\r\n\x00\x01", conts: 1},
-		{in: "a LOGIN {99999999}\r\n", errCode: "TOOBIG"},
-		{in: "a LOGIN {99999999+}\r\n", errCode: "TOOBIG", fatal: true},
-		{in: "a LOGIN {99999999999999999999}\r\n", errCode: "TOOBIG"},
-		{in: "a NOOP " + strings.Repeat("x", 200) + "\r\n", errCode: "TOOBIG"},
+		{in: "a LOGIN {99999999}\r\n", errCode: "TOOBIG", tag: "a"},
+		{in: "a LOGIN {99999999+}\r\n", errCode: "TOOBIG", tag: "a", fatal: true},
+		{in: "a LOGIN {99999999999999999999}\r\n", errCode: "TOOBIG", tag: "a"},
+		{in: "a NOOP " + strings.Repeat("x", 200) + "\r\n", errCode: "TOOBIG", tag: "a"},
 		{in: "+ NOOP\r\n", errCode: "-"},
 		{in: "NOOP\r\n", errCode: "-"},
+		// An over-long line is answered with its tag; the connection
+		// closes only if a non-synchronizing literal follows it (the
+		// marker may straddle bufio's 4096-byte buffer).
+		{in: "t1 NOOP " + strings.Repeat("x", 200) + " {5}\r\n", errCode: "TOOBIG", tag: "t1"},
+		{in: "t2 NOOP " + strings.Repeat("x", 200) + " {5+}\r\nhello\r\n", errCode: "TOOBIG", tag: "t2", fatal: true},
+		{in: "t3 NOOP " + strings.Repeat("x", 4086) + "{5+}\r\nhello\r\n", errCode: "TOOBIG", tag: "t3", fatal: true},
+		{in: strings.Repeat("x", 300) + "\r\n", errCode: "TOOBIG", fatal: true}, // no tag to answer with
+		{in: "{5+}\r\nhello\r\n", errCode: "-", fatal: true},
+		{in: "b\x01d NOOP {5+}\r\nhello\r\n", errCode: "-", fatal: true},
+		{in: "t4 N\x01P {5}\r\n", errCode: "-", tag: "t4"},
 	}
 	for _, tt := range tests {
 		r := NewReader(bufio.NewReader(strings.NewReader(tt.in)), Limits{MaxLine: 100, MaxCommand: 1000, MaxAppend: 1000})
@@ -35,7 +46,7 @@ func TestReadCommand(t *testing.T) {
 		cmd, err := r.ReadCommand(func() error { conts++; return nil })
 		var we *Error
 		if tt.errCode != "" {
-			if !errors.As(err, &we) || tt.errCode != "-" && we.Code != tt.errCode || we.Fatal != tt.fatal {
+			if !errors.As(err, &we) || tt.errCode != "-" && we.Code != tt.errCode || we.Fatal != tt.fatal || we.Tag != tt.tag {
 				t.Errorf("%q: err %v (%+v), want code %s fatal %v", tt.in, err, we, tt.errCode, tt.fatal)
 			}
 			continue
@@ -143,7 +154,8 @@ func TestUTF7(t *testing.T) {
 	if EncodeUTF7("~peter/mail/台北/日本語") != "~peter/mail/&U,BTFw-/&ZeVnLIqe-" {
 		t.Error(EncodeUTF7("~peter/mail/台北/日本語"))
 	}
-	for _, bad := range []string{"&Jjo!", "&AGE-", "é", "&ZeVnLIqe"} {
+	// "&\n-" was found by FuzzUTF7: the base64 decoder skips CR and LF.
+	for _, bad := range []string{"&Jjo!", "&AGE-", "é", "&ZeVnLIqe", "INB&\n-OX", "&\r\n-", "&ZeV\nnLIqe-", "&Ze=-", "&Z e-"} {
 		if _, err := DecodeUTF7(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -182,5 +194,50 @@ func TestTildeAtom(t *testing.T) {
 	p := NewParser([]byte("~{1}\r\nx"), false)
 	if p.AString(); p.End() == nil {
 		t.Errorf("AString accepted a literal8")
+	}
+}
+
+// No mailbox name or pattern read from a command has a control character,
+// whatever its encoding (quoted, literal, modified UTF-7, UTF-8), and INBOX
+// is case-insensitive where it begins a name.
+func TestMailboxNames(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		utf8 bool
+		want string // "" for an error
+	}{
+		{`"INB&\n-OX"`, false, ""},
+		{"{8}\r\nINB&\n-OX", false, ""},
+		{"{5}\r\nIN\nOX", false, ""},
+		{"{5}\r\nIN\nOX", true, ""},
+		{"&AAo-", false, ""},         // LF in a shift
+		{"&AIU-", false, ""},         // U+0085 (C1)
+		{"{4}\r\na\u0085", true, ""}, // the same in UTF-8
+		{"{3}\r\na\x7f", true, ""},
+		{"inbox/x", false, "INBOX/x"},
+		{"Inbox", true, "INBOX"},
+		{"inboxes", false, "inboxes"},
+		{"&AOk-t&AOk-", false, "été"},
+	} {
+		for _, list := range []bool{false, true} {
+			p := NewParser([]byte(tc.in), tc.utf8)
+			var got string
+			if list {
+				got = p.ListMailbox()
+			} else {
+				got = p.Mailbox()
+			}
+			err := p.End()
+			want := tc.want
+			if list && want != "" {
+				want = strings.Replace(tc.want, "INBOX", tc.in[:min(5, len(tc.in))], 1) // patterns keep their spelling
+			}
+			switch {
+			case want == "" && err == nil:
+				t.Errorf("%q (utf8 %v, list %v): got %q, want an error", tc.in, tc.utf8, list, got)
+			case want != "" && (err != nil || got != want):
+				t.Errorf("%q (utf8 %v, list %v): got %q, %v, want %q", tc.in, tc.utf8, list, got, err, want)
+			}
+		}
 	}
 }

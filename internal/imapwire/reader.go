@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -78,33 +79,67 @@ func NewReader(br *bufio.Reader, l Limits) *Reader {
 // Limits returns the effective limits.
 func (r *Reader) Limits() Limits { return r.limits }
 
+// SetLimits changes the limits from the next command on: a server reads
+// the commands of a client not yet logged in with small limits (no message
+// literal before authentication) and raises them after the login.
+func (r *Reader) SetLimits(l Limits) { r.limits = l.withDefaults() }
+
 // ReadLine reads one line (for AUTHENTICATE responses and IDLE's DONE),
-// without its line ending. A longer line than MaxLine is an *Error.
+// without its line ending. A longer line than MaxLine is an *Error
+// (without a tag: the caller knows the command); it has been read.
 func (r *Reader) ReadLine() ([]byte, error) {
 	line, err := r.readLine()
-	if err != nil {
+	var ltl *lineTooLong
+	if errors.As(err, &ltl) {
+		return nil, &Error{Code: "TOOBIG", Text: "Line too long"}
+	} else if err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(line, []byte{'\r'}), nil
 }
 
-var errLineTooLong = errors.New("line too long")
+// lineTooLong is readLine's error for a line over MaxLine: head is the
+// line's beginning (where the tag is), tail its end (where a literal is
+// announced).
+type lineTooLong struct{ head, tail []byte }
+
+func (*lineTooLong) Error() string { return "line too long" }
+
+// keepTail appends frag to tail and keeps the last tailLen bytes.
+func keepTail(tail, frag []byte) []byte {
+	tail = append(tail, frag[max(0, len(frag)-tailLen):]...)
+	if len(tail) > tailLen {
+		tail = append(tail[:0], tail[len(tail)-tailLen:]...)
+	}
+	return tail
+}
+
+// tailLen is how much of the end of an over-long line is kept to find a
+// literal announced there ("~{" + 19 digits + "+}" + CR LF).
+const tailLen = 32
+
+// headLen is how much of an over-long line is kept to find its tag.
+const headLen = 128
 
 // readLine reads up to and excluding LF, enforcing MaxLine; on overflow it
-// discards the rest of the line and returns the tail it saw in the error path.
+// discards the rest of the line and returns a *lineTooLong.
 func (r *Reader) readLine() ([]byte, error) {
 	var buf []byte
 	for {
 		frag, err := r.br.ReadSlice('\n')
 		if len(buf)+len(frag) > r.limits.MaxLine+2 {
-			tail := frag
+			head := append(buf, frag...)
+			head = bytes.Clone(head[:min(len(head), headLen)])
+			// Keep the line's last bytes, which may span fragments.
+			tail := keepTail(nil, frag)
 			for errors.Is(err, bufio.ErrBufferFull) {
-				tail, err = r.br.ReadSlice('\n')
+				frag, err = r.br.ReadSlice('\n')
+				tail = keepTail(tail, frag)
 			}
 			if err != nil {
 				return nil, err
 			}
-			return tail, errLineTooLong
+			return nil, &lineTooLong{head: head, tail: bytes.TrimSuffix(tail, []byte{'\n'})}
 		}
 		buf = append(buf, frag...)
 		if err == nil {
@@ -125,8 +160,9 @@ func (r *Reader) readLine() ([]byte, error) {
 // or the I/O error that ends the connection.
 func (r *Reader) ReadCommand(cont func() error) (*Command, error) {
 	line, err := r.readLine()
-	if errors.Is(err, errLineTooLong) {
-		return nil, tooLong("", line)
+	var ltl *lineTooLong
+	if errors.As(err, &ltl) {
+		return nil, tooLong(tagOf(ltl.head), ltl.tail)
 	} else if err != nil {
 		return nil, err
 	}
@@ -149,10 +185,11 @@ func (r *Reader) ReadCommand(cont func() error) (*Command, error) {
 			max = min(r.limits.MaxAppend, r.limits.MaxAppendTotal-appendTotal)
 		}
 		if n > max || n < 0 {
-			if !sync {
-				return nil, &Error{Tag: cmd.Tag, Code: "TOOBIG", Text: "Literal too big", Fatal: true}
-			}
-			return nil, &Error{Tag: cmd.Tag, Code: "TOOBIG", Text: fmt.Sprintf("Literal too big (limit %d bytes)", max), NO: isAppend}
+			// RFC 7888 §4: a non-synchronizing literal the server will not
+			// accept is already on its way; rather than read and discard
+			// it, the connection is closed after the response.
+			return nil, &Error{Tag: cmd.Tag, Code: "TOOBIG", Text: fmt.Sprintf("Literal too big (limit %d bytes)", max),
+				NO: isAppend && sync, Fatal: !sync}
 		}
 		if sync {
 			if err := cont(); err != nil {
@@ -160,9 +197,7 @@ func (r *Reader) ReadCommand(cont func() error) (*Command, error) {
 			}
 		}
 		args = append(args, '\r', '\n')
-		start := len(args)
-		args = append(args, make([]byte, n)...)
-		if _, err := io.ReadFull(r.br, args[start:]); err != nil {
+		if args, err = readLiteral(r.br, args, n); err != nil {
 			return nil, err
 		}
 		if isAppend {
@@ -171,15 +206,15 @@ func (r *Reader) ReadCommand(cont func() error) (*Command, error) {
 			total += n
 		}
 		line, err := r.readLine()
-		if errors.Is(err, errLineTooLong) {
-			return nil, tooLong(cmd.Tag, line)
+		if errors.As(err, &ltl) {
+			return nil, tooLong(cmd.Tag, ltl.tail)
 		} else if err != nil {
 			return nil, err
 		}
 		line = bytes.TrimSuffix(line, []byte{'\r'})
 		total += int64(len(line))
 		if total > r.limits.MaxCommand {
-			return nil, &Error{Tag: cmd.Tag, Code: "TOOBIG", Text: "Command too long", Fatal: literalAtEnd(line)}
+			return nil, &Error{Tag: cmd.Tag, Code: "TOOBIG", Text: "Command too long", Fatal: streamLost(cmd.Tag, line)}
 		}
 		args = append(args, line...)
 	}
@@ -187,16 +222,51 @@ func (r *Reader) ReadCommand(cont func() error) (*Command, error) {
 	return cmd, nil
 }
 
-// tooLong reports an over-long line; tail is its end. If the line announced
-// a literal the client will send it regardless (non-synchronizing) or wait
-// forever (synchronizing): either way the stream is lost.
-func tooLong(tag string, tail []byte) *Error {
-	return &Error{Tag: tag, Code: "TOOBIG", Text: "Line too long", Fatal: literalAtEnd(bytes.TrimSuffix(tail, []byte{'\r'}))}
+// literalChunk is how much of a literal is read at a time: the buffer
+// grows with the bytes that arrived, not with the size the client
+// announced.
+const literalChunk = 256 << 10
+
+// readLiteral appends the n bytes of a literal to buf.
+func readLiteral(br *bufio.Reader, buf []byte, n int64) ([]byte, error) {
+	for n > 0 {
+		k := int(min(n, literalChunk))
+		buf = slices.Grow(buf, k)
+		start := len(buf)
+		buf = buf[:start+k]
+		if _, err := io.ReadFull(br, buf[start:]); err != nil {
+			return nil, err
+		}
+		n -= int64(k)
+	}
+	return buf, nil
 }
 
-func literalAtEnd(line []byte) bool {
-	_, _, ok := trailingLiteral(line)
-	return ok
+// tooLong reports an over-long line; tail is its end. If the line announced
+// a non-synchronizing literal, the client sends it regardless: the stream
+// is lost and the connection must close. A client that announced a
+// synchronizing literal gets the tagged response instead of "+" and sends
+// nothing more for this command.
+func tooLong(tag string, tail []byte) *Error {
+	return &Error{Tag: tag, Code: "TOOBIG", Text: "Line too long", Fatal: tag == "" || streamLost(tag, bytes.TrimSuffix(tail, []byte{'\r'}))}
+}
+
+// tagOf is the tag at the start of head, or "" if there is no valid one.
+func tagOf(head []byte) string {
+	i := bytes.IndexByte(head, ' ')
+	if i <= 0 || !validTag(string(head[:i])) {
+		return ""
+	}
+	return string(head[:i])
+}
+
+// streamLost reports whether refusing a command whose line ends as line
+// leaves the connection out of step: the client sends a non-synchronizing
+// literal regardless, and waits for "+" forever after a synchronizing one
+// if the refusal cannot carry its tag.
+func streamLost(tag string, line []byte) bool {
+	_, sync, ok := trailingLiteral(line)
+	return ok && (!sync || tag == "")
 }
 
 // trailingLiteral reports whether line ends with a literal marker {n},
@@ -237,11 +307,11 @@ func allDigits(b []byte) bool {
 func splitCommand(line []byte) (*Command, []byte, *Error) {
 	i := bytes.IndexByte(line, ' ')
 	if i <= 0 {
-		return nil, nil, &Error{Text: "Missing tag or command"}
+		return nil, nil, &Error{Text: "Missing tag or command", Fatal: streamLost("", line)}
 	}
 	tag := string(line[:i])
 	if !validTag(tag) {
-		return nil, nil, &Error{Text: "Invalid tag", Fatal: literalAtEnd(line)}
+		return nil, nil, &Error{Text: "Invalid tag", Fatal: streamLost("", line)}
 	}
 	cmd := &Command{Tag: tag}
 	rest := line[i+1:]
@@ -253,7 +323,7 @@ func splitCommand(line []byte) (*Command, []byte, *Error) {
 		rest = r2
 	}
 	if cmd.Name == "" || !isAtom(cmd.Name) && !strings.HasPrefix(cmd.Name, "UID ") {
-		return nil, nil, &Error{Tag: tag, Text: "Invalid command name", Fatal: literalAtEnd(line)}
+		return nil, nil, &Error{Tag: tag, Text: "Invalid command name", Fatal: streamLost(tag, line)}
 	}
 	return cmd, rest, nil
 }

@@ -51,9 +51,16 @@ func EncodeUTF7(s string) string {
 	return b.String()
 }
 
+// isB64 reports whether c is in the modified base64 alphabet.
+func isB64(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == ','
+}
+
 // DecodeUTF7 decodes a modified UTF-7 mailbox name to UTF-8. It rejects
-// bytes outside printable ASCII, unterminated or empty shifts, and non-minimal encodings of
-// printable ASCII.
+// bytes outside printable ASCII, unterminated or empty shifts, characters
+// outside the base64 alphabet in a shift, and non-minimal encodings of
+// printable ASCII. Control characters encoded in a shift are decoded:
+// callers that refuse them check the result.
 func DecodeUTF7(s string) (string, error) {
 	if !strings.ContainsAny(s, "&") {
 		for i := 0; i < len(s); i++ {
@@ -84,8 +91,15 @@ func DecodeUTF7(s string) (string, error) {
 			b.WriteByte('&')
 			continue
 		}
+		// The decoder skips CR and LF: check the alphabet first, or
+		// "INB&\n-OX" would be INBOX.
+		for k := 0; k < len(enc); k++ {
+			if !isB64(enc[k]) {
+				return "", errUTF7
+			}
+		}
 		raw, err := b64.DecodeString(enc)
-		if err != nil || len(raw)%2 != 0 {
+		if err != nil || len(raw) == 0 || len(raw)%2 != 0 {
 			return "", errUTF7
 		}
 		u := make([]uint16, len(raw)/2)

@@ -123,7 +123,7 @@ func (w *wireConn) prelude() error {
 	// Unix-socket peers (LMTP) have no address to count; XCLIENT front ends
 	// are counted by the address they present.
 	if g := w.srv.opt.Guard; g != nil && !w.st.xclientTrusted && ip.IsValid() {
-		release, err := g.Connect(ip)
+		release, err := connect(g, ip, w.mode)
 		if err != nil {
 			w.srv.opt.Observer.MessageRejected(w.mode.String(), ReasonConnLimit)
 			return w.refuse("421 4.7.0 "+limitReason(err), err)
@@ -159,6 +159,22 @@ func (w *wireConn) prelude() error {
 }
 
 // limitReason is the client-safe text of a guard.Connect error.
+// ServiceGuard is an optional extension of Guard (guard.Pools implements
+// it): connections are counted per service, the listener's Mode
+// ("smtp", "submission", …), so that each kind of listener has limits
+// of its own.
+type ServiceGuard interface {
+	ConnectService(ip netip.Addr, service string) (release func(), err error)
+}
+
+// connect counts a connection from ip to a listener of mode m.
+func connect(g Guard, ip netip.Addr, m Mode) (release func(), err error) {
+	if sg, ok := g.(ServiceGuard); ok {
+		return sg.ConnectService(ip, m.String())
+	}
+	return g.Connect(ip)
+}
+
 func limitReason(err error) string {
 	var le *guard.LimitError
 	if errors.As(err, &le) {

@@ -104,7 +104,7 @@ func (w *wireConn) xclient(arg string) error {
 		}
 	}
 	if g := w.srv.opt.Guard; g != nil && st.remoteIP != w.st.remoteIP {
-		release, err := g.Connect(st.remoteIP)
+		release, err := connect(g, st.remoteIP, w.mode)
 		if err != nil {
 			w.reply("421 4.7.0 " + limitReason(err))
 			return w.inputError(err)

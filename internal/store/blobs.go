@@ -90,12 +90,13 @@ func readAll(r io.Reader, limit, hint int64) ([]byte, error) {
 func (s *SQLite) spoolFile(head []byte, rest io.Reader) (_ *newBlob, err error) {
 	f, err := os.CreateTemp(filepath.Join(s.dir, "blobs", "tmp"), "blob-")
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, noSpace(fmt.Errorf("store: %w", err))
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
 			os.Remove(f.Name())
+			err = noSpace(err)
 		}
 	}()
 	if s.owner != nil {

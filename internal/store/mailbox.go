@@ -11,26 +11,44 @@ import (
 	"unicode/utf8"
 )
 
-// maxMailboxName bounds a mailbox name in bytes.
-const maxMailboxName = 1000
+// Limits of mailbox names: MaxMailboxName bytes in all, MaxMailboxDepth
+// levels of hierarchy ("a/b/c" has 3).
+const (
+	MaxMailboxName  = 1000
+	MaxMailboxDepth = 64
+)
 
-// canonicalMailbox validates a mailbox name and returns its stored form:
-// "INBOX" for any spelling of INBOX (RFC 9051 §5.1), else the name as given.
-// "" is INBOX when emptyIsInbox.
+// inboxPrefix puts INBOX in its stored form where it begins name: INBOX is
+// case-insensitive (RFC 9051 §5.1), also as the parent of other mailboxes
+// ("inbox/x" is "INBOX/x").
+func inboxPrefix(name string) string {
+	if len(name) >= 5 && strings.EqualFold(name[:5], "INBOX") && (len(name) == 5 || name[5] == '/') && name[:5] != "INBOX" {
+		return "INBOX" + name[5:]
+	}
+	return name
+}
+
+// canonicalMailbox validates a mailbox name and returns its stored form
+// (see inboxPrefix); "" is INBOX when emptyIsInbox. Names with control
+// characters, empty levels or over the limits are ErrInvalid.
 func canonicalMailbox(name string, emptyIsInbox bool) (string, error) {
 	if name == "" && emptyIsInbox {
 		return "INBOX", nil
 	}
-	if strings.EqualFold(name, "INBOX") {
-		return "INBOX", nil
-	}
-	if name == "" || len(name) > maxMailboxName || !utf8.ValidString(name) ||
+	name = inboxPrefix(name)
+	if name == "" || !utf8.ValidString(name) ||
 		strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") {
 		return "", fmt.Errorf("%w: mailbox name %q", ErrInvalid, name)
 	}
+	if len(name) > MaxMailboxName {
+		return "", fmt.Errorf("%w: mailbox name longer than %d bytes", ErrInvalid, MaxMailboxName)
+	}
+	if n := strings.Count(name, "/") + 1; n > MaxMailboxDepth {
+		return "", fmt.Errorf("%w: mailbox name with %d levels (at most %d)", ErrInvalid, n, MaxMailboxDepth)
+	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", fmt.Errorf("%w: mailbox name %q", ErrInvalid, name)
+		if r < 0x20 || r >= 0x7f && r < 0xa0 { // C0, DEL, C1
+			return "", fmt.Errorf("%w: mailbox name %q has a control character", ErrInvalid, name)
 		}
 	}
 	return name, nil
@@ -141,6 +159,25 @@ func (s *SQLite) CreateMailbox(ctx context.Context, accountID int64, name, speci
 		if ok, err := exists(w, `SELECT 1 FROM accounts WHERE id = ?`, accountID); err != nil || !ok {
 			return nil, errors.Join(err, notFound(sql.ErrNoRows, fmt.Sprintf("account %d", accountID)))
 		}
+		// RFC 9051 §6.3.4: the superior hierarchy is created as needed, in
+		// the same transaction: a CREATE that fails creates nothing.
+		var changes []Change
+		for i := 0; i < len(name); i++ {
+			if name[i] != '/' {
+				continue
+			}
+			ok, err := exists(w, `SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name[:i])
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				parent, err := createMailbox(w, accountID, name[:i], "", false)
+				if err != nil {
+					return nil, err
+				}
+				changes = append(changes, Change{Kind: ChangeMailboxCreate, AccountID: accountID, MailboxID: parent.ID, MailboxName: parent.Name})
+			}
+		}
 		// A name subscribed while it was no mailbox is subscribed again.
 		subscribed, err := takeSubscription(w, accountID, name)
 		if err != nil {
@@ -150,7 +187,7 @@ func (s *SQLite) CreateMailbox(ctx context.Context, accountID int64, name, speci
 		if err != nil {
 			return nil, err
 		}
-		return []Change{{Kind: ChangeMailboxCreate, AccountID: accountID, MailboxID: mb.ID, MailboxName: mb.Name}}, nil
+		return append(changes, Change{Kind: ChangeMailboxCreate, AccountID: accountID, MailboxID: mb.ID, MailboxName: mb.Name}), nil
 	})
 	return mb, err
 }
@@ -167,9 +204,7 @@ func (s *SQLite) MailboxByName(ctx context.Context, accountID int64, name string
 	if err != nil {
 		return Mailbox{}, err
 	}
-	if strings.EqualFold(name, "INBOX") {
-		name = "INBOX"
-	}
+	name = inboxPrefix(name)
 	mb, err := scanMailbox(db.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name))
 	return mb, s.readErr(notFound(err, "mailbox "+name))
 }
@@ -379,4 +414,47 @@ func (s *SQLite) SetSubscribed(ctx context.Context, accountID int64, name string
 		}
 		return []Change{{Kind: ChangeMailboxSubscribe, AccountID: accountID, MailboxID: mb.ID, MailboxName: mb.Name}}, nil
 	})
+}
+
+// fixInboxChildren gives the children of INBOX stored under another
+// spelling ("inbox/x", created before INBOX was case-insensitive as a
+// parent too) their canonical name, which is the only one they can be
+// found by. A child whose canonical name is taken keeps its name and is
+// logged: the user can move its messages with any client.
+func (s *SQLite) fixInboxChildren(ctx context.Context) error {
+	rows, err := s.wdb.QueryContext(ctx, `SELECT id, account_id, name FROM mailboxes
+		WHERE name LIKE 'inbox/%' AND substr(name, 1, 6) <> 'INBOX/'`)
+	if err != nil {
+		return fmt.Errorf("store: INBOX children: %w", err)
+	}
+	type row struct {
+		id, account int64
+		name        string
+	}
+	var rs []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.account, &r.name); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: INBOX children: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	if err := errors.Join(rows.Close(), rows.Err()); err != nil {
+		return fmt.Errorf("store: INBOX children: %w", err)
+	}
+	for _, r := range rs {
+		res, err := s.wdb.ExecContext(ctx, `UPDATE mailboxes SET name = ? WHERE id = ? AND NOT EXISTS
+			(SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?)`, inboxPrefix(r.name), r.id, r.account, inboxPrefix(r.name))
+		if err != nil {
+			return fmt.Errorf("store: INBOX children: rename %q: %w", r.name, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			s.log.Warn("store: mailbox not renamed: its name under INBOX is taken; move its messages and delete it",
+				"account_id", r.account, "mailbox", r.name, "taken", inboxPrefix(r.name))
+		} else {
+			s.log.Info("store: mailbox renamed under INBOX", "account_id", r.account, "from", r.name, "to", inboxPrefix(r.name))
+		}
+	}
+	return nil
 }

@@ -14,6 +14,9 @@ package store
 //	                            hex digits. Smaller bodies live in the blobs
 //	                            table of the index.
 //	dir/blobs/tmp/              files being written; emptied at Open
+//	dir/reserve                 Options.ReserveSpace bytes of zeros, given
+//	                            back to the file system when it is full so
+//	                            that deletions still commit (nospace.go)
 //
 // Every write goes through one writer goroutine (writer.go) that runs
 // concurrent requests in one transaction and one fsync (group commit).
@@ -50,6 +53,10 @@ type Options struct {
 	// as another user sets it, so the server can still use every file.
 	// Nil: files belong to the process that creates them.
 	Owner *Owner
+	// ReserveSpace is the size of the reserve file kept so that messages
+	// can still be deleted on a full disk (nospace.go); 0 means
+	// DefaultReserveSpace, negative none.
+	ReserveSpace int64
 }
 
 // Owner is a user and group id for [Options.Owner].
@@ -76,6 +83,10 @@ type SQLite struct {
 	done   chan struct{} // closed when the writer goroutine exits
 
 	inlineMax int // inlineMax, changed by benchmarks only
+
+	reserve     int64     // Options.ReserveSpace, resolved
+	reserveNext time.Time // earliest time to try to restore the reserve; writer only
+	reserveHeld bool      // the reserve file is in place; writer only
 
 	commits atomic.Int64 // committed batches, for tests and metrics
 	written atomic.Int64 // committed requests
@@ -108,6 +119,10 @@ func openWith(ctx context.Context, dir string, opts Options, migs []migration) (
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.reserve = opts.ReserveSpace
+	if s.reserve == 0 {
+		s.reserve = DefaultReserveSpace
+	}
 	defer func() {
 		if err != nil {
 			s.closeFiles()
@@ -132,6 +147,10 @@ func openWith(ctx context.Context, dir string, opts Options, migs []migration) (
 	if err := s.sweepBlobs(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.fixInboxChildren(ctx); err != nil {
+		return nil, err
+	}
+	s.restoreReserve()
 	if err := s.backfillText(ctx); err != nil {
 		return nil, err
 	}

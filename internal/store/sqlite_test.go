@@ -534,8 +534,9 @@ func TestMailSemantics(t *testing.T) {
 	if err := s.RenameMailbox(ctx, acc.ID, "Lists", "Lists"); err == nil {
 		t.Error("rename to itself succeeded")
 	}
-	if _, err := s.CreateMailbox(ctx, acc.ID, "Lists", ""); err != nil {
-		t.Fatal(err)
+	// Lists was created as the parent of Lists/go/x.
+	if _, err := s.CreateMailbox(ctx, acc.ID, "Lists", ""); !errors.Is(err, ErrExists) {
+		t.Fatalf("CreateMailbox(Lists) after Lists/go/x: %v", err)
 	}
 	if err := s.RenameMailbox(ctx, acc.ID, "Lists", "Old"); err != nil {
 		t.Fatal(err)

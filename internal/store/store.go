@@ -30,6 +30,12 @@ var (
 	ErrModified  = errors.New("store: modified")   // CONDSTORE UNCHANGEDSINCE failed for some messages
 	ErrClosed    = errors.New("store: closed")
 	ErrTooMany   = errors.New("store: too many") // e.g. METADATA entries over MetadataLimits
+	// ErrNoSpace is a write that failed for want of disk space: the file
+	// system is full (ENOSPC, SQLITE_FULL) or its quota for the server's
+	// user is (EDQUOT). The error wraps the cause too. Nothing was
+	// stored; deleting messages frees space (writes that only delete
+	// still work on a full disk: nospace.go, docs/operations.md).
+	ErrNoSpace = errors.New("store: no space left on device")
 )
 
 // Store is the whole persistent state of a posthorn installation.
@@ -361,10 +367,13 @@ type Mail interface {
 
 	// CreateMailbox creates an unsubscribed mailbox (RFC 9051 §6.3.4) with
 	// a positive HIGHESTMODSEQ below any MODSEQ its changes will get
-	// (RFC 7162 §3.1.1).
+	// (RFC 7162 §3.1.1), and its missing parents, all or nothing. Names
+	// with control characters or over MaxMailboxName or MaxMailboxDepth
+	// are ErrInvalid.
 	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
 	Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
-	// MailboxByName matches INBOX case-insensitively, other names exactly.
+	// MailboxByName matches INBOX case-insensitively (also as the parent
+	// in "inbox/x"), other names exactly.
 	MailboxByName(ctx context.Context, accountID int64, name string) (Mailbox, error)
 	MailboxByID(ctx context.Context, accountID, id int64) (Mailbox, error)
 	// RenameMailbox renames the mailbox and its children. Renaming INBOX moves

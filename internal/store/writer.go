@@ -133,13 +133,13 @@ func (s *SQLite) writeBlobs(ctx context.Context, blobs []*newBlob, fn writeFunc)
 	}
 	select {
 	case <-r.done:
-		return r.err
+		return noSpace(r.err)
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(reqQueued, reqCancelled) {
 			return ctx.Err()
 		}
 		<-r.done
-		return r.err
+		return noSpace(r.err)
 	}
 }
 
@@ -204,7 +204,7 @@ func (s *SQLite) runBatch(batch []*writeReq) {
 		return
 	}
 	s.syncBlobDirs(live)
-	err := s.runTx(live)
+	err := s.retryWithReserve(live, s.runTx(live))
 	var changes []Change
 	for _, r := range live {
 		if err != nil && r.err == nil {
@@ -219,6 +219,7 @@ func (s *SQLite) runBatch(batch []*writeReq) {
 		if len(changes) > 0 {
 			s.notifier.Publish(changes...)
 		}
+		s.restoreReserve()
 	}
 	// Freed files go before the callers are answered, so that a caller sees
 	// its own deletions on disk.

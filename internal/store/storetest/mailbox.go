@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/posthorn/posthorn/internal/store"
@@ -80,7 +82,7 @@ func testCreateMailbox(t *testing.T, open Opener) {
 	if got := f.mailbox(a.ID, "Lists/Go"); got.ID != mb.ID {
 		t.Errorf("MailboxByName = %+v, want ID %d", got, mb.ID)
 	}
-	f.createMailbox(a.ID, "Lists")
+	f.mailbox(a.ID, "Lists") // the parent was created with it (RFC 9051 §6.3.4)
 	f.createMailbox(a.ID, "Ünïcödé ✉")
 	sp, err := f.s.CreateMailbox(ctx, a.ID, "Old Sent", store.SpecialSent)
 	f.must(err, "CreateMailbox with special-use")
@@ -95,10 +97,28 @@ func testCreateMailbox(t *testing.T, open Opener) {
 		_, err := f.s.CreateMailbox(ctx, a.ID, n, "")
 		wantErr(t, "CreateMailbox duplicate "+n, err, store.ErrExists)
 	}
-	for _, n := range []string{"", "/", "a//b", "/a", "a/", "a/b/"} {
+	before := f.mailboxNames(a.ID)
+	deep := strings.Repeat("d/", store.MaxMailboxDepth) + "d"
+	long := strings.Repeat("l", store.MaxMailboxName-1) + "/x"
+	for _, n := range []string{"", "/", "a//b", "/a", "a/", "a/b/", "q1//y", "new/a//b",
+		deep, long, "new/a\nb", "new/a\rb", "new/a\x00b", "new/\x7f", "new/a\u0085b", "INBOX/\t"} {
 		_, err := f.s.CreateMailbox(ctx, a.ID, n, "")
-		wantErr(t, "CreateMailbox invalid "+n, err, store.ErrInvalid)
+		wantErr(t, fmt.Sprintf("CreateMailbox invalid %.40q", n), err, store.ErrInvalid)
 	}
+	// A CREATE that fails creates no parent either.
+	if got := f.mailboxNames(a.ID); !slices.Equal(got, before) {
+		t.Errorf("failed CreateMailbox left mailboxes: %v, want %v", got, before)
+	}
+	f.createMailbox(a.ID, strings.Repeat("d/", store.MaxMailboxDepth-1)+"d")
+	// INBOX is case-insensitive as a parent too (RFC 9051 §5.1).
+	child := f.createMailbox(a.ID, "inbox/Child")
+	if child.Name != "INBOX/Child" || f.mailbox(a.ID, "Inbox/Child").ID != child.ID {
+		t.Errorf("inbox/Child created as %q", child.Name)
+	}
+	_, err = f.s.CreateMailbox(ctx, a.ID, "INBOX/Child", "")
+	wantErr(t, "CreateMailbox INBOX/Child after inbox/Child", err, store.ErrExists)
+	_, err = f.s.MailboxByName(ctx, a.ID, "inboxChild")
+	wantErr(t, "MailboxByName inboxChild", err, store.ErrNotFound)
 	// Names are per account.
 	b := f.account("b@example.org")
 	f.createMailbox(b.ID, "Lists/Go")
