@@ -76,6 +76,10 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	if opts.RequireTLS && s.st.tls == nil {
 		return smtp.Errorf(530, smtp.Enhanced{5, 7, 10}, "REQUIRETLS needs a TLS connection") // RFC 8689 §4.1
 	}
+	if max := s.srv.opt.Limits.MaxMessageSize; opts.Size > max {
+		// RFC 1870 §6.1: a declared size over the limit is refused at once.
+		return smtp.Errorf(552, smtp.Enhanced{5, 3, 4}, "Message size %d exceeds the limit of %d bytes", opts.Size, max)
+	}
 	tx := &transaction{id: newID(), opts: *opts, index: map[string]int{}}
 	if from != "" {
 		a, err := parsePath(from, opts.UTF8)
