@@ -208,7 +208,7 @@ type Options struct {
 	// advertised nor started and implicit-TLS connections are closed
 	// without a broken handshake. Nil: always ready.
 	TLSReady func() bool
-	Limits    Limits
+	Limits   Limits
 	// TrustedProxies must send a PROXY v1/v2 header; XCLIENTNetworks may
 	// use XCLIENT. Empty: nobody.
 	TrustedProxies  []netip.Prefix
