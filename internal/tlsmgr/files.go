@@ -24,6 +24,7 @@ type fileSource struct {
 
 	mu    sync.Mutex // serialises reloads
 	stamp fileStamp  // of the files last tried, valid or not
+	tried bool       // a load was tried before: later ones are reloads
 }
 
 // fileStamp identifies a version of the two files.
@@ -82,6 +83,8 @@ func (f *fileSource) reload() error {
 	defer f.mu.Unlock()
 	st, _ := f.statFiles()
 	f.stamp = st
+	reload := f.tried
+	f.tried = true
 	cert, err := loadPair(f.cfg.CertFile, f.cfg.KeyFile)
 	if err == nil {
 		err = checkUsable(cert, f.cfg.CertFile, f.name, f.now())
@@ -96,8 +99,8 @@ func (f *fileSource) reload() error {
 		}
 		return err
 	}
-	old := f.cert.Swap(cert)
-	if old != nil {
+	f.cert.Store(cert)
+	if reload {
 		f.log.Info("tls: certificate reloaded", "cert_file", f.cfg.CertFile,
 			"names", cert.Leaf.DNSNames, "not_after", cert.Leaf.NotAfter)
 	}
