@@ -294,3 +294,24 @@ func TestRedactAuth(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRedactAuth: whatever follows AUTH, at most a mechanism name of 20
+// characters survives; other lines are unchanged.
+func FuzzRedactAuth(f *testing.F) {
+	for _, s := range []string{"AUTH PLAIN AGFAYg==", "AUTH PLAIN=AGFAYg==", "auth\tlogin x", " AUTH", "AUTHX y", "MAIL FROM:<a@b>", "AUTH SCRAM-SHA-256-PLUS biws"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		got := redactAuth(line)
+		t2 := strings.TrimLeft(line, " \t")
+		if len(t2) < 4 || !strings.EqualFold(t2[:4], "AUTH") {
+			if got != line {
+				t.Fatalf("redactAuth(%q) = %q, want it unchanged", line, got)
+			}
+			return
+		}
+		if len(got) > len("AUTH ")+20+len(" <redacted>") || strings.ContainsAny(got, "=+/\x00") {
+			t.Fatalf("redactAuth(%q) = %q lets data through", line, got)
+		}
+	})
+}
