@@ -88,6 +88,8 @@ type imapParams struct {
 	observer imapserver.Observer
 	// tls serves STARTTLS and implicit TLS; nil: no certificate.
 	tls *tls.Config
+	// tlsReady reports whether tls has a usable certificate now.
+	tlsReady func() bool
 }
 
 // startIMAP builds the IMAP server and serves every listener; errors of
@@ -107,6 +109,7 @@ func startIMAP(p imapParams, ls *imapListeners, errc chan<- error) (*imapserver.
 		Auth:         imapAuth{svc: svc, sasl: accounts.SASLAuthenticator{Service: svc, Protocol: "imap"}},
 		SCRAMSecret:  p.secret,
 		TLSConfig:    tlsConfig,
+		TLSReady:     p.tlsReady,
 		AppendLimit:  int64(p.cfg.SMTP.MaxMessageSize),
 		Logger:       p.log.With("svc", "imap"),
 		Observer:     p.observer,

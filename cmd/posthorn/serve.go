@@ -283,7 +283,7 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 	}
 	smtpSrv, smtpListening, err := startSMTP(smtpParams{
 		outbound: out,
-		cfg:      cfg, host: host, st: st, log: log, guard: pools, observer: metrics, tls: certs.MailTLSConfig(),
+		cfg:      cfg, host: host, st: st, log: log, guard: pools, observer: metrics, tls: certs.MailTLSConfig(), tlsReady: certs.Usable,
 		dataDir: paths.dir, redirect: p.redirectAll, resolver: resolver, enforce: !p.annotateOnly, rcpts: rcpts,
 	}, ls.smtp, errc)
 	if err != nil {
@@ -297,7 +297,7 @@ func startServices(ctx context.Context, p serverParams, host addr.Domain, paths 
 		return nil, err
 	}
 	imapSrv, imapListening, err := startIMAP(imapParams{cfg: cfg, st: st, log: log, secret: secret, guard: pools, observer: metrics,
-		tls: certs.MailTLSConfig()}, ls.imap, errc)
+		tls: certs.MailTLSConfig(), tlsReady: certs.Usable}, ls.imap, errc)
 	if err != nil {
 		return nil, err
 	}

@@ -97,6 +97,8 @@ type smtpParams struct {
 	outbound *outbound
 	// tls serves STARTTLS and implicit TLS; nil: no certificate.
 	tls *tls.Config
+	// tlsReady reports whether tls has a usable certificate now.
+	tlsReady func() bool
 }
 
 // startSMTP builds the SMTP server and serves every listener; errors of
@@ -124,6 +126,7 @@ func startSMTP(p smtpParams, ls *smtpListeners, errc chan<- error) (*smtpserver.
 		Deliverer:     &delivery.Deliverer{Store: p.st, Hostname: p.host, Hooks: []delivery.Hook{hook}, Outbound: p.outbound.deliverer()},
 		Guard:         p.guard,
 		TLSConfig:     tlsConfig,
+		TLSReady:      p.tlsReady,
 		Limits: smtpserver.Limits{
 			MaxMessageSize:        int64(c.MaxMessageSize),
 			MaxLineLength:         c.MaxLineLength,

@@ -89,8 +89,8 @@ type Log struct {
 
 // SMTP configures the SMTP, submission and LMTP listeners.
 type SMTP struct {
-	MaxMessageSize        int           `toml:"max_message_size" doc:"Largest message accepted, in bytes. Advertised with the SIZE extension; a MAIL FROM with a larger SIZE= is refused before any data is sent."`
-	MaxLineLength         int           `toml:"max_line_length" doc:"Longest command or message line accepted, in bytes with the line ending. A longer line ends the connection with a 500 reply. RFC 5321 requires at least 1000."`
+	MaxMessageSize        int           `toml:"max_message_size" doc:"Largest message accepted, in bytes (a message of exactly this size is accepted). Advertised with the SIZE extension; a MAIL FROM with a larger SIZE= is refused before any data is sent."`
+	MaxLineLength         int           `toml:"max_line_length" doc:"Longest command line accepted, in bytes with the line ending. A longer command ends the connection with a 500 reply. RFC 5321 requires at least 1000. Lines of the message itself are bounded only by max_message_size."`
 	MaxRecipients         int           `toml:"max_recipients" doc:"Most recipients of one message; more get 452 4.5.3 and are sent in another transaction by the client (RFC 5321 requires at least 100)."`
 	MaxConnections        int           `toml:"max_connections" doc:"Most connections at once on the MX listeners (listen.smtp). Further connections get 421 and are closed. Submission and IMAP have limits of their own (max_submission_connections, imap.max_connections), so that busy clients never keep mail from other servers out."`
 	MaxSubmissionConns    int           `toml:"max_submission_connections" doc:"Most connections at once on the submission and submissions listeners together. Further connections get 421 and are closed."`

@@ -28,7 +28,7 @@ func (s *session) capabilities() string {
 	if s.state != stateNotAuth {
 		return caps
 	}
-	if !s.tls && s.srv.TLSConfig != nil {
+	if !s.tls && s.srv.tlsReady() {
 		caps += " STARTTLS"
 	}
 	if !s.plaintextOK() {
@@ -101,6 +101,9 @@ func (s *session) cmdStartTLS(tag string, p *imapwire.Parser) error {
 	}
 	if s.tls || s.srv.TLSConfig == nil {
 		return bad("STARTTLS not available")
+	}
+	if !s.srv.tlsReady() {
+		return no("UNAVAILABLE", "TLS not available now: no usable certificate")
 	}
 	s.w.Raw(tag + " OK Begin TLS negotiation now\r\n")
 	if err := s.w.Flush(); err != nil {

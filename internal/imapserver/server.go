@@ -118,6 +118,11 @@ type Server struct {
 	SCRAMSecret []byte
 	// TLSConfig enables STARTTLS on Serve and is required by ServeTLS.
 	TLSConfig *tls.Config
+	// TLSReady reports whether TLSConfig has a usable certificate now
+	// (tlsmgr.Manager.Usable). While it has none, STARTTLS is neither
+	// advertised nor started and implicit-TLS connections are closed
+	// without a broken handshake. Nil: always ready.
+	TLSReady func() bool
 	// Logger receives one line per session event; nil discards.
 	// Protocol transcripts are logged at level LevelTrace.
 	Logger *slog.Logger
@@ -298,6 +303,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// tlsReady reports whether TLS can be offered now.
+func (s *Server) tlsReady() bool {
+	return s.TLSConfig != nil && (s.TLSReady == nil || s.TLSReady())
 }
 
 func (s *Server) now() time.Time {

@@ -133,6 +133,11 @@ func (s *session) run(implicitTLS bool) {
 		return
 	}
 	if implicitTLS {
+		if !s.srv.tlsReady() {
+			// No certificate to offer: a handshake would only fail.
+			s.log.Info("imap: connection closed: no usable TLS certificate")
+			return
+		}
 		if err := s.startTLS(); err != nil {
 			s.log.Info("imap: TLS handshake failed", "err", err)
 			return
@@ -240,10 +245,11 @@ func codeStr(code string) string {
 	return " [" + code + "]"
 }
 
-// redact hides credentials from the transcript.
+// redact hides credentials from the transcript: the arguments of any
+// command whose name so much as contains LOGIN or AUTH, in any case, so
+// that a malformed command cannot slip past by its spelling.
 func redact(cmd *imapwire.Command) string {
-	switch cmd.Name {
-	case "LOGIN", "AUTHENTICATE":
+	if n := strings.ToUpper(cmd.Name); strings.Contains(n, "LOGIN") || strings.Contains(n, "AUTH") {
 		return "<redacted>"
 	}
 	if len(cmd.Args) > 200 {

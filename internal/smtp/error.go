@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 )
 
 // Enhanced is an enhanced status code class.subject.detail (RFC 3463).
@@ -90,6 +91,9 @@ func AsError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return ErrNoStorage.Wrap(err)
+	}
 	return &Error{Code: 451, Enhanced: Enhanced{4, 3, 0}, Msg: "Local error, please try again later", Err: err}
 }
 
@@ -108,6 +112,9 @@ var (
 	ErrAuthFailed = &Error{Code: 535, Enhanced: Enhanced{5, 7, 8}, Msg: "Authentication credentials invalid"}
 	// RFC 3207 §4, RFC 4954 §4: encryption required for the mechanism.
 	ErrEncryptionRequired = &Error{Code: 538, Enhanced: Enhanced{5, 7, 11}, Msg: "Encryption required for requested authentication mechanism"}
+	// RFC 5321 §4.2.3 452, RFC 3463 X.3.1: the disk is full. Temporary:
+	// the sender retries, and nothing is lost meanwhile.
+	ErrNoStorage = &Error{Code: 452, Enhanced: Enhanced{4, 3, 1}, Msg: "Insufficient system storage, please try again later"}
 	// Local error.
 	ErrLocal = &Error{Code: 451, Enhanced: Enhanced{4, 3, 0}, Msg: "Local error, please try again later"}
 )

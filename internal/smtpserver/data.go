@@ -37,7 +37,7 @@ func (s *session) data(r io.Reader) ([]error, error) {
 	if err := copyData(dst, r); err != nil {
 		return nil, s.dataError(tx, err)
 	}
-	if c, ok := dst.(*lineEndingChecker); ok && c.endsInCR() {
+	if c, ok := dst.(*lineEndingChecker); ok && (c.endsInCR() || s.w.dotBareCR) {
 		return nil, s.dataError(tx, errBareLineEnding)
 	}
 	env := &delivery.Envelope{
@@ -143,7 +143,7 @@ func (s *session) dataError(tx *transaction, err error) error {
 	case errors.Is(err, gosmtp.ErrDataReset):
 	default:
 		if _, ok := err.(*smtp.Error); !ok && !errors.Is(err, errBareLineEnding) {
-			err = smtp.ErrLocal.Wrap(err)
+			err = asReply(err) // a full disk is 452 4.3.1, anything else 451
 		}
 	}
 	s.w.log.Info("message rejected", append(s.logAttrs(tx, -1), "reason", err.Error())...)

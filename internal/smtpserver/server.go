@@ -203,7 +203,12 @@ type Options struct {
 	// TLSConfig serves STARTTLS and implicit TLS. Nil: no TLS (then
 	// submission is usable on loopback only).
 	TLSConfig *tls.Config
-	Limits    Limits
+	// TLSReady reports whether TLSConfig has a usable certificate now
+	// (tlsmgr.Manager.Usable). While it has none, STARTTLS is neither
+	// advertised nor started and implicit-TLS connections are closed
+	// without a broken handshake. Nil: always ready.
+	TLSReady func() bool
+	Limits   Limits
 	// TrustedProxies must send a PROXY v1/v2 header; XCLIENTNetworks may
 	// use XCLIENT. Empty: nobody.
 	TrustedProxies  []netip.Prefix
@@ -265,6 +270,11 @@ func New(opt Options) *Server {
 	return &Server{opt: opt, log: opt.Logger, ctx: ctx, cancel: cancel, conns: map[*wireConn]struct{}{}}
 }
 
+// tlsReady reports whether TLS can be offered now.
+func (s *Server) tlsReady() bool {
+	return s.opt.TLSConfig != nil && (s.opt.TLSReady == nil || s.opt.TLSReady())
+}
+
 // smtpTLSConfig returns a copy of c for SMTP listeners: TLS 1.2 or later,
 // session tickets off (Outlook.com senders fail to resume them).
 func smtpTLSConfig(c *tls.Config) *tls.Config {
@@ -295,8 +305,14 @@ func (s *Server) Serve(l net.Listener, m Mode) error {
 	lim := s.opt.Limits
 	gs.Domain = s.opt.Hostname.ASCII
 	gs.LMTP = m == ModeLMTP
-	gs.MaxMessageBytes = lim.MaxMessageSize
-	gs.MaxLineLength = lim.MaxLineLength
+	// The size limit is ours (SIZE in EHLO, MAIL SIZE=, the spool):
+	// go-smtp's reader refuses a message of exactly its limit, since it
+	// counts the end-of-data dot against it.
+	gs.MaxMessageBytes = 0
+	// Command lines are bounded by wireConn; message lines only by the
+	// message size (RFC 5322's 998 is widely exceeded; Postfix accepts
+	// long lines too).
+	gs.MaxLineLength = 0
 	gs.MaxRecipients = lim.MaxRecipients
 	gs.AllowInsecureAuth = true // wireConn and the session decide (TLS, or loopback)
 	gs.EnableSMTPUTF8 = true

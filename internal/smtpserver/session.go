@@ -11,6 +11,7 @@ import (
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/delivery"
 	"github.com/posthorn/posthorn/internal/smtp"
+	"github.com/posthorn/posthorn/internal/store"
 )
 
 // session is the go-smtp Session of one connection (the same value for
@@ -75,6 +76,10 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	if opts.RequireTLS && s.st.tls == nil {
 		return smtp.Errorf(530, smtp.Enhanced{5, 7, 10}, "REQUIRETLS needs a TLS connection") // RFC 8689 §4.1
+	}
+	if max := s.srv.opt.Limits.MaxMessageSize; opts.Size > max {
+		// RFC 1870 §6.1: a declared size over the limit is refused at once.
+		return smtp.Errorf(552, smtp.Enhanced{5, 3, 4}, "Message size %d exceeds the limit of %d bytes", opts.Size, max)
 	}
 	tx := &transaction{id: newID(), opts: *opts, index: map[string]int{}}
 	if from != "" {
@@ -169,9 +174,19 @@ func wireError(err error) error {
 		}
 		return se
 	}
-	e := smtp.AsError(err)
+	e := asReply(err)
 	enh := e.EnhancedCode()
 	return &gosmtp.SMTPError{Code: e.Code, EnhancedCode: gosmtp.EnhancedCode{enh[0], enh[1], enh[2]}, Message: smtp.Redact(oneLine(e.Msg))}
+}
+
+// asReply is smtp.AsError, with the store's full-disk error (SQLite's
+// SQLITE_FULL too, which wraps no errno) as 452 4.3.1.
+func asReply(err error) *smtp.Error {
+	var e *smtp.Error
+	if !errors.As(err, &e) && errors.Is(err, store.ErrNoSpace) {
+		return smtp.ErrNoStorage.Wrap(err)
+	}
+	return smtp.AsError(err)
 }
 
 func oneLine(s string) string {

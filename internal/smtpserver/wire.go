@@ -58,6 +58,7 @@ type wireConn struct {
 	startErr  error
 	in        int // modeCommand, modeData, modeChunk
 	dstate    int
+	dotBareCR bool // DATA had "." then a bare CR at a line start
 	chunkLeft int64
 	pending   []byte // the current line, not yet handed over
 	readErr   error  // to return once pending is drained
@@ -137,6 +138,11 @@ func (w *wireConn) prelude() error {
 		}
 	}
 	if w.mode == ModeSubmissions {
+		if !w.srv.tlsReady() {
+			// No certificate to offer: a handshake would only fail.
+			w.log.Info("connection closed: no usable TLS certificate", "client", ip)
+			return errors.New("no usable TLS certificate")
+		}
 		if err := w.handshake(); err != nil {
 			return err
 		}
@@ -183,9 +189,14 @@ func limitReason(err error) string {
 	return "too many connections"
 }
 
-// refuse answers line and closes before the greeting.
+// refuse answers line and closes before the greeting. On an
+// implicit-TLS listener before the handshake nothing is written: the
+// client expects a TLS handshake, and plaintext would be noise to it.
 func (w *wireConn) refuse(line string, err error) error {
 	w.log.Info("connection refused", "client", w.st.remoteIP, "reason", err.Error())
+	if w.mode == ModeSubmissions && w.st.tls == nil {
+		return err
+	}
 	w.mu.Lock()
 	w.out = append(w.out, line+"\r\n"...)
 	w.mu.Unlock()
@@ -286,8 +297,9 @@ func (w *wireConn) readData(p []byte) (int, error) {
 		return 0, w.inputError(err)
 	}
 	buf, _ := w.br.Peek(min(w.br.Buffered(), len(p)))
-	n, st := scanData(w.dstate, buf)
+	n, st, dotCR := scanData(w.dstate, buf)
 	w.dstate = st
+	w.dotBareCR = w.dotBareCR || dotCR
 	if st == dEOF {
 		w.in = modeCommand
 	}
@@ -298,25 +310,33 @@ func (w *wireConn) readData(p []byte) (int, error) {
 
 // scanData runs nextDataState over buf from state s and returns how many
 // bytes belong to the data (all of buf, or up to and including the end
-// marker) and the state after them.
-func scanData(s int, buf []byte) (int, int) {
+// marker), the state after them, and whether a line started with "." and
+// a bare CR. go-smtp's reader drops both of those bytes, so the bare CR
+// never reaches the line-ending check: the session refuses the message
+// from this flag instead.
+func scanData(s int, buf []byte) (int, int, bool) {
 	n := 0
+	dotCR := false
 	for n < len(buf) {
 		if s == dData {
 			// Inside a line only a CR can change the state: skip to it.
 			i := bytes.IndexByte(buf[n:], '\r')
 			if i < 0 {
-				return len(buf), s
+				return len(buf), s, dotCR
 			}
 			n += i
 		}
+		prev := s
 		s = nextDataState(s, buf[n])
+		if prev == dDotCR && s != dEOF {
+			dotCR = true
+		}
 		n++
 		if s == dEOF {
 			break
 		}
 	}
-	return n, s
+	return n, s, dotCR
 }
 
 // nextDataState is go-smtp's dataReader state machine (data.go).
@@ -388,7 +408,7 @@ func (w *wireConn) inputError(err error) error {
 // answered here).
 func (w *wireConn) nextLine() error {
 	if w.lastVerb == "DATA" && w.replyCode == 354 {
-		w.in, w.dstate = modeData, dBeginLine
+		w.in, w.dstate, w.dotBareCR = modeData, dBeginLine, false
 		w.lastVerb = ""
 		return nil
 	}
@@ -502,12 +522,39 @@ func rewritePostmaster(line []byte, host string) []byte {
 }
 
 // redactAuth hides the initial response of an AUTH command in traces.
+// It does not rely on the command parsing: any line whose first word
+// starts with AUTH, in any case and after any whitespace, keeps at most a
+// well-formed mechanism name ("AUTH PLAIN=…" or "auth\tplain …" included).
 func redactAuth(line string) string {
-	f := strings.Fields(line)
-	if len(f) >= 3 && strings.EqualFold(f[0], "AUTH") {
-		return f[0] + " " + f[1] + " <redacted>"
+	t := strings.TrimLeft(line, " \t")
+	if len(t) < 4 || !strings.EqualFold(t[:4], "AUTH") {
+		return line
 	}
-	return line
+	f := strings.Fields(t[4:])
+	if len(t) > 4 && t[4] != ' ' && t[4] != '\t' || len(f) > 0 && !isMechanism(f[0]) {
+		return "AUTH <redacted>"
+	}
+	switch len(f) {
+	case 0:
+		return "AUTH"
+	case 1:
+		return "AUTH " + f[0]
+	}
+	return "AUTH " + f[0] + " <redacted>"
+}
+
+// isMechanism reports whether s has the form of a SASL mechanism name
+// (RFC 4422 §3.1: up to 20 of A-Z, 0-9, "-" and "_"; any case here).
+func isMechanism(s string) bool {
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // startTLS handles STARTTLS itself (RFC 3207), so the TLS state is ours
@@ -516,6 +563,10 @@ func (w *wireConn) startTLS(arg string) error {
 	switch {
 	case w.mode == ModeLMTP || w.srv.opt.TLSConfig == nil:
 		w.reply("502 5.5.1 STARTTLS not available")
+		return nil
+	case !w.srv.tlsReady():
+		// RFC 3207 §4: TLS not available due to a temporary reason.
+		w.reply("454 4.7.0 TLS not available now: no usable certificate")
 		return nil
 	case w.st.tls != nil:
 		w.reply("503 5.5.1 Already using TLS")
@@ -630,7 +681,10 @@ func (w *wireConn) emit(line string) {
 	if len(line) >= 4 && line[3] == ' ' || len(line) == 3 {
 		code, _ := strconv.Atoi(line[:3])
 		w.replyCode = code
-		if code >= 400 {
+		// A 452 to RCPT (too many recipients, mailbox full) is a limit the
+		// client is told to respect, not a client error (RFC 5321
+		// §4.5.3.1.10): counting it would end a good transaction at 421.
+		if code >= 400 && !(code == 452 && w.lastVerb == "RCPT") {
 			w.errs++
 		}
 	}
@@ -650,7 +704,7 @@ func (w *wireConn) capabilities(lines []string) []string {
 		return lines
 	}
 	var extra []string
-	if w.st.tls == nil && w.srv.opt.TLSConfig != nil && w.mode != ModeLMTP {
+	if w.st.tls == nil && w.mode != ModeLMTP && w.srv.tlsReady() {
 		extra = append(extra, "STARTTLS")
 	}
 	if w.st.tls != nil {
@@ -658,6 +712,11 @@ func (w *wireConn) capabilities(lines []string) []string {
 	}
 	if w.st.xclientTrusted {
 		extra = append(extra, "XCLIENT ADDR PORT NAME HELO PROTO LOGIN DESTADDR DESTPORT")
+	}
+	for i, c := range caps {
+		if c == "SIZE" { // go-smtp leaves the limit to us (Server.Serve)
+			caps[i] = "SIZE " + strconv.FormatInt(w.srv.opt.Limits.MaxMessageSize, 10)
+		}
 	}
 	caps = append(caps[:1], append(extra, caps[1:]...)...)
 	out := make([]string, len(caps))

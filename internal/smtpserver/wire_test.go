@@ -25,17 +25,19 @@ func TestScanData(t *testing.T) {
 			buf[i] = alphabet[r.IntN(len(alphabet))]
 		}
 		start := r.IntN(dEOF) // any state but dEOF
-		wantN, wantS := len(buf), start
+		wantN, wantS, wantDotCR := len(buf), start, false
 		for i, c := range buf {
+			prev := wantS
 			wantS = nextDataState(wantS, c)
+			wantDotCR = wantDotCR || prev == dDotCR && wantS != dEOF
 			if wantS == dEOF {
 				wantN = i + 1
 				break
 			}
 		}
-		n, s := scanData(start, buf)
-		if n != wantN || s != wantS {
-			t.Fatalf("scanData(%d, %q) = %d, %d; want %d, %d", start, buf, n, s, wantN, wantS)
+		n, s, dotCR := scanData(start, buf)
+		if n != wantN || s != wantS || dotCR != wantDotCR {
+			t.Fatalf("scanData(%d, %q) = %d, %d, %v; want %d, %d, %v", start, buf, n, s, dotCR, wantN, wantS, wantDotCR)
 		}
 	}
 }

@@ -164,7 +164,14 @@ func TestACMEChallenges(t *testing.T) {
 			p := pebbletest.Start(t, pebbletest.Options{})
 			names := []string{"mx.example.test", "mta-sts.example.test"}
 			m, _, addr := acmeSetup(t, p, ch, names, nil)
+			// Issuance takes several round trips to the CA: nothing yet.
+			if m.Usable() {
+				t.Error("usable before any certificate was issued")
+			}
 			st := waitStatus(t, m, 60*time.Second, "certificates", allIssued(2))
+			if !m.Usable() {
+				t.Error("an issued ACME certificate is not usable")
+			}
 			roots := p.IssuerRoots()
 			for _, n := range names {
 				leaf := served(t, addr, n, roots)

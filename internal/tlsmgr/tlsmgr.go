@@ -26,9 +26,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -126,6 +128,8 @@ type Manager struct {
 	failures int64
 	sent     map[string][]int // thresholds sent, in days, by certificate key
 
+	unusable atomic.Bool // Usable last found no certificate (logged once)
+
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 }
@@ -164,7 +168,7 @@ func New(opt Options) (*Manager, error) {
 		return nil, err
 	}
 	if opt.Files != nil {
-		f, err := newFileSource(*opt.Files, m.log)
+		f, err := newFileSource(*opt.Files, opt.DefaultName, opt.Now, m.log)
 		if err != nil {
 			return nil, err
 		}
@@ -246,6 +250,62 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 		return m.file.current(), nil
 	}
 	return m.magic.GetCertificate(hello)
+}
+
+// Usable reports whether a certificate valid now for the default name
+// (the MX host name) can be served. While none can — ACME has not
+// obtained one yet, the files hold an expired certificate or one for
+// other names — mail listeners do not offer STARTTLS and implicit-TLS
+// listeners close connections, instead of failing handshakes. The change
+// either way is logged once. A nil Manager (no TLS configured) has none.
+func (m *Manager) Usable() bool {
+	if m == nil {
+		return false
+	}
+	err := m.usable()
+	if err != nil {
+		if m.unusable.CompareAndSwap(false, true) {
+			m.log.Error("tls: no usable certificate; STARTTLS is not offered and implicit-TLS ports close connections until there is one",
+				"name", m.opt.DefaultName, "err", err)
+		}
+		return false
+	}
+	if m.unusable.CompareAndSwap(true, false) {
+		m.log.Info("tls: a usable certificate is available again; TLS is offered", "name", m.opt.DefaultName)
+	}
+	return true
+}
+
+func (m *Manager) usable() error {
+	var c *tls.Certificate
+	what := "the certificate files"
+	if m.file != nil {
+		c = m.file.current()
+		what = m.opt.Files.CertFile
+	} else {
+		// The cache, not GetCertificate: no handshake, no storage access.
+		var best *tls.Certificate
+		for _, mc := range m.cache.AllMatchingCertificates(m.opt.DefaultName) {
+			if mc.Leaf != nil && (best == nil || mc.Leaf.NotAfter.After(best.Leaf.NotAfter)) {
+				best = &tls.Certificate{Certificate: mc.Certificate.Certificate, Leaf: mc.Leaf}
+			}
+		}
+		if best == nil {
+			return fmt.Errorf("tls: ACME has no certificate for %s yet (see posthorn tls status)", m.opt.DefaultName)
+		}
+		c, what = best, "the ACME certificate"
+	}
+	if c == nil {
+		return fmt.Errorf("tls: no certificate loaded from %s", what)
+	}
+	if c.Leaf == nil {
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			return fmt.Errorf("tls: %s: %w", what, err)
+		}
+		c = &tls.Certificate{Certificate: c.Certificate, PrivateKey: c.PrivateKey, Leaf: leaf}
+	}
+	return checkUsable(c, what, m.opt.DefaultName, m.opt.Now())
 }
 
 // TLSConfig is the configuration for the HTTPS listener: certificates
