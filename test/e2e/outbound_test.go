@@ -331,7 +331,7 @@ func TestOutbound(t *testing.T) {
 	b.admin("alias", "add", "fwd@b.example", "carol@c.example")
 	b.admin("alias", "add", "fwdbad@b.example", "gone@c.example")
 	b.admin("alias", "add", "fwdrej@b.example", "nobody@c.example")
-	b.addUser("x@bdane.example", "x-pw-12345678")
+	b.addUser("x@bdane.example", "xdane-Test-pw-9316")
 
 	c := startPostfixAt(t, ipC+":25", `myhostname = mx.c.example
 relay_domains = c.example

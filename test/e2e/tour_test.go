@@ -363,7 +363,7 @@ func TestRootCommandsKeepStoreOwned(t *testing.T) {
 	tr.checkOwned()
 
 	cfg := []string{"--config", tr.config}
-	mustRun(t, "secret-b0b-password\n", append([]string{"user", "add", "bob@example.com", "--password-stdin"}, cfg...)...)
+	mustRun(t, "mellow-Harbor-b0b-71\n", append([]string{"user", "add", "bob@example.com", "--password-stdin"}, cfg...)...)
 	mustRun(t, "", append([]string{"alias", "add", "team@example.com", "bob@example.com"}, cfg...)...)
 	mustRun(t, "", append([]string{"domain", "add", "example.org"}, cfg...)...)
 	mustRun(t, "", append([]string{"dkim", "rotate", "example.org"}, cfg...)...)
