@@ -17,7 +17,7 @@ import (
 // `domain records` prints later) and the way to switch to enforce.
 func TestInitMTASTSTesting(t *testing.T) {
 	dir := t.TempDir()
-	out, errOut, code := runCLI(t, "init", "--dir", dir, "--domain", "example.com", "--hostname", "mail.example.com")
+	out, errOut, code := runCLI(t, "init", "--dir", dir, "--data-dir", filepath.Join(dir, "data"), "--domain", "example.com", "--hostname", "mail.example.com")
 	if code != 0 {
 		t.Fatalf("init: %s", errOut)
 	}
