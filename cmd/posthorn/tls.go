@@ -54,7 +54,8 @@ func startTLS(ctx context.Context, p tlsParams, run *running) (*tlsmgr.Manager, 
 		}
 		opt.ACME = a
 	case cfg.TLS.CertFile != "":
-		opt.Files = &tlsmgr.Files{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, ReloadInterval: cfg.TLS.ReloadInterval}
+		opt.Files = &tlsmgr.Files{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, ReloadInterval: cfg.TLS.ReloadInterval,
+			Explain: accessHelp{dataDir: p.paths.dir, server: true}.explain}
 	default:
 		return nil, nil
 	}

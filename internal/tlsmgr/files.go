@@ -86,6 +86,9 @@ func (f *fileSource) reload() error {
 	reload := f.tried
 	f.tried = true
 	cert, err := loadPair(f.cfg.CertFile, f.cfg.KeyFile)
+	if err != nil && f.cfg.Explain != nil {
+		err = f.cfg.Explain(err)
+	}
 	if err == nil {
 		err = checkUsable(cert, f.cfg.CertFile, f.name, f.now())
 	}

@@ -68,6 +68,10 @@ type Files struct {
 	// ReloadInterval is how often the files' size and modification time
 	// are compared with those last loaded. 0: never (Reload only).
 	ReloadInterval time.Duration
+	// Explain, if set, rewrites an error reading the files before it is
+	// returned or logged, e.g. a permission error into one line naming
+	// the file's owner and mode and the fix. Nil: errors as they are.
+	Explain func(error) error
 }
 
 // Challenge types (RFC 8737, RFC 8555 §8.3).

@@ -1,7 +1,10 @@
 package tlsmgr
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +115,37 @@ func TestUsableFollowsTheClock(t *testing.T) {
 	clock = now.Add(2 * day)
 	if m.Usable() {
 		t.Fatal("usable after its expiry")
+	}
+}
+
+// Errors reading the files go through Files.Explain on every path: at
+// start, on Reload and on the periodic reload.
+func TestExplainReadErrors(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	cf, kf := writePair(t, dir, "mx.example", now.Add(-time.Hour), now.Add(90*day))
+	explain := func(err error) error { return fmt.Errorf("explained: %w", err) }
+	var logs syncBuffer
+	m, err := New(Options{
+		Files:  &Files{CertFile: cf, KeyFile: kf, ReloadInterval: 20 * time.Millisecond, Explain: explain},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	if err := os.Remove(kf); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(); err == nil || !strings.HasPrefix(err.Error(), "explained: ") {
+		t.Errorf("Reload: %v", err)
+	}
+	os.WriteFile(cf, []byte("changed"), 0o644) // the poll sees a change
+	waitFor(t, func() bool { return strings.Count(logs.String(), "err=\"explained: ") >= 2 })
+	if _, err := New(Options{Files: &Files{CertFile: cf, KeyFile: kf, Explain: explain}}); err == nil || !strings.HasPrefix(err.Error(), "explained: ") {
+		t.Errorf("New: %v", err)
 	}
 }
