@@ -140,7 +140,16 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			return err
 		}
+		// The count is taken under the lock that Shutdown sets closed
+		// with, so no Add can run concurrently with Shutdown's Wait.
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			s.serveConn(c)
