@@ -180,7 +180,9 @@ func (s *session) serveOne() bool {
 	if err != nil {
 		return s.readFailed(err)
 	}
-	s.log.Log(s.ctx, LevelTrace, "imap: C", "tag", cmd.Tag, "cmd", cmd.Name, "args", redact(cmd))
+	if s.log.Enabled(s.ctx, LevelTrace) { // redact is not built per command otherwise
+		s.log.Log(s.ctx, LevelTrace, "imap: C", "tag", cmd.Tag, "cmd", cmd.Name, "args", redact(cmd))
+	}
 	s.dispatch(cmd)
 	return s.w.Flush() == nil
 }
