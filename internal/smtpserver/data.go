@@ -143,7 +143,7 @@ func (s *session) dataError(tx *transaction, err error) error {
 	case errors.Is(err, gosmtp.ErrDataReset):
 	default:
 		if _, ok := err.(*smtp.Error); !ok && !errors.Is(err, errBareLineEnding) {
-			err = asReply(err) // a full disk is 452 4.3.1, anything else 451
+			err = smtp.AsError(err) // a full disk is 452 4.3.1, anything else 451
 		}
 	}
 	s.w.log.Info("message rejected", append(s.logAttrs(tx, -1), "reason", err.Error())...)

@@ -11,7 +11,6 @@ import (
 	"github.com/posthorn/posthorn/internal/addr"
 	"github.com/posthorn/posthorn/internal/delivery"
 	"github.com/posthorn/posthorn/internal/smtp"
-	"github.com/posthorn/posthorn/internal/store"
 )
 
 // session is the go-smtp Session of one connection (the same value for
@@ -174,19 +173,9 @@ func wireError(err error) error {
 		}
 		return se
 	}
-	e := asReply(err)
+	e := smtp.AsError(err)
 	enh := e.EnhancedCode()
 	return &gosmtp.SMTPError{Code: e.Code, EnhancedCode: gosmtp.EnhancedCode{enh[0], enh[1], enh[2]}, Message: smtp.Redact(oneLine(e.Msg))}
-}
-
-// asReply is smtp.AsError, with the store's full-disk error (SQLite's
-// SQLITE_FULL too, which wraps no errno) as 452 4.3.1.
-func asReply(err error) *smtp.Error {
-	var e *smtp.Error
-	if !errors.As(err, &e) && errors.Is(err, store.ErrNoSpace) {
-		return smtp.ErrNoStorage.Wrap(err)
-	}
-	return smtp.AsError(err)
 }
 
 func oneLine(s string) string {

@@ -51,6 +51,14 @@ func (s *SQLite) reserveSize() int64 {
 // reserveRetry is how often the writer tries to restore a missing reserve.
 const reserveRetry = time.Minute
 
+// noSpaceError is ErrNoSpace.
+type noSpaceError struct{}
+
+func (noSpaceError) Error() string { return "store: no space left on device" }
+
+// Is makes every ErrNoSpace an ENOSPC to errors.Is.
+func (noSpaceError) Is(target error) bool { return target == syscall.ENOSPC }
+
 func isNoSpace(err error) bool { return errors.Is(noSpace(err), ErrNoSpace) }
 
 // light reports whether r brings no new data: it may use the reserve.

@@ -34,8 +34,10 @@ var (
 	// system is full (ENOSPC, SQLITE_FULL) or its quota for the server's
 	// user is (EDQUOT). The error wraps the cause too. Nothing was
 	// stored; deleting messages frees space (writes that only delete
-	// still work on a full disk: nospace.go, docs/operations.md).
-	ErrNoSpace = errors.New("store: no space left on device")
+	// still work on a full disk: nospace.go, docs/operations.md). It
+	// also matches syscall.ENOSPC, so code that knows only the errno
+	// (smtp.AsError) sees SQLITE_FULL as the full disk it is.
+	ErrNoSpace error = noSpaceError{}
 )
 
 // Store is the whole persistent state of a posthorn installation.
